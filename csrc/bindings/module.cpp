@@ -1,0 +1,192 @@
+// The Python face of the core, and nothing more: type conversion, zero-copy numpy views of
+// blob data and diffs, and the mapping of augdrop::Error to a Python exception.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include "core/errors.hpp"
+#ifdef AUGDROP_WITH_CUDA
+#include "core/cuda_device.hpp"
+#endif
+#include "core/rng.hpp"
+#include "math/math_functions.hpp"
+#include "net/layer_registry.hpp"
+#include "net/net.hpp"
+#include "net/solvers/solver.hpp"
+
+namespace py = pybind11;
+using namespace augdrop;
+
+namespace {
+
+// A parsed message from the Python driver: dict[str, list[bool|int|float|str|dict]].
+Params ToParams(const py::dict& d) {
+  Params p;
+  for (auto item : d) {
+    const std::string key = py::cast<std::string>(item.first);
+    auto& values = p.fields[key];
+    py::handle v = item.second;
+    py::list list = py::isinstance<py::list>(v) ? py::reinterpret_borrow<py::list>(v) : py::list();
+    if (!py::isinstance<py::list>(v)) list.append(v);
+    for (py::handle x : list) {
+      if (py::isinstance<py::bool_>(x)) values.emplace_back(py::cast<bool>(x));
+      else if (py::isinstance<py::int_>(x)) values.emplace_back(py::cast<int64_t>(x));
+      else if (py::isinstance<py::float_>(x)) values.emplace_back(py::cast<double>(x));
+      else if (py::isinstance<py::str>(x)) values.emplace_back(py::cast<std::string>(x));
+      else if (py::isinstance<py::dict>(x))
+        values.emplace_back(std::make_shared<Params>(ToParams(py::reinterpret_borrow<py::dict>(x))));
+      else
+        throw Error("field '" + key + "' has a value of unsupported type " +
+                    std::string(py::str(py::type::of(x))));
+    }
+  }
+  return p;
+}
+
+Phase ToPhase(int phase) {
+  if (phase == 0) return Phase::TRAIN;
+  if (phase == 1) return Phase::TEST;
+  throw Error("phase must be TRAIN (0) or TEST (1), got " + std::to_string(phase));
+}
+
+// A numpy view of a blob's data or diff that keeps the blob's memory alive.
+py::array View(const std::shared_ptr<Blob>& blob, bool diff) {
+  std::vector<py::ssize_t> shape(blob->shape().begin(), blob->shape().end());
+  float* ptr = diff ? blob->mutable_cpu_diff() : blob->mutable_cpu_data();
+  return py::array_t<float>(shape, ptr, py::cast(blob));
+}
+
+py::array FloatArray(const std::vector<float>& v) {
+  py::array_t<float> a(py::ssize_t(v.size()));
+  std::copy(v.begin(), v.end(), a.mutable_data());
+  return a;
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "augdrop-caffe compiled core";
+  py::register_exception<Error>(m, "EngineError", PyExc_RuntimeError);
+
+  m.def("set_random_seed", [](uint64_t seed) { set_random_seed(seed); },
+        "Reseed Caffe's CPU random stream (one mt19937), as caffe.set_random_seed.");
+  m.def("rng_words", [](int64_t n) {
+    py::array_t<uint32_t> a(n);
+    for (int64_t i = 0; i < n; ++i) a.mutable_data()[i] = caffe_rng_rand();
+    return a;
+  }, "Draw n raw words from the stream (for tests).");
+  m.def("layer_types", &RegisteredLayerTypes);
+  m.def("set_num_threads", &set_blas_threads);
+  m.def("num_threads", &blas_threads);
+  m.def("backends", []() {
+    // What was compiled, and what this machine can use.
+    py::dict out;
+    out["cpu"] = true;
+#ifdef AUGDROP_WITH_CUDA
+    out["cuda_compiled"] = true;
+    const int count = CudaDeviceCount();
+    out["cuda_devices"] = count;
+    std::vector<std::string> names;
+    for (int i = 0; i < count; ++i) names.push_back(CudaDeviceName(i));
+    out["cuda_device_names"] = names;
+#else
+    out["cuda_compiled"] = false;
+    out["cuda_devices"] = 0;
+    out["cuda_device_names"] = std::vector<std::string>{};
+#endif
+    return out;
+  });
+
+  py::class_<Blob, std::shared_ptr<Blob>>(m, "Blob")
+      .def(py::init([](std::vector<int64_t> shape) { return std::make_shared<Blob>(shape); }),
+           py::arg("shape"))
+      .def_property_readonly("shape", [](const Blob& b) { return py::tuple(py::cast(b.shape())); })
+      .def_property_readonly("count", [](const Blob& b) { return b.count(); })
+      .def_property_readonly("num", [](const Blob& b) { return b.LegacyShape(0); })
+      .def_property_readonly("channels", [](const Blob& b) { return b.LegacyShape(1); })
+      .def_property_readonly("height", [](const Blob& b) { return b.LegacyShape(2); })
+      .def_property_readonly("width", [](const Blob& b) { return b.LegacyShape(3); })
+      .def_property_readonly("data", [](const std::shared_ptr<Blob>& b) { return View(b, false); })
+      .def_property_readonly("diff", [](const std::shared_ptr<Blob>& b) { return View(b, true); })
+      .def("reshape", [](Blob& b, py::args dims) {
+        std::vector<int64_t> shape;
+        for (auto d : dims) shape.push_back(py::cast<int64_t>(d));
+        b.Reshape(shape);
+      })
+      .def("__repr__", [](const Blob& b) { return "<Blob " + b.shape_string() + ">"; });
+
+  py::class_<Net, std::shared_ptr<Net>>(m, "Net")
+      .def(py::init([](const py::dict& net_param, int phase, int level,
+                       std::vector<std::string> stages) {
+             return std::make_shared<Net>(ToParams(net_param), ToPhase(phase), level, stages);
+           }),
+           py::arg("net_param"), py::arg("phase"), py::arg("level") = 0,
+           py::arg("stages") = std::vector<std::string>{})
+      .def_property_readonly("name", &Net::name)
+      .def_property_readonly("phase", [](const Net& n) { return n.phase() == Phase::TRAIN ? 0 : 1; })
+      .def("forward", &Net::Forward, py::call_guard<py::gil_scoped_release>())
+      .def("forward_from_to", &Net::ForwardFromTo, py::call_guard<py::gil_scoped_release>())
+      .def("backward", &Net::Backward, py::call_guard<py::gil_scoped_release>())
+      .def("backward_from_to", &Net::BackwardFromTo, py::call_guard<py::gil_scoped_release>())
+      .def("clear_param_diffs", &Net::ClearParamDiffs)
+      .def("update", &Net::Update)
+      .def("share_with", &Net::ShareTrainedLayersWith)
+      .def_property_readonly("blob_names", &Net::blob_names)
+      .def_property_readonly("blobs", &Net::blobs)
+      .def_property_readonly("layer_names", &Net::layer_names)
+      .def_property_readonly("layer_types", [](const Net& n) {
+        std::vector<std::string> out;
+        for (const auto& l : n.layers()) out.push_back(l->type());
+        return out;
+      })
+      .def("layer_blobs", [](const Net& n, int i) { return n.layers().at(i)->blobs(); })
+      .def("layer_need_backward", &Net::layer_need_backward)
+      .def_property_readonly("bottom_ids", &Net::bottom_ids)
+      .def_property_readonly("top_ids", &Net::top_ids)
+      .def_property_readonly("input_blob_indices", &Net::input_blob_indices)
+      .def_property_readonly("output_blob_indices", &Net::output_blob_indices)
+      .def("blob_loss_weight", &Net::blob_loss_weight)
+      .def_property_readonly("learnable_params", [](const Net& n) {
+        // As indices into params (the order the solver's history follows).
+        std::vector<int> out;
+        for (Blob* b : n.learnable_params())
+          for (size_t i = 0; i < n.params().size(); ++i)
+            if (n.params()[i].get() == b) { out.push_back(int(i)); break; }
+        return out;
+      })
+      .def_property_readonly("params_lr", &Net::params_lr)
+      .def_property_readonly("params_weight_decay", &Net::params_weight_decay);
+
+  py::class_<TestResult>(m, "TestResult")
+      .def_readonly("iter", &TestResult::iter)
+      .def_readonly("test_net", &TestResult::test_net)
+      .def_readonly("names", &TestResult::names)
+      .def_readonly("values", &TestResult::values)
+      .def_readonly("loss_weights", &TestResult::loss_weights);
+
+  py::class_<SGDSolver>(m, "Solver")
+      .def(py::init([](const py::dict& solver_param) { return CreateSolver(ToParams(solver_param)); }),
+           py::arg("solver_param"))
+      .def_property_readonly("type", &SGDSolver::type)
+      .def("step", &SGDSolver::Step, py::call_guard<py::gil_scoped_release>())
+      .def("solve", &SGDSolver::Solve, py::call_guard<py::gil_scoped_release>())
+      .def("test_all", &SGDSolver::TestAll, py::call_guard<py::gil_scoped_release>())
+      .def("learning_rate", &SGDSolver::GetLearningRate)
+      .def_property("iter", &SGDSolver::iter, &SGDSolver::set_iter)
+      .def_property("current_step", &SGDSolver::current_step, &SGDSolver::set_current_step)
+      .def_property_readonly("net", &SGDSolver::shared_net)
+      .def_property_readonly("test_nets", &SGDSolver::test_nets)
+      .def_property_readonly("history", &SGDSolver::history)
+      .def("take_iteration_log", [](SGDSolver& s) {
+        // Losses and rates since the last call, as numpy arrays; the log is then emptied.
+        py::tuple out = py::make_tuple(FloatArray(s.iteration_losses), FloatArray(s.iteration_rates));
+        s.iteration_losses.clear();
+        s.iteration_rates.clear();
+        return out;
+      })
+      .def("take_test_results", [](SGDSolver& s) {
+        std::vector<TestResult> out;
+        out.swap(s.test_results);
+        return out;
+      });
+}

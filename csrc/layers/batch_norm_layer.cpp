@@ -1,0 +1,166 @@
+#include "layers/batch_norm_layer.hpp"
+
+#include <cmath>
+#include <memory>
+
+#include "math/math_functions.hpp"
+
+namespace augdrop {
+
+void BatchNormLayer::LayerSetUp(const BlobVec& bottom, const BlobVec& top) {
+  const Params& p = layer_param_.get_message("batch_norm_param");
+  moving_average_fraction_ = float(p.get_float("moving_average_fraction", 0.999));
+  use_global_stats_ = p.get_bool("use_global_stats", phase_ == Phase::TEST);
+  channels_ = bottom[0]->num_axes() == 1 ? 1 : bottom[0]->shape(1);
+  eps_ = float(p.get_float("eps", 1e-5));
+
+  blobs_.clear();
+  blobs_.push_back(std::make_shared<Blob>(std::vector<int64_t>{channels_}));
+  blobs_.push_back(std::make_shared<Blob>(std::vector<int64_t>{channels_}));
+  blobs_.push_back(std::make_shared<Blob>(std::vector<int64_t>{1}));
+  for (auto& b : blobs_) cpu_set(b->count(), 0.f, b->mutable_cpu_data());
+
+  // The statistics are not learned: Caffe masks them with lr_mult 0 (adding the param specs
+  // that are missing) and refuses any other learning rate for them.
+  const std::vector<const Params*> specs = layer_param_.get_messages("param");
+  for (size_t i = 0; i < blobs_.size(); ++i) {
+    if (i >= specs.size()) {
+      auto fixed = std::make_shared<Params>();
+      fixed->set("lr_mult", 0.0);
+      layer_param_.add("param", fixed);
+    } else {
+      AD_CHECK(specs[i]->get_float("lr_mult", 1.0) == 0.0,
+               "Cannot configure batch normalization statistics as layer parameters "
+               "(param " << i << " has lr_mult " << specs[i]->get_float("lr_mult", 1.0)
+                         << "; it must be 0)");
+    }
+    set_param_propagate_down(int(i), false);
+  }
+}
+
+void BatchNormLayer::Reshape(const BlobVec& bottom, const BlobVec& top) {
+  if (bottom[0]->num_axes() > 1)
+    AD_CHECK(bottom[0]->shape(1) == channels_,
+             "BatchNorm was set up for " << channels_ << " channels, bottom has shape "
+                                         << bottom[0]->shape_string());
+  top[0]->ReshapeLike(*bottom[0]);
+  x_norm_.ReshapeLike(*bottom[0]);
+  num_ = bottom[0]->shape(0);
+  spatial_dim_ = num_ * channels_ == 0 ? 0 : bottom[0]->count() / (num_ * channels_);
+  mean_.assign(size_t(channels_), 0.f);
+  variance_.assign(size_t(channels_), 0.f);
+  num_by_chans_.assign(size_t(num_ * channels_), 0.f);
+}
+
+void BatchNormLayer::ChannelSum(const float* data, float alpha, float* out) {
+  for (int64_t nc = 0; nc < num_ * channels_; ++nc) {
+    const float* row = data + nc * spatial_dim_;
+    float s = 0.f;
+    for (int64_t k = 0; k < spatial_dim_; ++k) s += row[k];
+    num_by_chans_[size_t(nc)] = alpha * s;
+  }
+  for (int64_t c = 0; c < channels_; ++c) {
+    float s = 0.f;
+    for (int64_t n = 0; n < num_; ++n) s += num_by_chans_[size_t(n * channels_ + c)];
+    out[c] = s;
+  }
+}
+
+void BatchNormLayer::Forward_cpu(const BlobVec& bottom, const BlobVec& top) {
+  const float* x = bottom[0]->cpu_data();  // (N, C, spatial)
+  float* y = top[0]->mutable_cpu_data();   // (N, C, spatial); may alias x
+  const int64_t count = bottom[0]->count();
+  if (bottom[0] != top[0]) cpu_copy(count, x, y);
+
+  if (use_global_stats_) {
+    const float s = blobs_[2]->cpu_data()[0];
+    const float scale_factor = s == 0.f ? 0.f : 1.f / s;
+    const float* mean_sum = blobs_[0]->cpu_data();
+    const float* var_sum = blobs_[1]->cpu_data();
+    for (int64_t c = 0; c < channels_; ++c) {
+      mean_[size_t(c)] = scale_factor * mean_sum[c];
+      variance_[size_t(c)] = scale_factor * var_sum[c];
+    }
+  } else {
+    ChannelSum(x, float(1. / double(num_ * spatial_dim_)), mean_.data());
+  }
+
+  // y = x - mean
+  for (int64_t n = 0; n < num_; ++n)
+    for (int64_t c = 0; c < channels_; ++c) {
+      float* row = y + (n * channels_ + c) * spatial_dim_;
+      const float m = mean_[size_t(c)];
+      for (int64_t k = 0; k < spatial_dim_; ++k) row[k] -= m;
+    }
+
+  if (!use_global_stats_) {
+    // var = E((x - mean)^2), squares kept in x_norm_'s data for the moment.
+    float* sq = x_norm_.mutable_cpu_data();
+    for (int64_t i = 0; i < count; ++i) sq[i] = y[i] * y[i];
+    ChannelSum(sq, float(1. / double(num_ * spatial_dim_)), variance_.data());
+
+    float* s = blobs_[2]->mutable_cpu_data();
+    s[0] *= moving_average_fraction_;
+    s[0] += 1.f;
+    cpu_axpby(channels_, 1.f, mean_.data(), moving_average_fraction_,
+              blobs_[0]->mutable_cpu_data());
+    const int64_t m = count / channels_;
+    const float bias_correction_factor = m > 1 ? float(m) / float(m - 1) : 1.f;
+    cpu_axpby(channels_, bias_correction_factor, variance_.data(), moving_average_fraction_,
+              blobs_[1]->mutable_cpu_data());
+  }
+
+  // std = sqrt(var + eps); y = (x - mean) / std
+  for (int64_t c = 0; c < channels_; ++c)
+    variance_[size_t(c)] = std::sqrt(variance_[size_t(c)] + eps_);
+  for (int64_t n = 0; n < num_; ++n)
+    for (int64_t c = 0; c < channels_; ++c) {
+      float* row = y + (n * channels_ + c) * spatial_dim_;
+      const float sd = variance_[size_t(c)];
+      for (int64_t k = 0; k < spatial_dim_; ++k) row[k] /= sd;
+    }
+  cpu_copy(count, y, x_norm_.mutable_cpu_data());
+}
+
+void BatchNormLayer::Backward_cpu(const BlobVec& top, const std::vector<bool>& propagate_down,
+                                  const BlobVec& bottom) {
+  if (!propagate_down[0]) return;
+  // In place, dy and dx are the same memory: every dx element is written only after the
+  // sums that read dy, and from the dy element at its own index.
+  const float* dy = top[0]->cpu_diff();       // (N, C, spatial)
+  float* dx = bottom[0]->mutable_cpu_diff();  // (N, C, spatial)
+  const float* y = x_norm_.cpu_data();        // (N, C, spatial)
+
+  if (use_global_stats_) {
+    for (int64_t n = 0; n < num_; ++n)
+      for (int64_t c = 0; c < channels_; ++c) {
+        const int64_t off = (n * channels_ + c) * spatial_dim_;
+        const float sd = variance_[size_t(c)];
+        for (int64_t k = 0; k < spatial_dim_; ++k) dx[off + k] = dy[off + k] / sd;
+      }
+    return;
+  }
+
+  // sum_dyy_c = sum(dy * y), sum_dy_c = sum(dy), over (N, spatial); products in x_norm_ diff.
+  const int64_t count = x_norm_.count();
+  float* prod = x_norm_.mutable_cpu_diff();
+  for (int64_t i = 0; i < count; ++i) prod[i] = y[i] * dy[i];
+  std::vector<float> sum_dyy(static_cast<size_t>(channels_));
+  std::vector<float> sum_dy(static_cast<size_t>(channels_));
+  ChannelSum(prod, 1.f, sum_dyy.data());
+  ChannelSum(dy, 1.f, sum_dy.data());
+
+  // dx = (dy - (sum_dy + sum_dyy * y) / m) / std
+  const float neg_inv_m = float(-1. / double(num_ * spatial_dim_));
+  for (int64_t n = 0; n < num_; ++n)
+    for (int64_t c = 0; c < channels_; ++c) {
+      const int64_t off = (n * channels_ + c) * spatial_dim_;
+      const float a = sum_dyy[size_t(c)], b = sum_dy[size_t(c)], sd = variance_[size_t(c)];
+      for (int64_t k = 0; k < spatial_dim_; ++k) {
+        const float t = y[off + k] * a + b;
+        dx[off + k] = (neg_inv_m * t + dy[off + k]) / sd;
+      }
+    }
+}
+
+}  // namespace augdrop

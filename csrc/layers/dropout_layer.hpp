@@ -1,0 +1,40 @@
+// Dropout, as upstream Caffe's dropout_layer.cpp (one parameter: dropout_ratio r).
+// TRAIN: mask m ~ Bernoulli(1 - r) from the Caffe stream, one word per element;
+//        top = x * m * float(1 / (1 - r)); bottom_diff = top_diff * m * scale.
+// TEST: identity.
+#pragma once
+
+#include <cstdint>
+
+#include "layers/layer.hpp"
+
+namespace augdrop {
+
+class DropoutLayer : public Layer {
+ public:
+  using Layer::Layer;
+  void LayerSetUp(const BlobVec& bottom, const BlobVec& top) override;
+  void Reshape(const BlobVec& bottom, const BlobVec& top) override;
+  const char* type() const override { return "Dropout"; }
+  int ExactNumBottomBlobs() const override { return 1; }
+  int ExactNumTopBlobs() const override { return 1; }
+
+ protected:
+  void Forward_cpu(const BlobVec& bottom, const BlobVec& top) override;
+  void Backward_cpu(const BlobVec& top, const std::vector<bool>& propagate_down,
+                    const BlobVec& bottom) override;
+
+ private:
+  float threshold_ = 0.5f;
+  float scale_ = 2.f;
+  std::vector<uint32_t> mask_;
+};
+
+// Caffe's dropout ratio rules shared by Dropout and AugmentedDropout: r in [0, 1).
+float CheckedDropoutRatio(double ratio, const char* field);
+// float(1 / (1 - r)) computed in double, as Caffe's `scale_ = 1. / (1. - threshold_)`.
+float DropoutScale(float ratio);
+// The Caffe stream's keep mask: m[i] = 1 with probability 1 - ratio.
+void DrawKeepMask(int64_t count, float ratio, uint32_t* mask);
+
+}  // namespace augdrop

@@ -1,0 +1,74 @@
+#include "layers/inner_product_layer.hpp"
+
+#include "core/filler.hpp"
+#include "math/math_functions.hpp"
+
+namespace augdrop {
+
+void InnerProductLayer::LayerSetUp(const BlobVec& bottom, const BlobVec& top) {
+  const Params& p = layer_param_.get_message("inner_product_param");
+  AD_CHECK(p.has("num_output"), "inner_product_param.num_output is required");
+  N_ = p.get_int("num_output", 0);
+  AD_CHECK(N_ > 0, "num_output must be positive, got " << N_);
+  bias_term_ = p.get_bool("bias_term", true);
+  transpose_ = p.get_bool("transpose", false);
+  axis_ = bottom[0]->CanonicalAxisIndex(int(p.get_int("axis", 1)));
+  K_ = bottom[0]->count(axis_);
+  blobs_.clear();
+  blobs_.push_back(std::make_shared<Blob>(transpose_ ? std::vector<int64_t>{K_, N_}
+                                                     : std::vector<int64_t>{N_, K_}));
+  FillBlob(p.get_message("weight_filler"), blobs_[0].get());
+  if (bias_term_) {
+    blobs_.push_back(std::make_shared<Blob>(std::vector<int64_t>{N_}));
+    FillBlob(p.get_message("bias_filler"), blobs_[1].get());
+  }
+  param_propagate_down_.assign(blobs_.size(), true);
+}
+
+void InnerProductLayer::Reshape(const BlobVec& bottom, const BlobVec& top) {
+  const int64_t k = bottom[0]->count(axis_);
+  AD_CHECK(k == K_, "input size incompatible with inner product parameters: bottom "
+                        << bottom[0]->shape_string() << " flattens to " << k
+                        << " features from axis " << axis_ << ", weights expect " << K_);
+  M_ = bottom[0]->count(0, axis_);
+  std::vector<int64_t> shape(bottom[0]->shape().begin(), bottom[0]->shape().begin() + axis_);
+  shape.push_back(N_);
+  top[0]->Reshape(shape);
+}
+
+void InnerProductLayer::Forward_cpu(const BlobVec& bottom, const BlobVec& top) {
+  const float* x = bottom[0]->cpu_data();   // (M, K)
+  const float* w = blobs_[0]->cpu_data();   // (N, K) or (K, N)
+  float* y = top[0]->mutable_cpu_data();    // (M, N)
+  cpu_gemm(Trans::No, transpose_ ? Trans::No : Trans::Yes, M_, N_, K_, 1.f, x, w, 0.f, y);
+  if (bias_term_) {
+    const float* b = blobs_[1]->cpu_data();
+    for (int64_t m = 0; m < M_; ++m)
+      for (int64_t n = 0; n < N_; ++n) y[m * N_ + n] += b[n];
+  }
+}
+
+void InnerProductLayer::Backward_cpu(const BlobVec& top, const std::vector<bool>& propagate_down,
+                                     const BlobVec& bottom) {
+  const float* dy = top[0]->cpu_diff();     // (M, N)
+  const float* x = bottom[0]->cpu_data();   // (M, K)
+  if (param_propagate_down(0)) {
+    float* dw = blobs_[0]->mutable_cpu_diff();
+    if (transpose_)  // dW (K, N) += x^T dy
+      cpu_gemm(Trans::Yes, Trans::No, K_, N_, M_, 1.f, x, dy, 1.f, dw);
+    else  // dW (N, K) += dy^T x
+      cpu_gemm(Trans::Yes, Trans::No, N_, K_, M_, 1.f, dy, x, 1.f, dw);
+  }
+  if (bias_term_ && param_propagate_down(1)) {
+    float* db = blobs_[1]->mutable_cpu_diff();
+    for (int64_t m = 0; m < M_; ++m)
+      for (int64_t n = 0; n < N_; ++n) db[n] += dy[m * N_ + n];
+  }
+  if (propagate_down[0]) {
+    const float* w = blobs_[0]->cpu_data();
+    float* dx = bottom[0]->mutable_cpu_diff();  // (M, K) = dy (M, N) * op(W) (N, K)
+    cpu_gemm(Trans::No, transpose_ ? Trans::Yes : Trans::No, M_, K_, N_, 1.f, dy, w, 0.f, dx);
+  }
+}
+
+}  // namespace augdrop

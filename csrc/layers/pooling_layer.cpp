@@ -1,0 +1,167 @@
+#include "layers/pooling_layer.hpp"
+
+#include <algorithm>
+#include <cfloat>
+#include <cmath>
+
+namespace augdrop {
+namespace {
+
+int64_t FieldH(const Params& p, const std::string& field, int64_t def) {
+  return p.has(field + "_h") ? p.get_int(field + "_h", def) : p.get_int(field, def);
+}
+int64_t FieldW(const Params& p, const std::string& field, int64_t def) {
+  return p.has(field + "_w") ? p.get_int(field + "_w", def) : p.get_int(field, def);
+}
+
+}  // namespace
+
+void PoolingLayer::LayerSetUp(const BlobVec& bottom, const BlobVec& top) {
+  const Params& p = layer_param_.get_message("pooling_param");
+  const std::string pool = p.get_string("pool", "MAX");
+  if (pool == "MAX") {
+    method_ = Method::MAX;
+  } else if (pool == "AVE") {
+    method_ = Method::AVE;
+  } else {
+    AD_FAIL("pooling method " << pool << " is not supported (MAX or AVE)");
+  }
+  AD_CHECK(top.size() == 1 || method_ == Method::MAX, "only MAX pooling has a mask top");
+  ceil_mode_ = p.get_string("round_mode", "CEIL") == "CEIL";
+  global_ = p.get_bool("global_pooling", false);
+  AD_CHECK(bottom[0]->num_axes() == 4, "Pooling needs a 4-d bottom (N, C, H, W), got "
+                                           << bottom[0]->shape_string());
+  if (global_) {
+    AD_CHECK(!p.has("kernel_size") && !p.has("kernel_h") && !p.has("kernel_w"),
+             "with global_pooling the kernel size is the input size; do not set it");
+    kernel_h_ = bottom[0]->shape(2);
+    kernel_w_ = bottom[0]->shape(3);
+  } else {
+    AD_CHECK(p.has("kernel_size") || (p.has("kernel_h") && p.has("kernel_w")),
+             "pooling_param needs kernel_size or kernel_h and kernel_w");
+    kernel_h_ = FieldH(p, "kernel_size", 0);
+    kernel_w_ = FieldW(p, "kernel_size", 0);
+  }
+  AD_CHECK(kernel_h_ > 0 && kernel_w_ > 0, "kernel size must be positive");
+  pad_h_ = FieldH(p, "pad", 0);
+  pad_w_ = FieldW(p, "pad", 0);
+  stride_h_ = FieldH(p, "stride", 1);
+  stride_w_ = FieldW(p, "stride", 1);
+  AD_CHECK(stride_h_ > 0 && stride_w_ > 0, "stride must be positive");
+  if (global_) {
+    AD_CHECK(pad_h_ == 0 && pad_w_ == 0 && stride_h_ == 1 && stride_w_ == 1,
+             "with global_pooling, pad must be 0 and stride 1");
+  }
+  AD_CHECK(pad_h_ < kernel_h_ && pad_w_ < kernel_w_, "pad must be smaller than the kernel");
+}
+
+void PoolingLayer::Reshape(const BlobVec& bottom, const BlobVec& top) {
+  AD_CHECK(bottom[0]->num_axes() == 4, "Pooling needs a 4-d bottom (N, C, H, W), got "
+                                           << bottom[0]->shape_string());
+  height_ = bottom[0]->shape(2);
+  width_ = bottom[0]->shape(3);
+  if (global_) {
+    kernel_h_ = height_;
+    kernel_w_ = width_;
+  }
+  auto pooled = [&](int64_t size, int64_t k, int64_t pad, int64_t stride) {
+    const double span = double(size + 2 * pad - k) / stride;
+    int64_t out = int64_t(ceil_mode_ ? std::ceil(span) : std::floor(span)) + 1;
+    // The last window must start inside the image or the left padding (pooling_layer.cpp).
+    if (pad > 0 && (out - 1) * stride >= size + pad) --out;
+    return out;
+  };
+  pooled_h_ = pooled(height_, kernel_h_, pad_h_, stride_h_);
+  pooled_w_ = pooled(width_, kernel_w_, pad_w_, stride_w_);
+  AD_CHECK(pooled_h_ > 0 && pooled_w_ > 0, "pooling window larger than the input "
+                                               << bottom[0]->shape_string());
+  const std::vector<int64_t> shape{bottom[0]->shape(0), bottom[0]->shape(1), pooled_h_, pooled_w_};
+  for (Blob* t : top) t->Reshape(shape);
+  if (method_ == Method::MAX) argmax_.resize(top[0]->count());
+}
+
+void PoolingLayer::Forward_cpu(const BlobVec& bottom, const BlobVec& top) {
+  const float* x = bottom[0]->cpu_data();
+  float* y = top[0]->mutable_cpu_data();
+  const int64_t planes = bottom[0]->shape(0) * bottom[0]->shape(1);
+  const int64_t in_plane = height_ * width_, out_plane = pooled_h_ * pooled_w_;
+  for (int64_t pl = 0; pl < planes; ++pl) {
+    const float* xin = x + pl * in_plane;
+    float* yout = y + pl * out_plane;
+    for (int64_t ph = 0; ph < pooled_h_; ++ph) {
+      for (int64_t pw = 0; pw < pooled_w_; ++pw) {
+        int64_t hstart = ph * stride_h_ - pad_h_, wstart = pw * stride_w_ - pad_w_;
+        const int64_t out_index = ph * pooled_w_ + pw;
+        if (method_ == Method::MAX) {
+          const int64_t hend = std::min(hstart + kernel_h_, height_);
+          const int64_t wend = std::min(wstart + kernel_w_, width_);
+          hstart = std::max<int64_t>(hstart, 0);
+          wstart = std::max<int64_t>(wstart, 0);
+          float best = -FLT_MAX;
+          int64_t best_index = -1;
+          for (int64_t h = hstart; h < hend; ++h)
+            for (int64_t w = wstart; w < wend; ++w)
+              if (xin[h * width_ + w] > best) {
+                best = xin[h * width_ + w];
+                best_index = h * width_ + w;
+              }
+          yout[out_index] = best;
+          argmax_[pl * out_plane + out_index] = best_index;
+        } else {
+          int64_t hend = std::min(hstart + kernel_h_, height_ + pad_h_);
+          int64_t wend = std::min(wstart + kernel_w_, width_ + pad_w_);
+          const int64_t pool_size = (hend - hstart) * (wend - wstart);
+          hstart = std::max<int64_t>(hstart, 0);
+          wstart = std::max<int64_t>(wstart, 0);
+          hend = std::min(hend, height_);
+          wend = std::min(wend, width_);
+          float sum = 0;
+          for (int64_t h = hstart; h < hend; ++h)
+            for (int64_t w = wstart; w < wend; ++w) sum += xin[h * width_ + w];
+          yout[out_index] = sum / pool_size;
+        }
+      }
+    }
+  }
+  if (top.size() > 1) {
+    float* mask = top[1]->mutable_cpu_data();
+    for (int64_t i = 0; i < top[1]->count(); ++i) mask[i] = float(argmax_[i]);
+  }
+}
+
+void PoolingLayer::Backward_cpu(const BlobVec& top, const std::vector<bool>& propagate_down,
+                                const BlobVec& bottom) {
+  if (!propagate_down[0]) return;
+  const float* dy = top[0]->cpu_diff();
+  float* dx = bottom[0]->mutable_cpu_diff();
+  std::fill(dx, dx + bottom[0]->count(), 0.f);
+  const int64_t planes = bottom[0]->shape(0) * bottom[0]->shape(1);
+  const int64_t in_plane = height_ * width_, out_plane = pooled_h_ * pooled_w_;
+  for (int64_t pl = 0; pl < planes; ++pl) {
+    float* dxin = dx + pl * in_plane;
+    const float* dyout = dy + pl * out_plane;
+    for (int64_t ph = 0; ph < pooled_h_; ++ph) {
+      for (int64_t pw = 0; pw < pooled_w_; ++pw) {
+        const int64_t out_index = ph * pooled_w_ + pw;
+        if (method_ == Method::MAX) {
+          const int64_t idx = argmax_[pl * out_plane + out_index];
+          if (idx >= 0) dxin[idx] += dyout[out_index];
+        } else {
+          int64_t hstart = ph * stride_h_ - pad_h_, wstart = pw * stride_w_ - pad_w_;
+          int64_t hend = std::min(hstart + kernel_h_, height_ + pad_h_);
+          int64_t wend = std::min(wstart + kernel_w_, width_ + pad_w_);
+          const int64_t pool_size = (hend - hstart) * (wend - wstart);
+          hstart = std::max<int64_t>(hstart, 0);
+          wstart = std::max<int64_t>(wstart, 0);
+          hend = std::min(hend, height_);
+          wend = std::min(wend, width_);
+          const float g = dyout[out_index] / pool_size;
+          for (int64_t h = hstart; h < hend; ++h)
+            for (int64_t w = wstart; w < wend; ++w) dxin[h * width_ + w] += g;
+        }
+      }
+    }
+  }
+}
+
+}  // namespace augdrop

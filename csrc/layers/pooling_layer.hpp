@@ -1,0 +1,38 @@
+// Pooling, MAX and AVE, 2-d (Caffe's pooling_layer.cpp).
+// bottom: (N, C, H, W); top: (N, C, H_out, W_out) with Caffe's ceil rule
+// H_out = ceil((H + 2 pad - k) / stride) + 1, less one if the last window starts in the padding.
+// MAX routes the gradient to the first maximum of each window; AVE divides by the window size
+// counted over the padded input (clipped at H + pad), as Caffe does.
+#pragma once
+
+#include "layers/layer.hpp"
+
+namespace augdrop {
+
+class PoolingLayer : public Layer {
+ public:
+  using Layer::Layer;
+  void LayerSetUp(const BlobVec& bottom, const BlobVec& top) override;
+  void Reshape(const BlobVec& bottom, const BlobVec& top) override;
+  const char* type() const override { return "Pooling"; }
+  int ExactNumBottomBlobs() const override { return 1; }
+  int MinTopBlobs() const override { return 1; }
+  // MAX may output its argmax as a second top, as Caffe does.
+  int MaxTopBlobs() const override { return method_ == Method::MAX ? 2 : 1; }
+
+ protected:
+  void Forward_cpu(const BlobVec& bottom, const BlobVec& top) override;
+  void Backward_cpu(const BlobVec& top, const std::vector<bool>& propagate_down,
+                    const BlobVec& bottom) override;
+
+ private:
+  enum class Method { MAX, AVE };
+  Method method_ = Method::MAX;
+  bool global_ = false;
+  bool ceil_mode_ = true;
+  int64_t kernel_h_ = 0, kernel_w_ = 0, stride_h_ = 1, stride_w_ = 1, pad_h_ = 0, pad_w_ = 0;
+  int64_t height_ = 0, width_ = 0, pooled_h_ = 0, pooled_w_ = 0;
+  std::vector<int64_t> argmax_;  // MAX: bottom offset within the (n, c) plane, per top element
+};
+
+}  // namespace augdrop

@@ -1,0 +1,34 @@
+#include "layers/relu_layer.hpp"
+
+#include <algorithm>
+
+namespace augdrop {
+
+void ReLULayer::LayerSetUp(const BlobVec& bottom, const BlobVec& top) {
+  negative_slope_ = float(layer_param_.get_message("relu_param").get_float("negative_slope", 0));
+}
+
+void ReLULayer::Reshape(const BlobVec& bottom, const BlobVec& top) {
+  top[0]->ReshapeLike(*bottom[0]);
+}
+
+void ReLULayer::Forward_cpu(const BlobVec& bottom, const BlobVec& top) {
+  const float* x = bottom[0]->cpu_data();
+  float* y = top[0]->mutable_cpu_data();
+  const int64_t n = bottom[0]->count();
+  const float slope = negative_slope_;
+  for (int64_t i = 0; i < n; ++i) y[i] = std::max(x[i], 0.f) + slope * std::min(x[i], 0.f);
+}
+
+void ReLULayer::Backward_cpu(const BlobVec& top, const std::vector<bool>& propagate_down,
+                             const BlobVec& bottom) {
+  if (!propagate_down[0]) return;
+  const float* x = bottom[0]->cpu_data();
+  const float* dy = top[0]->cpu_diff();
+  float* dx = bottom[0]->mutable_cpu_diff();
+  const int64_t n = bottom[0]->count();
+  const float slope = negative_slope_;
+  for (int64_t i = 0; i < n; ++i) dx[i] = dy[i] * ((x[i] > 0) + slope * (x[i] <= 0));
+}
+
+}  // namespace augdrop

@@ -1,0 +1,149 @@
+#include "layers/scale_layer.hpp"
+
+#include <memory>
+#include <string>
+
+#include "core/filler.hpp"
+#include "math/math_functions.hpp"
+
+namespace augdrop {
+
+void ScaleLayer::LayerSetUp(const BlobVec& bottom, const BlobVec& top) {
+  AD_CHECK(bottom.size() == 1,
+           "Scale with two bottoms (the scale given as bottom[1]) is not supported; give one "
+           "bottom and a learned scale");
+  const Params& p = layer_param_.get_message("scale_param");
+  const int axis = bottom[0]->CanonicalAxisIndex(int(p.get_int("axis", 1)));
+  const int64_t num_axes = p.get_int("num_axes", 1);
+  AD_CHECK(num_axes >= -1,
+           "num_axes must be non-negative, or -1 to extend to the end of bottom[0]; got "
+               << num_axes);
+  if (num_axes >= 0)
+    AD_CHECK(bottom[0]->num_axes() >= axis + num_axes,
+             "scale blob's shape extends past bottom[0]'s shape when applied starting with "
+             "bottom[0] axis = "
+                 << axis << " (num_axes " << num_axes << ", bottom "
+                 << bottom[0]->shape_string() << ")");
+  const auto& bshape = bottom[0]->shape();
+  const auto first = bshape.begin() + axis;
+  const auto last = num_axes == -1 ? bshape.end() : first + num_axes;
+  const std::vector<int64_t> param_shape(first, last);
+
+  blobs_.clear();
+  blobs_.push_back(std::make_shared<Blob>(param_shape));
+  if (p.has("filler")) {
+    FillBlob(p.get_message("filler"), blobs_[0].get());
+  } else {
+    Params unit;  // identity by default: constant 1
+    unit.set("type", std::string("constant"));
+    unit.set("value", 1.0);
+    FillBlob(unit, blobs_[0].get());
+  }
+  bias_term_ = p.get_bool("bias_term", false);
+  if (bias_term_) {
+    blobs_.push_back(std::make_shared<Blob>(param_shape));
+    FillBlob(p.get_message("bias_filler"), blobs_[1].get());
+  }
+  param_propagate_down_.assign(blobs_.size(), true);
+}
+
+void ScaleLayer::Reshape(const BlobVec& bottom, const BlobVec& top) {
+  const Params& p = layer_param_.get_message("scale_param");
+  const Blob& scale = *blobs_[0];
+  // A scalar scale (0 axes) is applied with axis 0: the same result, outer_dim_ == 1.
+  axis_ = scale.num_axes() == 0 ? 0 : bottom[0]->CanonicalAxisIndex(int(p.get_int("axis", 1)));
+  AD_CHECK(bottom[0]->num_axes() >= axis_ + scale.num_axes(),
+           "scale blob's shape extends past bottom[0]'s shape when applied starting with "
+           "bottom[0] axis = "
+               << axis_ << " (scale " << scale.shape_string() << ", bottom "
+               << bottom[0]->shape_string() << ")");
+  for (int i = 0; i < scale.num_axes(); ++i)
+    AD_CHECK(bottom[0]->shape(axis_ + i) == scale.shape(i),
+             "dimension mismatch between bottom[0]->shape(" << axis_ + i << ") and scale->shape("
+                                                           << i << "): bottom "
+                                                           << bottom[0]->shape_string()
+                                                           << ", scale " << scale.shape_string());
+  outer_dim_ = bottom[0]->count(0, axis_);
+  scale_dim_ = scale.count();
+  inner_dim_ = bottom[0]->count(axis_ + scale.num_axes());
+  if (bottom[0] == top[0])
+    temp_.ReshapeLike(*bottom[0]);
+  else
+    top[0]->ReshapeLike(*bottom[0]);
+  sum_result_.assign(size_t(outer_dim_ * scale_dim_), 0.f);
+}
+
+void ScaleLayer::Forward_cpu(const BlobVec& bottom, const BlobVec& top) {
+  const int64_t count = bottom[0]->count();
+  if (bottom[0] == top[0]) {
+    // Keep the bottom data for the scale gradient before overwriting it.
+    cpu_copy(count, bottom[0]->cpu_data(), temp_.mutable_cpu_data());
+  }
+  const float* x = bottom[0]->cpu_data();      // (outer, S, inner)
+  const float* scale = blobs_[0]->cpu_data();  // (S)
+  float* y = top[0]->mutable_cpu_data();       // (outer, S, inner); may alias x
+  for (int64_t n = 0; n < outer_dim_; ++n)
+    for (int64_t d = 0; d < scale_dim_; ++d) {
+      const int64_t off = (n * scale_dim_ + d) * inner_dim_;
+      const float factor = scale[d];
+      for (int64_t k = 0; k < inner_dim_; ++k) y[off + k] = factor * x[off + k];
+    }
+  if (bias_term_) {
+    const float* bias = blobs_[1]->cpu_data();  // (S)
+    for (int64_t n = 0; n < outer_dim_; ++n)
+      for (int64_t d = 0; d < scale_dim_; ++d) {
+        const int64_t off = (n * scale_dim_ + d) * inner_dim_;
+        const float b = bias[d];
+        for (int64_t k = 0; k < inner_dim_; ++k) y[off + k] += b;
+      }
+  }
+}
+
+void ScaleLayer::Backward_cpu(const BlobVec& top, const std::vector<bool>& propagate_down,
+                              const BlobVec& bottom) {
+  const float* dy = top[0]->cpu_diff();  // (outer, S, inner)
+  if (bias_term_ && param_propagate_down(1)) {
+    // dbias[s] += sum over inner, one outer index at a time.
+    float* dbias = blobs_[1]->mutable_cpu_diff();
+    for (int64_t n = 0; n < outer_dim_; ++n)
+      for (int64_t d = 0; d < scale_dim_; ++d) {
+        const float* row = dy + (n * scale_dim_ + d) * inner_dim_;
+        float s = 0.f;
+        for (int64_t k = 0; k < inner_dim_; ++k) s += row[k];
+        dbias[d] += s;
+      }
+  }
+  if (param_propagate_down(0)) {
+    const bool in_place = bottom[0] == top[0];
+    const float* x = (in_place ? &temp_ : bottom[0])->cpu_data();
+    // sum_result[n, s] = sum_i dy * x, then dscale[s] += sum_n sum_result[n, s].
+    for (int64_t n = 0; n < outer_dim_; ++n)
+      for (int64_t d = 0; d < scale_dim_; ++d) {
+        const int64_t off = (n * scale_dim_ + d) * inner_dim_;
+        float s = 0.f;
+        for (int64_t k = 0; k < inner_dim_; ++k) {
+          const float prod = dy[off + k] * x[off + k];
+          s += prod;
+        }
+        sum_result_[size_t(n * scale_dim_ + d)] = s;
+      }
+    float* dscale = blobs_[0]->mutable_cpu_diff();
+    for (int64_t d = 0; d < scale_dim_; ++d) {
+      float s = 0.f;
+      for (int64_t n = 0; n < outer_dim_; ++n) s += sum_result_[size_t(n * scale_dim_ + d)];
+      dscale[d] += s;
+    }
+  }
+  if (propagate_down[0]) {
+    const float* scale = blobs_[0]->cpu_data();
+    float* dx = bottom[0]->mutable_cpu_diff();  // may alias dy
+    for (int64_t n = 0; n < outer_dim_; ++n)
+      for (int64_t d = 0; d < scale_dim_; ++d) {
+        const int64_t off = (n * scale_dim_ + d) * inner_dim_;
+        const float factor = scale[d];
+        for (int64_t k = 0; k < inner_dim_; ++k) dx[off + k] = factor * dy[off + k];
+      }
+  }
+}
+
+}  // namespace augdrop

@@ -1,0 +1,47 @@
+// Scale: multiplies by a learned scale broadcast over the outer and inner axes, plus an
+// optional learned bias (Caffe's scale_layer.cpp with its internal Bias layer folded in).
+// Only the one-bottom form (scale as a parameter) is supported.
+// bottom: (outer, S, inner) where S = shape[axis : axis + num_axes]; top: same; in place allowed.
+// blobs: 0 = scale (shape[axis : axis + num_axes]), 1 = bias (same shape, bias_term only).
+#pragma once
+
+#include <vector>
+
+#include "layers/layer.hpp"
+
+namespace augdrop {
+
+/**
+ * @brief y[o, s, i] = x[o, s, i] * scale[s] (+ bias[s]).
+ *
+ * scale_param: axis (1), num_axes (1; -1 extends to the last axis, 0 makes scale a scalar),
+ * filler (default constant 1), bias_term (false), bias_filler (default constant 0).
+ * Backward: dx = dy * scale[s]; dscale[s] += sum_{o,i} dy * x; dbias[s] += sum_{o,i} dy.
+ * In place, the bottom data is kept in a copy for dscale, as Caffe does.
+ */
+class ScaleLayer : public Layer {
+ public:
+  using Layer::Layer;
+  void LayerSetUp(const BlobVec& bottom, const BlobVec& top) override;
+  void Reshape(const BlobVec& bottom, const BlobVec& top) override;
+  const char* type() const override { return "Scale"; }
+  int MinBottomBlobs() const override { return 1; }
+  int MaxBottomBlobs() const override { return 2; }
+  int ExactNumTopBlobs() const override { return 1; }
+
+ protected:
+  void Forward_cpu(const BlobVec& bottom, const BlobVec& top) override;
+  void Backward_cpu(const BlobVec& top, const std::vector<bool>& propagate_down,
+                    const BlobVec& bottom) override;
+
+ private:
+  bool bias_term_ = false;
+  int axis_ = 1;
+  int64_t outer_dim_ = 0;
+  int64_t scale_dim_ = 0;
+  int64_t inner_dim_ = 0;
+  Blob temp_;                      // bottom data copy when computing in place
+  std::vector<float> sum_result_;  // (outer, S): per-row sums for dscale
+};
+
+}  // namespace augdrop

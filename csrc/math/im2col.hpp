@@ -1,0 +1,20 @@
+// im2col / col2im for 2-d convolution, as Caffe's src/caffe/util/im2col.cpp.
+// image: (channels, height, width); columns: (channels * kernel_h * kernel_w, out_h * out_w).
+#pragma once
+
+#include <cstdint>
+
+namespace augdrop {
+
+struct ConvGeometry {
+  int64_t channels, height, width;
+  int64_t kernel_h, kernel_w, pad_h, pad_w, stride_h, stride_w, dilation_h, dilation_w;
+  int64_t out_h() const { return (height + 2 * pad_h - (dilation_h * (kernel_h - 1) + 1)) / stride_h + 1; }
+  int64_t out_w() const { return (width + 2 * pad_w - (dilation_w * (kernel_w - 1) + 1)) / stride_w + 1; }
+};
+
+void im2col_cpu(const float* image, const ConvGeometry& g, float* columns);
+// Accumulates nothing: image is overwritten with the sum of the columns that map onto it.
+void col2im_cpu(const float* columns, const ConvGeometry& g, float* image);
+
+}  // namespace augdrop

@@ -1,0 +1,81 @@
+#include "math/math_functions.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include "core/errors.hpp"
+#include "math/blas.hpp"
+
+#ifdef AUGDROP_BLAS_SCIPY_PREFIX
+extern "C" void scipy_openblas_set_num_threads(int);
+extern "C" int scipy_openblas_get_num_threads(void);
+#define AD_BLAS_SET_THREADS scipy_openblas_set_num_threads
+#define AD_BLAS_GET_THREADS scipy_openblas_get_num_threads
+#else
+extern "C" void openblas_set_num_threads(int);
+extern "C" int openblas_get_num_threads(void);
+#define AD_BLAS_SET_THREADS openblas_set_num_threads
+#define AD_BLAS_GET_THREADS openblas_get_num_threads
+#endif
+
+namespace augdrop {
+namespace {
+
+int AsBlasInt(int64_t v) {
+  AD_CHECK(v >= 0 && v <= 0x7fffffff, "matrix dimension " << v << " exceeds 32-bit BLAS");
+  return static_cast<int>(v);
+}
+
+}  // namespace
+
+void cpu_gemm(Trans trans_a, Trans trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+              const float* A, const float* B, float beta, float* C) {
+  if (M == 0 || N == 0) return;
+  const int lda = AsBlasInt(trans_a == Trans::No ? K : M);
+  const int ldb = AsBlasInt(trans_b == Trans::No ? N : K);
+  AD_CBLAS(sgemm)(CblasRowMajor, trans_a == Trans::No ? CblasNoTrans : CblasTrans,
+                  trans_b == Trans::No ? CblasNoTrans : CblasTrans, AsBlasInt(M), AsBlasInt(N),
+                  AsBlasInt(K), alpha, A, lda, B, ldb, beta, C, AsBlasInt(N));
+}
+
+void cpu_gemv(Trans trans_a, int64_t M, int64_t N, float alpha, const float* A, const float* x,
+              float beta, float* y) {
+  if (M == 0 || N == 0) return;
+  AD_CBLAS(sgemv)(CblasRowMajor, trans_a == Trans::No ? CblasNoTrans : CblasTrans,
+                  AsBlasInt(M), AsBlasInt(N), alpha, A, AsBlasInt(N), x, 1, beta, y, 1);
+}
+
+void cpu_axpy(int64_t n, float alpha, const float* x, float* y) {
+  for (int64_t i = 0; i < n; ++i) y[i] += alpha * x[i];
+}
+
+void cpu_axpby(int64_t n, float alpha, const float* x, float beta, float* y) {
+  for (int64_t i = 0; i < n; ++i) y[i] = alpha * x[i] + beta * y[i];
+}
+
+void cpu_scal(int64_t n, float alpha, float* x) {
+  for (int64_t i = 0; i < n; ++i) x[i] *= alpha;
+}
+
+void cpu_copy(int64_t n, const float* x, float* y) {
+  if (x != y && n > 0) std::memcpy(y, x, n * sizeof(float));
+}
+
+void cpu_set(int64_t n, float value, float* x) { std::fill(x, x + n, value); }
+
+float cpu_dot(int64_t n, const float* x, const float* y) {
+  double s = 0;
+  for (int64_t i = 0; i < n; ++i) s += double(x[i]) * y[i];
+  return static_cast<float>(s);
+}
+
+float cpu_asum(int64_t n, const float* x) {
+  double s = 0;
+  for (int64_t i = 0; i < n; ++i) s += x[i] < 0 ? -x[i] : x[i];
+  return static_cast<float>(s);
+}
+
+void set_blas_threads(int n) { AD_BLAS_SET_THREADS(n); }
+int blas_threads() { return AD_BLAS_GET_THREADS(); }
+
+}  // namespace augdrop

@@ -1,0 +1,29 @@
+// The few BLAS-like primitives the layers use, with Caffe's argument order
+// (include/caffe/util/math_functions.hpp). Row-major; 64-bit counts.
+#pragma once
+
+#include <cstdint>
+
+namespace augdrop {
+
+enum class Trans { No, Yes };
+
+// C = alpha * op(A) * op(B) + beta * C, op(A): (M, K), op(B): (K, N), C: (M, N).
+void cpu_gemm(Trans trans_a, Trans trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+              const float* A, const float* B, float beta, float* C);
+// y = alpha * op(A) * x + beta * y, A: (M, N).
+void cpu_gemv(Trans trans_a, int64_t M, int64_t N, float alpha, const float* A, const float* x,
+              float beta, float* y);
+void cpu_axpy(int64_t n, float alpha, const float* x, float* y);           // y += alpha x
+void cpu_axpby(int64_t n, float alpha, const float* x, float beta, float* y);  // y = ax + by
+void cpu_scal(int64_t n, float alpha, float* x);
+void cpu_copy(int64_t n, const float* x, float* y);
+void cpu_set(int64_t n, float value, float* x);
+float cpu_dot(int64_t n, const float* x, const float* y);
+float cpu_asum(int64_t n, const float* x);
+
+// The BLAS library's thread count (OpenBLAS keeps its own pool).
+void set_blas_threads(int n);
+int blas_threads();
+
+}  // namespace augdrop

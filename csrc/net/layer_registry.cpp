@@ -1,0 +1,70 @@
+#include "net/layer_registry.hpp"
+
+#include <functional>
+#include <map>
+
+#include "layers/accuracy_layer.hpp"
+#include "layers/augmented_dropout_layer.hpp"
+#include "layers/batch_norm_layer.hpp"
+#include "layers/conv_layer.hpp"
+#include "layers/dropout_layer.hpp"
+#include "layers/eltwise_layer.hpp"
+#include "layers/inner_product_layer.hpp"
+#include "layers/input_layer.hpp"
+#include "layers/pooling_layer.hpp"
+#include "layers/relu_layer.hpp"
+#include "layers/scale_layer.hpp"
+#include "layers/softmax_layer.hpp"
+#include "layers/softmax_loss_layer.hpp"
+#include "layers/split_layer.hpp"
+
+namespace augdrop {
+namespace {
+
+using Factory = std::function<std::unique_ptr<Layer>(const Params&, Phase)>;
+
+template <class L>
+Factory Make() {
+  return [](const Params& p, Phase phase) { return std::make_unique<L>(p, phase); };
+}
+
+const std::map<std::string, Factory>& Registry() {
+  static const std::map<std::string, Factory> registry = {
+      {"Accuracy", Make<AccuracyLayer>()},
+      {"AugmentedDropout", Make<AugmentedDropoutLayer>()},
+      {"BatchNorm", Make<BatchNormLayer>()},
+      {"Convolution", Make<ConvolutionLayer>()},
+      {"Dropout", Make<DropoutLayer>()},
+      {"Eltwise", Make<EltwiseLayer>()},
+      {"InnerProduct", Make<InnerProductLayer>()},
+      {"Input", Make<InputLayer>()},
+      {"Pooling", Make<PoolingLayer>()},
+      {"ReLU", Make<ReLULayer>()},
+      {"Scale", Make<ScaleLayer>()},
+      {"Softmax", Make<SoftmaxLayer>()},
+      {"SoftmaxWithLoss", Make<SoftmaxWithLossLayer>()},
+      {"Split", Make<SplitLayer>()},
+  };
+  return registry;
+}
+
+}  // namespace
+
+std::unique_ptr<Layer> CreateLayer(const Params& layer_param, Phase phase) {
+  const std::string type = layer_param.get_string("type", "");
+  auto it = Registry().find(type);
+  if (it == Registry().end()) {
+    std::string known;
+    for (const auto& kv : Registry()) known += (known.empty() ? "" : ", ") + kv.first;
+    AD_FAIL("unknown layer type '" << type << "' (known types: " << known << ")");
+  }
+  return it->second(layer_param, phase);
+}
+
+std::vector<std::string> RegisteredLayerTypes() {
+  std::vector<std::string> out;
+  for (const auto& kv : Registry()) out.push_back(kv.first);
+  return out;
+}
+
+}  // namespace augdrop

@@ -1,0 +1,85 @@
+// Net: a graph of layers over named blobs, built from a NetParameter as Caffe's Net
+// (src/caffe/net.cpp): phase/level/stage filtering, Split insertion, in-place layers,
+// loss weights, and the analysis of which layers need a backward pass.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "layers/layer.hpp"
+
+namespace augdrop {
+
+class Net {
+ public:
+  Net(const Params& net_param, Phase phase, int level = 0,
+      const std::vector<std::string>& stages = {});
+
+  float Forward();
+  float ForwardFromTo(int start, int end);
+  // Rewrites backward features (AugmentedDropout), then runs Backward over all layers.
+  void Backward();
+  void BackwardFromTo(int start, int end);
+  float ForwardBackward();
+  void ClearParamDiffs();
+  // data -= diff for every learnable parameter.
+  void Update();
+  // Make this net's parameters the same memory as other's, layer by layer name.
+  void ShareTrainedLayersWith(const Net& other);
+
+  const std::string& name() const { return name_; }
+  Phase phase() const { return phase_; }
+  const std::vector<std::unique_ptr<Layer>>& layers() const { return layers_; }
+  const std::vector<std::string>& layer_names() const { return layer_names_; }
+  const std::vector<std::shared_ptr<Blob>>& blobs() const { return blobs_; }
+  const std::vector<std::string>& blob_names() const { return blob_names_; }
+  const std::vector<int>& input_blob_indices() const { return input_blob_indices_; }
+  const std::vector<int>& output_blob_indices() const { return output_blob_indices_; }
+  const std::vector<std::vector<int>>& bottom_ids() const { return bottom_id_vecs_; }
+  const std::vector<std::vector<int>>& top_ids() const { return top_id_vecs_; }
+  bool layer_need_backward(int i) const { return layer_need_backward_[i]; }
+  float blob_loss_weight(int i) const { return blob_loss_weights_[i]; }
+  int blob_index(const std::string& name) const;   // -1 if absent
+  int layer_index(const std::string& name) const;  // -1 if absent
+
+  // Every parameter blob in layer order, and the ones the solver updates (shared parameters
+  // appear once, under their owner), with their lr_mult and decay_mult.
+  const std::vector<std::shared_ptr<Blob>>& params() const { return params_; }
+  const std::vector<Blob*>& learnable_params() const { return learnable_params_; }
+  const std::vector<float>& params_lr() const { return params_lr_; }
+  const std::vector<float>& params_weight_decay() const { return params_weight_decay_; }
+
+ private:
+  void Init(const Params& net_param);
+  // Rethrows an error from layer i with the layer's name and type in front.
+  [[noreturn]] void RethrowForLayer(int i, const std::exception& e) const;
+
+  std::string name_;
+  Phase phase_;
+  int level_;
+  std::vector<std::string> stages_;
+  std::vector<std::unique_ptr<Layer>> layers_;
+  std::vector<std::string> layer_names_;
+  std::vector<std::shared_ptr<Blob>> blobs_;
+  std::vector<std::string> blob_names_;
+  std::map<std::string, int> blob_index_;
+  std::vector<bool> blob_need_backward_;
+  std::vector<float> blob_loss_weights_;
+  std::vector<BlobVec> bottom_vecs_, top_vecs_;
+  std::vector<std::vector<int>> bottom_id_vecs_, top_id_vecs_;
+  std::vector<std::vector<bool>> bottom_need_backward_;
+  std::vector<bool> layer_need_backward_;
+  std::vector<int> input_blob_indices_, output_blob_indices_;
+  std::vector<std::shared_ptr<Blob>> params_;
+  std::vector<Blob*> learnable_params_;
+  std::vector<float> params_lr_, params_weight_decay_;
+  std::vector<std::pair<int, int>> param_layer_indices_;  // (layer, param index) per param
+};
+
+// Caffe's NetStateRule test (net.cpp StateMeetsRule).
+bool StateMeetsRule(Phase phase, int level, const std::vector<std::string>& stages,
+                    const Params& rule);
+
+}  // namespace augdrop

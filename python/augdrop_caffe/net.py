@@ -1,0 +1,165 @@
+"""Net: pycaffe's Net over the compiled core (blobs, params, forward, backward, weights I/O)."""
+import os
+import re
+from collections import OrderedDict
+
+import numpy as np
+
+from . import textformat
+from ._loader import EngineError, _core
+from .caffemodel import read_caffemodel, write_caffemodel
+
+_LAYER_ERROR = re.compile(r"^layer '([^']*)'")
+
+
+def locate_layer_error(error, message, source):
+    """An EngineError that names a layer, with the prototxt file and line put in front."""
+    text = str(error)
+    match = _LAYER_ERROR.match(text)
+    if message is None or match is None:
+        return EngineError(f"{source}: {text}" if source else text)
+    for i, layer in enumerate(message.getlist("layer")):
+        if layer.get("name", "") == match.group(1):
+            return EngineError(f"{source}:{message.line_of('layer', i)}: {text}")
+    return EngineError(f"{source}: {text}")
+
+
+class Layer:
+    """One layer of a Net: its name, Caffe type and parameter blobs."""
+
+    def __init__(self, name, type_, blobs):
+        self.name = name
+        self.type = type_
+        self.blobs = blobs
+
+    def __repr__(self):
+        return f"<Layer {self.name!r} ({self.type}), {len(self.blobs)} params>"
+
+
+class Net:
+    """A network in a phase, as caffe.Net.
+
+    Net(prototxt, phase), Net(prototxt, weights, phase), or keywords
+    Net(prototxt, phase=TEST, weights=path, level=0, stages=()).
+    """
+
+    def __init__(self, model, *args, weights=None, phase=None, level=0, stages=()):
+        if len(args) == 1:
+            phase = args[0]
+        elif len(args) == 2:
+            weights, phase = args
+        elif len(args) > 2:
+            raise TypeError("Net(prototxt, phase) or Net(prototxt, weights, phase)")
+        if phase is None:
+            raise TypeError("Net needs a phase: augdrop_caffe.TRAIN or augdrop_caffe.TEST")
+        if not os.path.isfile(model):
+            raise FileNotFoundError(f"net prototxt not found: {model}")
+        message = textformat.parse_file(model, "NetParameter")
+        try:
+            core = _core.Net(message.to_dict(), int(phase), int(level), list(stages))
+        except EngineError as e:
+            raise locate_layer_error(e, message, model) from None
+        self._init(core, message, model)
+        if weights is not None:
+            self.copy_from(weights)
+
+    @classmethod
+    def _wrap(cls, core, message, source):
+        """A Net around a core net built elsewhere (a solver's train or test net)."""
+        net = cls.__new__(cls)
+        net._init(core, message, source)
+        return net
+
+    def _init(self, core, message, source):
+        self._net = core
+        self._message = message
+        self._source = source
+        self._layer_names = list(core.layer_names)
+        self.layers = [Layer(n, t, core.layer_blobs(i))
+                       for i, (n, t) in enumerate(zip(core.layer_names, core.layer_types))]
+        names = core.blob_names
+        self.blobs = OrderedDict(zip(names, core.blobs))
+        self.params = OrderedDict((l.name, l.blobs) for l in self.layers if l.blobs)
+        self.inputs = [names[i] for i in core.input_blob_indices]
+        self.outputs = [names[i] for i in core.output_blob_indices]
+        self.blob_loss_weights = OrderedDict(
+            (n, core.blob_loss_weight(i)) for i, n in enumerate(names))
+
+    @property
+    def name(self):
+        return self._net.name
+
+    @property
+    def layer_dict(self):
+        return OrderedDict((l.name, l) for l in self.layers)
+
+    def _call(self, fn, *args):
+        try:
+            return fn(*args)
+        except EngineError as e:
+            raise locate_layer_error(e, self._message, self._source) from None
+
+    def _layer_range(self, start, end, default_start, default_end):
+        s = default_start if start is None else self._layer_names.index(start)
+        e = default_end if end is None else self._layer_names.index(end)
+        return s, e
+
+    def forward(self, blobs=None, start=None, end=None, **kwargs):
+        """Set the given inputs, run forward, return {output: data view}."""
+        for name, array in kwargs.items():
+            if name not in self.inputs:
+                raise KeyError(f"'{name}' is not an input of this net (inputs: {self.inputs})")
+            target = self.blobs[name].data
+            array = np.asarray(array, dtype=np.float32)
+            if array.shape != target.shape:
+                raise ValueError(f"input '{name}' has shape {array.shape}, the net expects "
+                                 f"{target.shape}")
+            target[...] = array
+        s, e = self._layer_range(start, end, 0, len(self.layers) - 1)
+        self._call(self._net.forward_from_to, s, e)
+        outs = list(self.outputs) + [b for b in (blobs or []) if b not in self.outputs]
+        return {name: self.blobs[name].data for name in outs}
+
+    def backward(self, diffs=None, start=None, end=None, **kwargs):
+        """Set the given output diffs, run backward, return {input: diff view}."""
+        for name, array in kwargs.items():
+            if name not in self.outputs:
+                raise KeyError(f"'{name}' is not an output of this net (outputs: {self.outputs})")
+            target = self.blobs[name].diff
+            array = np.asarray(array, dtype=np.float32)
+            if array.shape != target.shape:
+                raise ValueError(f"diff for '{name}' has shape {array.shape}, the blob is "
+                                 f"{target.shape}")
+            target[...] = array
+        s, e = self._layer_range(start, end, len(self.layers) - 1, 0)
+        self._call(self._net.backward_from_to, s, e)
+        ins = list(self.inputs) + [b for b in (diffs or []) if b not in self.inputs]
+        return {name: self.blobs[name].diff for name in ins}
+
+    def clear_param_diffs(self):
+        self._net.clear_param_diffs()
+
+    def share_with(self, other):
+        """Use other's parameter memory for the layers with the same names."""
+        self._call(self._net.share_with, other._net)
+
+    def copy_from(self, path):
+        """Load weights from a .caffemodel (layers matched by name; others ignored)."""
+        for name, _type, arrays in read_caffemodel(path):
+            if name not in self.params:
+                continue
+            targets = self.params[name]
+            if len(arrays) != len(targets):
+                raise EngineError(f"{path}: layer '{name}' has {len(arrays)} param blobs, the "
+                                  f"net's layer has {len(targets)}")
+            for i, (src, dst) in enumerate(zip(arrays, targets)):
+                if src.size != dst.count or (src.ndim == len(dst.shape)
+                                             and tuple(src.shape) != tuple(dst.shape)):
+                    raise EngineError(f"{path}: layer '{name}' param {i} has shape "
+                                      f"{tuple(src.shape)}, the net expects {tuple(dst.shape)}")
+                dst.data[...] = src.reshape(dst.shape)
+
+    def save(self, path):
+        """Write the weights as a .caffemodel that BVLC Caffe reads."""
+        layers = [(l.name, l.type, [np.array(b.data) for b in l.blobs]) for l in self.layers]
+        write_caffemodel(path, layers, net_name=self.name)

@@ -1,0 +1,928 @@
+"""The Caffe message schema: every message's fields with type, label, default and number.
+
+The declarations below restate, in protobuf's own notation, the parts of BVLC Caffe's
+src/caffe/proto/caffe.proto (Caffe 1.0 / BVLC master) that this project reads: the net and
+solver definitions, every layer parameter of upstream Caffe, the binary blob and snapshot
+messages, plus our own AugmentedDropoutParameter. Field numbers and defaults are Caffe's, so
+that `textformat` (prototxt) and `caffemodel` (binary wire format) stay byte-compatible with
+Caffe without a protobuf dependency.
+
+Public tables (built once at import):
+
+    MESSAGES[msg]           {field name: Field} in declaration order
+    FIELDS_BY_NUMBER[msg]   {field number: Field}
+    ENUMS[enum]             {value name: number}; nested enums are qualified ("PoolingParameter.PoolMethod")
+
+A Field's `type` is a scalar type name (see SCALAR_TYPES), a qualified enum name or a message
+name; `default` is already a Python value of the right type (float fields rounded to float32
+as Caffe stores them), the proto2 zero value when caffe.proto gives none, None for message
+fields, and () for repeated fields.
+"""
+
+import re
+import struct
+from collections import namedtuple
+
+Field = namedtuple("Field", "name number type repeated default packed")
+Field.__doc__ = "One field of a message: name, number, type, repeated (bool), default, packed (bool)."
+
+INT_RANGES = {
+    "int32": (-(1 << 31), (1 << 31) - 1),
+    "sint32": (-(1 << 31), (1 << 31) - 1),
+    "sfixed32": (-(1 << 31), (1 << 31) - 1),
+    "int64": (-(1 << 63), (1 << 63) - 1),
+    "sint64": (-(1 << 63), (1 << 63) - 1),
+    "sfixed64": (-(1 << 63), (1 << 63) - 1),
+    "uint32": (0, (1 << 32) - 1),
+    "fixed32": (0, (1 << 32) - 1),
+    "uint64": (0, (1 << 64) - 1),
+    "fixed64": (0, (1 << 64) - 1),
+}
+INT_TYPES = frozenset(INT_RANGES)
+FLOAT_TYPES = frozenset(("float", "double"))
+SCALAR_TYPES = INT_TYPES | FLOAT_TYPES | {"bool", "string", "bytes"}
+
+# Upstream Caffe's LayerParameter has no field above 149; 10000 is far from any of them and
+# from protobuf's reserved range 19000-19999.
+AUGMENTED_DROPOUT_FIELD_NUMBER = 10000
+
+_PROTO = r"""
+message BlobShape {
+  repeated int64 dim = 1 [packed = true];
+}
+
+message BlobProto {
+  optional BlobShape shape = 7;
+  repeated float data = 5 [packed = true];
+  repeated float diff = 6 [packed = true];
+  repeated double double_data = 8 [packed = true];
+  repeated double double_diff = 9 [packed = true];
+  optional int32 num = 1 [default = 0];
+  optional int32 channels = 2 [default = 0];
+  optional int32 height = 3 [default = 0];
+  optional int32 width = 4 [default = 0];
+}
+
+message BlobProtoVector {
+  repeated BlobProto blobs = 1;
+}
+
+message FillerParameter {
+  optional string type = 1 [default = 'constant'];
+  optional float value = 2 [default = 0];
+  optional float min = 3 [default = 0];
+  optional float max = 4 [default = 1];
+  optional float mean = 5 [default = 0];
+  optional float std = 6 [default = 1];
+  optional int32 sparse = 7 [default = -1];
+  enum VarianceNorm {
+    FAN_IN = 0;
+    FAN_OUT = 1;
+    AVERAGE = 2;
+  }
+  optional VarianceNorm variance_norm = 8 [default = FAN_IN];
+}
+
+message NetParameter {
+  optional string name = 1;
+  repeated string input = 3;
+  repeated BlobShape input_shape = 8;
+  repeated int32 input_dim = 4;
+  optional bool force_backward = 5 [default = false];
+  optional NetState state = 6;
+  optional bool debug_info = 7 [default = false];
+  repeated LayerParameter layer = 100;
+  repeated V1LayerParameter layers = 2;
+}
+
+message SolverParameter {
+  optional string net = 24;
+  optional NetParameter net_param = 25;
+  optional string train_net = 1;
+  repeated string test_net = 2;
+  optional NetParameter train_net_param = 21;
+  repeated NetParameter test_net_param = 22;
+  optional NetState train_state = 26;
+  repeated NetState test_state = 27;
+  repeated int32 test_iter = 3;
+  optional int32 test_interval = 4 [default = 0];
+  optional bool test_compute_loss = 19 [default = false];
+  optional bool test_initialization = 32 [default = true];
+  optional float base_lr = 5;
+  optional int32 display = 6;
+  optional int32 average_loss = 33 [default = 1];
+  optional int32 max_iter = 7;
+  optional int32 iter_size = 36 [default = 1];
+  optional string lr_policy = 8;
+  optional float gamma = 9;
+  optional float power = 10;
+  optional float momentum = 11;
+  optional float weight_decay = 12;
+  optional string regularization_type = 29 [default = "L2"];
+  optional int32 stepsize = 13;
+  repeated int32 stepvalue = 34;
+  optional float clip_gradients = 35 [default = -1];
+  optional int32 snapshot = 14 [default = 0];
+  optional string snapshot_prefix = 15;
+  optional bool snapshot_diff = 16 [default = false];
+  enum SnapshotFormat {
+    HDF5 = 0;
+    BINARYPROTO = 1;
+  }
+  optional SnapshotFormat snapshot_format = 37 [default = BINARYPROTO];
+  enum SolverMode {
+    CPU = 0;
+    GPU = 1;
+  }
+  optional SolverMode solver_mode = 17 [default = GPU];
+  optional int32 device_id = 18 [default = 0];
+  optional int64 random_seed = 20 [default = -1];
+  optional string type = 40 [default = "SGD"];
+  optional float delta = 31 [default = 1e-8];
+  optional float momentum2 = 39 [default = 0.999];
+  optional float rms_decay = 38 [default = 0.99];
+  optional bool debug_info = 23 [default = false];
+  optional bool snapshot_after_train = 28 [default = true];
+  enum SolverType {
+    SGD = 0;
+    NESTEROV = 1;
+    ADAGRAD = 2;
+    RMSPROP = 3;
+    ADADELTA = 4;
+    ADAM = 5;
+  }
+  optional SolverType solver_type = 30 [default = SGD];
+  optional bool layer_wise_reduce = 41 [default = true];
+  repeated string weights = 42;
+}
+
+message SolverState {
+  optional int32 iter = 1;
+  optional string learned_net = 2;
+  repeated BlobProto history = 3;
+  optional int32 current_step = 4 [default = 0];
+}
+
+enum Phase {
+  TRAIN = 0;
+  TEST = 1;
+}
+
+message NetState {
+  optional Phase phase = 1 [default = TEST];
+  optional int32 level = 2 [default = 0];
+  repeated string stage = 3;
+}
+
+message NetStateRule {
+  optional Phase phase = 1;
+  optional int32 min_level = 2;
+  optional int32 max_level = 3;
+  repeated string stage = 4;
+  repeated string not_stage = 5;
+}
+
+message ParamSpec {
+  optional string name = 1;
+  optional DimCheckMode share_mode = 2;
+  enum DimCheckMode {
+    STRICT = 0;
+    PERMISSIVE = 1;
+  }
+  optional float lr_mult = 3 [default = 1.0];
+  optional float decay_mult = 4 [default = 1.0];
+}
+
+message LayerParameter {
+  optional string name = 1;
+  optional string type = 2;
+  repeated string bottom = 3;
+  repeated string top = 4;
+  optional Phase phase = 10;
+  repeated float loss_weight = 5;
+  repeated ParamSpec param = 6;
+  repeated BlobProto blobs = 7;
+  repeated bool propagate_down = 11;
+  repeated NetStateRule include = 8;
+  repeated NetStateRule exclude = 9;
+  optional TransformationParameter transform_param = 100;
+  optional LossParameter loss_param = 101;
+  optional AccuracyParameter accuracy_param = 102;
+  optional ArgMaxParameter argmax_param = 103;
+  optional BatchNormParameter batch_norm_param = 139;
+  optional BiasParameter bias_param = 141;
+  optional ClipParameter clip_param = 148;
+  optional ConcatParameter concat_param = 104;
+  optional ContrastiveLossParameter contrastive_loss_param = 105;
+  optional ConvolutionParameter convolution_param = 106;
+  optional CropParameter crop_param = 144;
+  optional DataParameter data_param = 107;
+  optional DropoutParameter dropout_param = 108;
+  optional DummyDataParameter dummy_data_param = 109;
+  optional EltwiseParameter eltwise_param = 110;
+  optional ELUParameter elu_param = 140;
+  optional EmbedParameter embed_param = 137;
+  optional ExpParameter exp_param = 111;
+  optional FlattenParameter flatten_param = 135;
+  optional HDF5DataParameter hdf5_data_param = 112;
+  optional HDF5OutputParameter hdf5_output_param = 113;
+  optional HingeLossParameter hinge_loss_param = 114;
+  optional ImageDataParameter image_data_param = 115;
+  optional InfogainLossParameter infogain_loss_param = 116;
+  optional InnerProductParameter inner_product_param = 117;
+  optional InputParameter input_param = 143;
+  optional LogParameter log_param = 134;
+  optional LRNParameter lrn_param = 118;
+  optional MemoryDataParameter memory_data_param = 119;
+  optional MVNParameter mvn_param = 120;
+  optional ParameterParameter parameter_param = 145;
+  optional PoolingParameter pooling_param = 121;
+  optional PowerParameter power_param = 122;
+  optional PReLUParameter prelu_param = 131;
+  optional PythonParameter python_param = 130;
+  optional RecurrentParameter recurrent_param = 146;
+  optional ReductionParameter reduction_param = 136;
+  optional ReLUParameter relu_param = 123;
+  optional ReshapeParameter reshape_param = 133;
+  optional ScaleParameter scale_param = 142;
+  optional SigmoidParameter sigmoid_param = 124;
+  optional SoftmaxParameter softmax_param = 125;
+  optional SPPParameter spp_param = 132;
+  optional SliceParameter slice_param = 126;
+  optional SwishParameter swish_param = 147;
+  optional TanHParameter tanh_param = 127;
+  optional ThresholdParameter threshold_param = 128;
+  optional TileParameter tile_param = 138;
+  optional WindowDataParameter window_data_param = 129;
+  optional AugmentedDropoutParameter augmented_dropout_param = 10000;
+}
+
+message TransformationParameter {
+  optional float scale = 1 [default = 1];
+  optional bool mirror = 2 [default = false];
+  optional uint32 crop_size = 3 [default = 0];
+  optional string mean_file = 4;
+  repeated float mean_value = 5;
+  optional bool force_color = 6 [default = false];
+  optional bool force_gray = 7 [default = false];
+}
+
+message LossParameter {
+  optional int32 ignore_label = 1;
+  enum NormalizationMode {
+    FULL = 0;
+    VALID = 1;
+    BATCH_SIZE = 2;
+    NONE = 3;
+  }
+  optional NormalizationMode normalization = 3 [default = VALID];
+  optional bool normalize = 2;
+}
+
+message AccuracyParameter {
+  optional uint32 top_k = 1 [default = 1];
+  optional int32 axis = 2 [default = 1];
+  optional int32 ignore_label = 3;
+}
+
+message ArgMaxParameter {
+  optional bool out_max_val = 1 [default = false];
+  optional uint32 top_k = 2 [default = 1];
+  optional int32 axis = 3;
+}
+
+message ClipParameter {
+  required float min = 1;
+  required float max = 2;
+}
+
+message ConcatParameter {
+  optional int32 axis = 2 [default = 1];
+  optional uint32 concat_dim = 1 [default = 1];
+}
+
+message BatchNormParameter {
+  optional bool use_global_stats = 1;
+  optional float moving_average_fraction = 2 [default = .999];
+  optional float eps = 3 [default = 1e-5];
+}
+
+message BiasParameter {
+  optional int32 axis = 1 [default = 1];
+  optional int32 num_axes = 2 [default = 1];
+  optional FillerParameter filler = 3;
+}
+
+message ContrastiveLossParameter {
+  optional float margin = 1 [default = 1.0];
+  optional bool legacy_version = 2 [default = false];
+}
+
+message ConvolutionParameter {
+  optional uint32 num_output = 1;
+  optional bool bias_term = 2 [default = true];
+  repeated uint32 pad = 3;
+  repeated uint32 kernel_size = 4;
+  repeated uint32 stride = 6;
+  repeated uint32 dilation = 18;
+  optional uint32 pad_h = 9 [default = 0];
+  optional uint32 pad_w = 10 [default = 0];
+  optional uint32 kernel_h = 11;
+  optional uint32 kernel_w = 12;
+  optional uint32 stride_h = 13;
+  optional uint32 stride_w = 14;
+  optional uint32 group = 5 [default = 1];
+  optional FillerParameter weight_filler = 7;
+  optional FillerParameter bias_filler = 8;
+  enum Engine {
+    DEFAULT = 0;
+    CAFFE = 1;
+    CUDNN = 2;
+  }
+  optional Engine engine = 15 [default = DEFAULT];
+  optional int32 axis = 16 [default = 1];
+  optional bool force_nd_im2col = 17 [default = false];
+}
+
+message CropParameter {
+  optional int32 axis = 1 [default = 2];
+  repeated uint32 offset = 2;
+}
+
+message DataParameter {
+  enum DB {
+    LEVELDB = 0;
+    LMDB = 1;
+  }
+  optional string source = 1;
+  optional uint32 batch_size = 4;
+  optional uint32 rand_skip = 7 [default = 0];
+  optional DB backend = 8 [default = LEVELDB];
+  optional float scale = 2 [default = 1];
+  optional string mean_file = 3;
+  optional uint32 crop_size = 5 [default = 0];
+  optional bool mirror = 6 [default = false];
+  optional bool force_encoded_color = 9 [default = false];
+  optional uint32 prefetch = 10 [default = 4];
+}
+
+message DropoutParameter {
+  optional float dropout_ratio = 1 [default = 0.5];
+}
+
+message DummyDataParameter {
+  repeated FillerParameter data_filler = 1;
+  repeated BlobShape shape = 6;
+  repeated uint32 num = 2;
+  repeated uint32 channels = 3;
+  repeated uint32 height = 4;
+  repeated uint32 width = 5;
+}
+
+message EltwiseParameter {
+  enum EltwiseOp {
+    PROD = 0;
+    SUM = 1;
+    MAX = 2;
+  }
+  optional EltwiseOp operation = 1 [default = SUM];
+  repeated float coeff = 2;
+  optional bool stable_prod_grad = 3 [default = true];
+}
+
+message ELUParameter {
+  optional float alpha = 1 [default = 1];
+}
+
+message EmbedParameter {
+  optional uint32 num_output = 1;
+  optional uint32 input_dim = 2;
+  optional bool bias_term = 3 [default = true];
+  optional FillerParameter weight_filler = 4;
+  optional FillerParameter bias_filler = 5;
+}
+
+message ExpParameter {
+  optional float base = 1 [default = -1.0];
+  optional float scale = 2 [default = 1.0];
+  optional float shift = 3 [default = 0.0];
+}
+
+message FlattenParameter {
+  optional int32 axis = 1 [default = 1];
+  optional int32 end_axis = 2 [default = -1];
+}
+
+message HDF5DataParameter {
+  optional string source = 1;
+  optional uint32 batch_size = 2;
+  optional bool shuffle = 3 [default = false];
+}
+
+message HDF5OutputParameter {
+  optional string file_name = 1;
+}
+
+message HingeLossParameter {
+  enum Norm {
+    L1 = 1;
+    L2 = 2;
+  }
+  optional Norm norm = 1 [default = L1];
+}
+
+message ImageDataParameter {
+  optional string source = 1;
+  optional uint32 batch_size = 4 [default = 1];
+  optional uint32 rand_skip = 7 [default = 0];
+  optional bool shuffle = 8 [default = false];
+  optional uint32 new_height = 9 [default = 0];
+  optional uint32 new_width = 10 [default = 0];
+  optional bool is_color = 11 [default = true];
+  optional float scale = 2 [default = 1];
+  optional string mean_file = 3;
+  optional uint32 crop_size = 5 [default = 0];
+  optional bool mirror = 6 [default = false];
+  optional string root_folder = 12 [default = ""];
+}
+
+message InfogainLossParameter {
+  optional string source = 1;
+}
+
+message InnerProductParameter {
+  optional uint32 num_output = 1;
+  optional bool bias_term = 2 [default = true];
+  optional FillerParameter weight_filler = 3;
+  optional FillerParameter bias_filler = 4;
+  optional int32 axis = 5 [default = 1];
+  optional bool transpose = 6 [default = false];
+}
+
+message InputParameter {
+  repeated BlobShape shape = 1;
+}
+
+message LogParameter {
+  optional float base = 1 [default = -1.0];
+  optional float scale = 2 [default = 1.0];
+  optional float shift = 3 [default = 0.0];
+}
+
+message LRNParameter {
+  optional uint32 local_size = 1 [default = 5];
+  optional float alpha = 2 [default = 1.];
+  optional float beta = 3 [default = 0.75];
+  enum NormRegion {
+    ACROSS_CHANNELS = 0;
+    WITHIN_CHANNEL = 1;
+  }
+  optional NormRegion norm_region = 4 [default = ACROSS_CHANNELS];
+  optional float k = 5 [default = 1.];
+  enum Engine {
+    DEFAULT = 0;
+    CAFFE = 1;
+    CUDNN = 2;
+  }
+  optional Engine engine = 6 [default = DEFAULT];
+}
+
+message MemoryDataParameter {
+  optional uint32 batch_size = 1;
+  optional uint32 channels = 2;
+  optional uint32 height = 3;
+  optional uint32 width = 4;
+}
+
+message MVNParameter {
+  optional bool normalize_variance = 1 [default = true];
+  optional bool across_channels = 2 [default = false];
+  optional float eps = 3 [default = 1e-9];
+}
+
+message ParameterParameter {
+  optional BlobShape shape = 1;
+}
+
+message PoolingParameter {
+  enum PoolMethod {
+    MAX = 0;
+    AVE = 1;
+    STOCHASTIC = 2;
+  }
+  optional PoolMethod pool = 1 [default = MAX];
+  optional uint32 pad = 4 [default = 0];
+  optional uint32 pad_h = 9 [default = 0];
+  optional uint32 pad_w = 10 [default = 0];
+  optional uint32 kernel_size = 2;
+  optional uint32 kernel_h = 5;
+  optional uint32 kernel_w = 6;
+  optional uint32 stride = 3 [default = 1];
+  optional uint32 stride_h = 7;
+  optional uint32 stride_w = 8;
+  enum Engine {
+    DEFAULT = 0;
+    CAFFE = 1;
+    CUDNN = 2;
+  }
+  optional Engine engine = 11 [default = DEFAULT];
+  optional bool global_pooling = 12 [default = false];
+  enum RoundMode {
+    CEIL = 0;
+    FLOOR = 1;
+  }
+  optional RoundMode round_mode = 13 [default = CEIL];
+}
+
+message PowerParameter {
+  optional float power = 1 [default = 1.0];
+  optional float scale = 2 [default = 1.0];
+  optional float shift = 3 [default = 0.0];
+}
+
+message PythonParameter {
+  optional string module = 1;
+  optional string layer = 2;
+  optional string param_str = 3 [default = ''];
+  optional bool share_in_parallel = 4 [default = false];
+}
+
+message RecurrentParameter {
+  optional uint32 num_output = 1 [default = 0];
+  optional FillerParameter weight_filler = 2;
+  optional FillerParameter bias_filler = 3;
+  optional bool debug_info = 4 [default = false];
+  optional bool expose_hidden = 5 [default = false];
+}
+
+message ReductionParameter {
+  enum ReductionOp {
+    SUM = 1;
+    ASUM = 2;
+    SUMSQ = 3;
+    MEAN = 4;
+  }
+  optional ReductionOp operation = 1 [default = SUM];
+  optional int32 axis = 2 [default = 0];
+  optional float coeff = 3 [default = 1.0];
+}
+
+message ReLUParameter {
+  optional float negative_slope = 1 [default = 0];
+  enum Engine {
+    DEFAULT = 0;
+    CAFFE = 1;
+    CUDNN = 2;
+  }
+  optional Engine engine = 2 [default = DEFAULT];
+}
+
+message ReshapeParameter {
+  optional BlobShape shape = 1;
+  optional int32 axis = 2 [default = 0];
+  optional int32 num_axes = 3 [default = -1];
+}
+
+message ScaleParameter {
+  optional int32 axis = 1 [default = 1];
+  optional int32 num_axes = 2 [default = 1];
+  optional FillerParameter filler = 3;
+  optional bool bias_term = 4 [default = false];
+  optional FillerParameter bias_filler = 5;
+}
+
+message SigmoidParameter {
+  enum Engine {
+    DEFAULT = 0;
+    CAFFE = 1;
+    CUDNN = 2;
+  }
+  optional Engine engine = 1 [default = DEFAULT];
+}
+
+message SliceParameter {
+  optional int32 axis = 3 [default = 1];
+  repeated uint32 slice_point = 2;
+  optional uint32 slice_dim = 1 [default = 1];
+}
+
+message SoftmaxParameter {
+  enum Engine {
+    DEFAULT = 0;
+    CAFFE = 1;
+    CUDNN = 2;
+  }
+  optional Engine engine = 1 [default = DEFAULT];
+  optional int32 axis = 2 [default = 1];
+}
+
+message SwishParameter {
+  optional float beta = 1 [default = 1];
+}
+
+message TanHParameter {
+  enum Engine {
+    DEFAULT = 0;
+    CAFFE = 1;
+    CUDNN = 2;
+  }
+  optional Engine engine = 1 [default = DEFAULT];
+}
+
+message TileParameter {
+  optional int32 axis = 1 [default = 1];
+  optional int32 tiles = 2;
+}
+
+message ThresholdParameter {
+  optional float threshold = 1 [default = 0];
+}
+
+message WindowDataParameter {
+  optional string source = 1;
+  optional float scale = 2 [default = 1];
+  optional string mean_file = 3;
+  optional uint32 batch_size = 4;
+  optional uint32 crop_size = 5 [default = 0];
+  optional bool mirror = 6 [default = false];
+  optional float fg_threshold = 7 [default = 0.5];
+  optional float bg_threshold = 8 [default = 0.5];
+  optional float fg_fraction = 9 [default = 0.25];
+  optional uint32 context_pad = 10 [default = 0];
+  optional string crop_mode = 11 [default = "warp"];
+  optional bool cache_images = 12 [default = false];
+  optional string root_folder = 13 [default = ""];
+}
+
+message SPPParameter {
+  enum PoolMethod {
+    MAX = 0;
+    AVE = 1;
+    STOCHASTIC = 2;
+  }
+  optional uint32 pyramid_height = 1;
+  optional PoolMethod pool = 2 [default = MAX];
+  enum Engine {
+    DEFAULT = 0;
+    CAFFE = 1;
+    CUDNN = 2;
+  }
+  optional Engine engine = 6 [default = DEFAULT];
+}
+
+message PReLUParameter {
+  optional FillerParameter filler = 1;
+  optional bool channel_shared = 2 [default = false];
+}
+
+// Legacy (V1) layers: only what reading old binary models needs. The text parser refuses the
+// NetParameter.layers field altogether.
+message V1LayerParameter {
+  repeated string bottom = 2;
+  repeated string top = 3;
+  optional string name = 4;
+  repeated NetStateRule include = 32;
+  repeated NetStateRule exclude = 33;
+  enum LayerType {
+    NONE = 0;
+    ABSVAL = 35;
+    ACCURACY = 1;
+    ARGMAX = 30;
+    BNLL = 2;
+    CONCAT = 3;
+    CONTRASTIVE_LOSS = 37;
+    CONVOLUTION = 4;
+    DATA = 5;
+    DECONVOLUTION = 39;
+    DROPOUT = 6;
+    DUMMY_DATA = 32;
+    EUCLIDEAN_LOSS = 7;
+    ELTWISE = 25;
+    EXP = 38;
+    FLATTEN = 8;
+    HDF5_DATA = 9;
+    HDF5_OUTPUT = 10;
+    HINGE_LOSS = 28;
+    IM2COL = 11;
+    IMAGE_DATA = 12;
+    INFOGAIN_LOSS = 13;
+    INNER_PRODUCT = 14;
+    LRN = 15;
+    MEMORY_DATA = 29;
+    MULTINOMIAL_LOGISTIC_LOSS = 16;
+    MVN = 34;
+    POOLING = 17;
+    POWER = 26;
+    RELU = 18;
+    SIGMOID = 19;
+    SIGMOID_CROSS_ENTROPY_LOSS = 27;
+    SILENCE = 36;
+    SOFTMAX = 20;
+    SOFTMAX_LOSS = 21;
+    SPLIT = 22;
+    SLICE = 33;
+    TANH = 23;
+    WINDOW_DATA = 24;
+    THRESHOLD = 31;
+  }
+  optional LayerType type = 5;
+  repeated BlobProto blobs = 6;
+  repeated float blobs_lr = 7;
+  repeated float weight_decay = 8;
+  repeated float loss_weight = 35;
+}
+
+// Not in Caffe: the paper's dropout variants (see DESIGN.md), carried by
+// LayerParameter.augmented_dropout_param.
+message AugmentedDropoutParameter {
+  enum Variant {
+    STANDARD = 0;
+    FORWARD = 1;
+    BACKWARD = 2;
+    AUGMENTED = 3;
+  }
+  optional Variant variant = 1 [default = AUGMENTED];
+  optional float forward_ratio = 2 [default = 0.5];
+  optional float backward_ratio = 3 [default = 0];
+  optional bool mask_backward_features = 4 [default = true];
+}
+"""
+
+# Caffe's UpgradeV1LayerType (src/caffe/util/upgrade_proto.cpp): V1 enum name -> layer type.
+V1_LAYER_TYPE_NAMES = {
+    "NONE": "", "ABSVAL": "AbsVal", "ACCURACY": "Accuracy", "ARGMAX": "ArgMax",
+    "BNLL": "BNLL", "CONCAT": "Concat", "CONTRASTIVE_LOSS": "ContrastiveLoss",
+    "CONVOLUTION": "Convolution", "DATA": "Data", "DECONVOLUTION": "Deconvolution",
+    "DROPOUT": "Dropout", "DUMMY_DATA": "DummyData", "EUCLIDEAN_LOSS": "EuclideanLoss",
+    "ELTWISE": "Eltwise", "EXP": "Exp", "FLATTEN": "Flatten", "HDF5_DATA": "HDF5Data",
+    "HDF5_OUTPUT": "HDF5Output", "HINGE_LOSS": "HingeLoss", "IM2COL": "Im2col",
+    "IMAGE_DATA": "ImageData", "INFOGAIN_LOSS": "InfogainLoss",
+    "INNER_PRODUCT": "InnerProduct", "LRN": "LRN", "MEMORY_DATA": "MemoryData",
+    "MULTINOMIAL_LOGISTIC_LOSS": "MultinomialLogisticLoss", "MVN": "MVN",
+    "POOLING": "Pooling", "POWER": "Power", "RELU": "ReLU", "SIGMOID": "Sigmoid",
+    "SIGMOID_CROSS_ENTROPY_LOSS": "SigmoidCrossEntropyLoss", "SILENCE": "Silence",
+    "SOFTMAX": "Softmax", "SOFTMAX_LOSS": "SoftmaxWithLoss", "SPLIT": "Split",
+    "SLICE": "Slice", "TANH": "TanH", "WINDOW_DATA": "WindowData", "THRESHOLD": "Threshold",
+}
+
+
+def to_float32(x):
+    """Round a Python number to the nearest float32 value (as a Python float); overflow gives inf."""
+    x = float(x)
+    try:
+        return struct.unpack("<f", struct.pack("<f", x))[0]
+    except OverflowError:
+        return float("inf") if x > 0 else float("-inf")
+
+
+MESSAGES = {}
+FIELDS_BY_NUMBER = {}
+ENUMS = {}
+
+
+def is_message_type(type_name):
+    return type_name in MESSAGES
+
+
+def is_enum_type(type_name):
+    return type_name in ENUMS
+
+
+def fields(message_type):
+    """{name: Field} of a message, in declaration order; KeyError for an unknown message."""
+    return MESSAGES[message_type]
+
+
+def field(message_type, name):
+    """The Field `name` of `message_type`, or None if the message has no such field."""
+    return MESSAGES[message_type].get(name)
+
+
+def field_by_number(message_type, number):
+    return FIELDS_BY_NUMBER[message_type].get(number)
+
+
+def enum_values(enum_type):
+    """{value name: number} of an enum, in declaration order."""
+    return ENUMS[enum_type]
+
+
+def enum_name(enum_type, number):
+    """The first value name of `enum_type` with that number, or None."""
+    for name, num in ENUMS[enum_type].items():
+        if num == number:
+            return name
+    return None
+
+
+def default_value(message_type, name):
+    return MESSAGES[message_type][name].default
+
+
+# ---------------------------------------------------------------------------------------------
+# Building the tables from the declarations above.
+
+_DECL = re.compile(
+    r"(?P<label>optional|repeated|required)\s+(?P<type>[\w.]+)\s+(?P<name>\w+)\s*=\s*"
+    r"(?P<number>\d+)\s*(?:\[(?P<opts>[^\]]*)\])?\s*;$")
+_ENUM_VALUE = re.compile(r"(?P<name>\w+)\s*=\s*(?P<number>-?\d+)\s*;$")
+
+
+def _parse_proto(text):
+    """Read the declarations: {msg: [(label, type, name, number, opts)]}, {enum: {name: num}}."""
+    messages, enums, scopes = {}, {}, []  # scopes: [(kind, qualified name)]
+    for raw in text.splitlines():
+        line = raw.split("//", 1)[0].strip()
+        if not line:
+            continue
+        m = re.match(r"(message|enum)\s+(\w+)\s*\{$", line)
+        if m:
+            kind, name = m.groups()
+            outer = [n for k, n in scopes if k == "message"]
+            qualified = ".".join(outer[-1:] + [name]) if kind == "enum" else name
+            if kind == "message":
+                messages[qualified] = []
+            else:
+                enums[qualified] = {}
+            scopes.append((kind, qualified))
+            continue
+        if line == "}":
+            scopes.pop()
+            continue
+        kind, scope = scopes[-1]
+        if kind == "enum":
+            m = _ENUM_VALUE.match(line)
+            enums[scope][m.group("name")] = int(m.group("number"))
+        else:
+            m = _DECL.match(line)
+            if m is None:
+                raise AssertionError("schema: cannot read declaration %r" % line)
+            opts = {}
+            for opt in filter(None, (o.strip() for o in (m.group("opts") or "").split(","))):
+                key, _, value = opt.partition("=")
+                opts[key.strip()] = value.strip()
+            messages[scope].append((m.group("label"), m.group("type"), m.group("name"),
+                                    int(m.group("number")), opts))
+    if scopes:
+        raise AssertionError("schema: unbalanced braces")
+    return messages, enums
+
+
+def _resolve_type(type_name, scope, messages, enums):
+    if type_name in SCALAR_TYPES:
+        return type_name
+    nested = scope + "." + type_name
+    if nested in enums:
+        return nested
+    if type_name in enums or type_name in messages:
+        return type_name
+    raise AssertionError("schema: unknown type %r in %s" % (type_name, scope))
+
+
+def _default_for(type_name, text, enums):
+    if text is None:  # proto2 zero values; an enum's is its first declared value
+        if type_name in INT_TYPES:
+            return 0
+        if type_name in FLOAT_TYPES:
+            return 0.0
+        if type_name == "bool":
+            return False
+        if type_name in ("string", "bytes"):
+            return ""
+        if type_name in enums:
+            return next(iter(enums[type_name]))
+        return None
+    if type_name in INT_TYPES:
+        return int(text)
+    if type_name == "float":
+        return to_float32(text)
+    if type_name == "double":
+        return float(text)
+    if type_name == "bool":
+        return {"true": True, "false": False}[text]
+    if type_name in ("string", "bytes"):
+        return text[1:-1]
+    if text not in enums[type_name]:
+        raise AssertionError("schema: bad enum default %r" % text)
+    return text
+
+
+def _build():
+    messages, enums = _parse_proto(_PROTO)
+    ENUMS.update(enums)
+    for msg, decls in messages.items():
+        table, by_number = {}, {}
+        for label, type_name, name, number, opts in decls:
+            resolved = _resolve_type(type_name, msg, messages, enums)
+            repeated = label == "repeated"
+            default = () if repeated else _default_for(resolved, opts.get("default"), enums)
+            f = Field(name, number, resolved, repeated, default, opts.get("packed") == "true")
+            if name in table or number in by_number:
+                raise AssertionError("schema: duplicate field %s.%s" % (msg, name))
+            table[name] = f
+            by_number[number] = f
+        MESSAGES[msg] = table
+        FIELDS_BY_NUMBER[msg] = by_number
+
+
+_build()

@@ -1,0 +1,148 @@
+"""Solvers: pycaffe's SGDSolver / NesterovSolver / get_solver over the compiled core."""
+import os
+
+import numpy as np
+
+from . import textformat
+from ._loader import EngineError, _core
+from .caffemodel import read_solverstate, write_solverstate
+from .net import Net, locate_layer_error
+
+_NET_FILE_FIELDS = (("net", "net_param"), ("train_net", "train_net_param"),
+                    ("test_net", "test_net_param"))
+
+
+def _resolve(path, solver_path):
+    """A net file named in a solver: as given (Caffe's rule), else beside the solver."""
+    if os.path.isfile(path):
+        return path
+    beside = os.path.join(os.path.dirname(os.path.abspath(solver_path)), path)
+    if os.path.isfile(beside):
+        return beside
+    raise FileNotFoundError(f"{solver_path}: net file '{path}' not found (looked in the "
+                            f"working directory and beside the solver)")
+
+
+def load_solver_param(path):
+    """Parse a solver prototxt and inline the nets it names: (dict, train message, tests)."""
+    message = textformat.parse_file(path, "SolverParameter")
+    param = message.to_dict()
+    # Each net with the parsed message and file it came from, for error locations.
+    sources = {}
+    for file_field, inline_field in _NET_FILE_FIELDS:
+        entries = [(m, path) for m in message.getlist(inline_field)]
+        for name in param.pop(file_field, []):
+            net_path = _resolve(name, path)
+            entries.append((textformat.parse_file(net_path, "NetParameter"), net_path))
+        if entries:
+            param[inline_field] = [m.to_dict() for m, _ in entries]
+            sources[inline_field] = entries
+    return param, sources
+
+
+class _Solver:
+    _forced_type = None
+
+    def __init__(self, solver_file):
+        if not os.path.isfile(solver_file):
+            raise FileNotFoundError(f"solver prototxt not found: {solver_file}")
+        param, sources = load_solver_param(solver_file)
+        if self._forced_type:
+            param["type"] = [self._forced_type]
+        self.param = param
+        self._source = solver_file
+        train_key = "net_param" if "net_param" in param else "train_net_param"
+        train_msg, train_src = sources.get(train_key, [(None, solver_file)])[0]
+        try:
+            self._solver = _core.Solver(param)
+        except EngineError as e:
+            raise locate_layer_error(e, train_msg, train_src) from None
+        self._train_source = (train_msg, train_src)
+        self.net = Net._wrap(self._solver.net, train_msg, train_src)
+        test_sources = sources.get("test_net_param", []) + [(train_msg, train_src)] * len(
+            self._solver.test_nets)
+        self.test_nets = [Net._wrap(n, *test_sources[i])
+                          for i, n in enumerate(self._solver.test_nets)]
+
+    @property
+    def type(self):
+        return self._solver.type
+
+    @property
+    def iter(self):
+        return self._solver.iter
+
+    def step(self, iters):
+        """Run iters training iterations in the core (the GIL is released meanwhile)."""
+        try:
+            self._solver.step(int(iters))
+        except EngineError as e:
+            raise locate_layer_error(e, *self._train_source) from None
+
+    def solve(self, resume_file=None):
+        if resume_file:
+            self.restore(resume_file)
+        try:
+            self._solver.solve()
+        except EngineError as e:
+            raise locate_layer_error(e, *self._train_source) from None
+
+    def test_all(self):
+        """Run every test net for its test_iter batches: a list of {name: mean value}."""
+        return [dict(zip(r.names, r.values)) for r in self._solver.test_all()]
+
+    def learning_rate(self):
+        return self._solver.learning_rate()
+
+    def take_iteration_log(self):
+        """(losses, rates) of the iterations since the last call."""
+        return self._solver.take_iteration_log()
+
+    def take_test_results(self):
+        return self._solver.take_test_results()
+
+    @property
+    def history(self):
+        return self._solver.history
+
+    def snapshot(self, prefix=None):
+        """Write <prefix>_iter_<N>.caffemodel and .solverstate, as Caffe; returns both paths."""
+        prefix = prefix or self.param.get("snapshot_prefix", [""])[0]
+        base = f"{prefix}_iter_{self.iter}"
+        model, state = base + ".caffemodel", base + ".solverstate"
+        self.net.save(model)
+        write_solverstate(state, iter=self.iter, learned_net=model,
+                          current_step=self._solver.current_step,
+                          history=[np.array(h.data) for h in self.history])
+        return model, state
+
+    def restore(self, state_file):
+        """Resume from a .solverstate (and the .caffemodel it names)."""
+        state = read_solverstate(state_file)
+        learned = state.get("learned_net")
+        if learned:
+            if not os.path.isfile(learned):
+                learned = os.path.join(os.path.dirname(os.path.abspath(state_file)),
+                                       os.path.basename(learned))
+            self.net.copy_from(learned)
+        history = state.get("history", [])
+        if len(history) != len(self.history):
+            raise EngineError(f"{state_file}: {len(history)} history blobs, the solver has "
+                              f"{len(self.history)}")
+        for src, dst in zip(history, self.history):
+            dst.data[...] = np.asarray(src, dtype=np.float32).reshape(dst.shape)
+        self._solver.iter = int(state.get("iter", 0))
+        self._solver.current_step = int(state.get("current_step", 0))
+
+
+class SGDSolver(_Solver):
+    _forced_type = "SGD"
+
+
+class NesterovSolver(_Solver):
+    _forced_type = "Nesterov"
+
+
+def get_solver(solver_file):
+    """The solver the file's `type` names (SGD by default)."""
+    return _Solver(solver_file)
