@@ -9,6 +9,7 @@
 #include "core/cuda_device.hpp"
 #endif
 #include "core/rng.hpp"
+#include "data/dataset_registry.hpp"
 #include "math/math_functions.hpp"
 #include "net/layer_registry.hpp"
 #include "net/net.hpp"
@@ -75,7 +76,30 @@ PYBIND11_MODULE(_core, m) {
     for (int64_t i = 0; i < n; ++i) a.mutable_data()[i] = caffe_rng_rand();
     return a;
   }, "Draw n raw words from the stream (for tests).");
+  m.def("rng_state", []() { return caffe_rng().state(); });
+  m.def("set_rng_state", [](const std::string& s) { caffe_rng().set_state(s); });
   m.def("layer_types", &RegisteredLayerTypes);
+  m.def("register_dataset", [](const std::string& key,
+                               py::array_t<uint8_t, py::array::c_style | py::array::forcecast> images,
+                               py::array_t<float, py::array::c_style | py::array::forcecast> labels) {
+    if (images.ndim() != 4) throw Error("data set '" + key + "': images must be (N, C, H, W)");
+    auto d = std::make_shared<Dataset>();
+    d->num = images.shape(0);
+    d->channels = images.shape(1);
+    d->height = images.shape(2);
+    d->width = images.shape(3);
+    d->images.assign(images.data(), images.data() + images.size());
+    d->labels.assign(labels.data(), labels.data() + labels.size());
+    RegisterDataset(key, d);
+  }, "Hand a data set to the core: uint8 images (N, C, H, W) and float labels (N,).");
+  m.def("register_mean", [](const std::string& key,
+                            py::array_t<float, py::array::c_style | py::array::forcecast> mean) {
+    if (mean.ndim() != 3) throw Error("mean '" + key + "' must be (C, H, W)");
+    auto v = std::make_shared<std::vector<float>>(mean.data(), mean.data() + mean.size());
+    RegisterMean(key, v, {mean.shape(0), mean.shape(1), mean.shape(2)});
+  });
+  m.def("registered_datasets", &RegisteredDatasets);
+  m.def("clear_datasets", &ClearDatasets);
   m.def("set_num_threads", &set_blas_threads);
   m.def("num_threads", &blas_threads);
   m.def("backends", []() {
@@ -141,6 +165,8 @@ PYBIND11_MODULE(_core, m) {
       })
       .def("layer_blobs", [](const Net& n, int i) { return n.layers().at(i)->blobs(); })
       .def("layer_need_backward", &Net::layer_need_backward)
+      .def("layer_state", [](const Net& n, int i) { return py::bytes(n.layers().at(i)->SaveState()); })
+      .def("set_layer_state", [](Net& n, int i, const std::string& s) { n.layers().at(i)->LoadState(s); })
       .def_property_readonly("bottom_ids", &Net::bottom_ids)
       .def_property_readonly("top_ids", &Net::top_ids)
       .def_property_readonly("input_blob_indices", &Net::input_blob_indices)

@@ -16,6 +16,8 @@
 
 #include "core/rng.hpp"
 
+#include <sstream>
+
 #include <cmath>
 #include <cstdint>
 #include <exception>
@@ -419,6 +421,20 @@ void caffe_rng_bernoulli_float(int64_t n, float p, uint32_t* r) {
   Rng& rng = caffe_rng();
   const float threshold = p * static_cast<float>(0xFFFFFFFFu);
   for (int64_t i = 0; i < n; ++i) r[i] = static_cast<float>(rng()) <= threshold ? 1u : 0u;
+}
+
+std::string Rng::state() const {
+  std::ostringstream os;
+  os << mt_;
+  return os.str();
+}
+
+void Rng::set_state(const std::string& state) {
+  std::istringstream is(state);
+  std::mt19937 mt;
+  is >> mt;
+  AD_CHECK(!is.fail(), "not a random stream state");
+  mt_ = mt;
 }
 
 }  // namespace augdrop

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <random>
+#include <string>
 
 namespace augdrop {
 
@@ -16,6 +17,9 @@ class Rng {
  public:
   explicit Rng(uint32_t seed) : mt_(seed) {}
   uint32_t operator()() { return static_cast<uint32_t>(mt_()); }
+  // The engine's full state as text (std::mt19937's stream format), for exact resume.
+  std::string state() const;
+  void set_state(const std::string& state);
 
  private:
   std::mt19937 mt_;

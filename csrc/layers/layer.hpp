@@ -31,6 +31,11 @@ class Layer {
   // hook where AugmentedDropout rewrites its top data to the backward features x*m_b.
   virtual void PrepareBackward(const BlobVec& bottom, const BlobVec& top) {}
 
+  // State beyond the params that an exact resume needs (a data cursor, a private random
+  // stream), as text; empty for most layers.
+  virtual std::string SaveState() const { return ""; }
+  virtual void LoadState(const std::string& state) {}
+
   virtual void LayerSetUp(const BlobVec& bottom, const BlobVec& top) {}
   virtual void Reshape(const BlobVec& bottom, const BlobVec& top) = 0;
   virtual const char* type() const = 0;

@@ -7,6 +7,7 @@
 #include "layers/augmented_dropout_layer.hpp"
 #include "layers/batch_norm_layer.hpp"
 #include "layers/conv_layer.hpp"
+#include "layers/data_layer.hpp"
 #include "layers/dropout_layer.hpp"
 #include "layers/eltwise_layer.hpp"
 #include "layers/inner_product_layer.hpp"
@@ -34,6 +35,7 @@ const std::map<std::string, Factory>& Registry() {
       {"AugmentedDropout", Make<AugmentedDropoutLayer>()},
       {"BatchNorm", Make<BatchNormLayer>()},
       {"Convolution", Make<ConvolutionLayer>()},
+      {"Data", Make<DataLayer>()},
       {"Dropout", Make<DropoutLayer>()},
       {"Eltwise", Make<EltwiseLayer>()},
       {"InnerProduct", Make<InnerProductLayer>()},

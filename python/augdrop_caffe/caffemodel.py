@@ -6,7 +6,8 @@ packed repeated fields) is decoded here, with field numbers from `schema`.
     layers = read_caffemodel("lenet_iter_10000.caffemodel")   # [(name, type, [float32 arrays])]
     write_caffemodel("out.caffemodel", layers, net_name="LeNet")
     mean = read_blobproto("mean.binaryproto")                 # (1, C, H, W) like Caffe's Blob
-    state = read_solverstate("lenet_iter_10000.solverstate")  # {iter, learned_net, current_step, history}
+    state = read_solverstate("lenet_iter_10000.solverstate")
+    # {'iter': 10000, 'learned_net': ..., 'current_step': ..., 'history': [arrays]}
 
 What is written matches what Caffe writes: Net::ToProto(write_diff=false) gives a NetParameter
 with its name and, per layer, the LayerParameter with blobs (each blob: data as packed floats,
@@ -180,9 +181,10 @@ class _Reader:
         return values, start + n * width
 
     # -- Caffe's messages -------------------------------------------------------------------
-    def blob(self, pos, end, what):
-        """A BlobProto as a float32 array shaped as Caffe's Blob::FromProto shapes it."""
-        blob_start = pos
+    def blob(self, pos, end, what, at=None):
+        """A BlobProto as a float32 array shaped as Caffe's Blob::FromProto shapes it; `at`
+        is the offset its errors name (the key of the field holding it)."""
+        blob_start = pos if at is None else at
         dims, legacy, floats, doubles = None, {}, [], []
         f4, f8 = np.dtype("<f4"), np.dtype("<f8")
         while pos < end:
@@ -242,10 +244,10 @@ class _Reader:
             elif number == 2:
                 type_name = self.text(value, start)
             elif number == 7:
-                blob_spans.append(value)
+                blob_spans.append((value[0], value[1], start))
         label = "layer '%s'" % name if name else "layer %d" % index
-        for i, span in enumerate(blob_spans):
-            blobs.append(self.blob(span[0], span[1], "%s blob %d" % (label, i)))
+        for i, (s, e, at) in enumerate(blob_spans):
+            blobs.append(self.blob(s, e, "%s blob %d" % (label, i), at))
         return name, type_name, blobs
 
     def v1_layer(self, pos, end, index):
@@ -258,7 +260,7 @@ class _Reader:
                 enum = schema.enum_name("V1LayerParameter.LayerType", value)
                 type_name = schema.V1_LAYER_TYPE_NAMES.get(enum, "") if enum else ""
             elif number == 6:
-                blob_spans.append(value)
+                blob_spans.append((value[0], value[1], start))
             elif number == 1:
                 if wt != _WT_LEN:
                     self.error("field 1 (V0 layer) of a V1 layer is not a message", start)
@@ -273,9 +275,10 @@ class _Reader:
                 elif number == 2 and not type_name:
                     type_name = self.text(value, start)
                 elif number == 50:
-                    blob_spans.append(value)
+                    blob_spans.append((value[0], value[1], start))
         label = "layer '%s'" % name if name else "layer %d" % index
-        blobs = [self.blob(s, e, "%s blob %d" % (label, i)) for i, (s, e) in enumerate(blob_spans)]
+        blobs = [self.blob(s, e, "%s blob %d" % (label, i), at)
+                 for i, (s, e, at) in enumerate(blob_spans)]
         return name, type_name, blobs
 
 
@@ -325,12 +328,13 @@ def read_solverstate(path):
         elif number == 2:
             state["learned_net"] = r.text(value, start)
         elif number == 3:
-            spans.append(value)
+            spans.append((value[0], value[1], start))
         elif number == 4:
             state["current_step"] = _signed(value, 32)
     if not known:
         r.error("no SolverState field found (not a .solverstate?)", 0)
-    state["history"] = [r.blob(s, e, "history blob %d" % i) for i, (s, e) in enumerate(spans)]
+    state["history"] = [r.blob(s, e, "history blob %d" % i, at)
+                        for i, (s, e, at) in enumerate(spans)]
     return state
 
 
@@ -388,12 +392,18 @@ def write_caffemodel(path, layers, net_name=""):
     arrays (written as float32 with their shape) and layer_param, a LayerParameter Message
     (or its to_dict()), adds the layer's other fields as Net::ToProto does (its own blobs,
     name and type are replaced by the tuple's)."""
+    if isinstance(layers, Mapping):
+        raise TypeError("layers must be a list of (name, type, blobs) tuples, not a mapping")
     out = [_len_field(1, net_name.encode("utf-8"))]  # Net::ToProto always sets the name
     for entry in layers:
-        if len(entry) not in (3, 4):
-            raise ValueError("a layer must be (name, type, blobs) or (name, type, blobs, "
-                             "layer_param), got %d items" % len(entry))
+        if not isinstance(entry, (tuple, list)) or len(entry) not in (3, 4):
+            raise TypeError("a layer must be (name, type, blobs) or (name, type, blobs, "
+                            "layer_param), got %r" % (entry,))
         name, type_name, blobs = entry[:3]
+        if not isinstance(name, str) or not isinstance(type_name, str):
+            raise TypeError("layer name and type must be str, got %r, %r" % (name, type_name))
+        if isinstance(blobs, np.ndarray):
+            raise TypeError("the blobs of layer '%s' must be a list of arrays" % name)
         chunks = [(1, _len_field(1, name.encode("utf-8"))),
                   (2, _len_field(2, type_name.encode("utf-8")))]
         if len(entry) == 4 and entry[3] is not None:
@@ -499,8 +509,10 @@ def _decode(r, pos, end, type_name):
             sub = _decode(r, value[0], value[1], t)
             if fd.repeated:
                 msg._append(fd.name, sub, None)
+            elif msg.fields.get(fd.name):  # a singular message given twice is merged
+                _merge(msg.fields[fd.name][-1], sub)
             else:
-                _merge(msg, _single(fd.name, sub, type_name))
+                msg._store(fd.name, sub, None)
             continue
         if t in ("string", "bytes"):
             values = [r.text(value, start)]
@@ -536,12 +548,6 @@ def _decode(r, pos, end, type_name):
             else:
                 msg._store(fd.name, v, None)
     return msg
-
-
-def _single(name, sub, type_name):
-    holder = Message(type_name)
-    holder._store(name, sub, None)
-    return holder
 
 
 def decode_message(data, type_name, filename="<bytes>"):

@@ -8,6 +8,7 @@ import numpy as np
 from . import textformat
 from ._loader import EngineError, _core
 from .caffemodel import read_caffemodel, write_caffemodel
+from .data import prepare_net_data
 
 _LAYER_ERROR = re.compile(r"^layer '([^']*)'")
 
@@ -40,10 +41,12 @@ class Net:
     """A network in a phase, as caffe.Net.
 
     Net(prototxt, phase), Net(prototxt, weights, phase), or keywords
-    Net(prototxt, phase=TEST, weights=path, level=0, stages=()).
+    Net(prototxt, phase=TEST, weights=path, level=0, stages=(), data_root=None).
+    Data layers' sources are loaded from data_root (default: $AUGDROP_DATA, then the cache).
     """
 
-    def __init__(self, model, *args, weights=None, phase=None, level=0, stages=()):
+    def __init__(self, model, *args, weights=None, phase=None, level=0, stages=(),
+                 data_root=None):
         if len(args) == 1:
             phase = args[0]
         elif len(args) == 2:
@@ -56,7 +59,8 @@ class Net:
             raise FileNotFoundError(f"net prototxt not found: {model}")
         message = textformat.parse_file(model, "NetParameter")
         try:
-            core = _core.Net(message.to_dict(), int(phase), int(level), list(stages))
+            net_dict = prepare_net_data(message.to_dict(), data_root)
+            core = _core.Net(net_dict, int(phase), int(level), list(stages))
         except EngineError as e:
             raise locate_layer_error(e, message, model) from None
         self._init(core, message, model)

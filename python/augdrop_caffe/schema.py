@@ -11,7 +11,8 @@ Public tables (built once at import):
 
     MESSAGES[msg]           {field name: Field} in declaration order
     FIELDS_BY_NUMBER[msg]   {field number: Field}
-    ENUMS[enum]             {value name: number}; nested enums are qualified ("PoolingParameter.PoolMethod")
+    ENUMS[enum]             {value name: number}; nested enums are qualified
+                            ("PoolingParameter.PoolMethod")
 
 A Field's `type` is a scalar type name (see SCALAR_TYPES), a qualified enum name or a message
 name; `default` is already a Python value of the right type (float fields rounded to float32
@@ -24,7 +25,8 @@ import struct
 from collections import namedtuple
 
 Field = namedtuple("Field", "name number type repeated default packed")
-Field.__doc__ = "One field of a message: name, number, type, repeated (bool), default, packed (bool)."
+Field.__doc__ = ("One field of a message: name, number, type, repeated (bool), default, "
+                 "packed (bool).")
 
 INT_RANGES = {
     "int32": (-(1 << 31), (1 << 31) - 1),
@@ -767,7 +769,7 @@ V1_LAYER_TYPE_NAMES = {
 
 
 def to_float32(x):
-    """Round a Python number to the nearest float32 value (as a Python float); overflow gives inf."""
+    """Round a number to the nearest float32 value (as a Python float); overflow gives inf."""
     x = float(x)
     try:
         return struct.unpack("<f", struct.pack("<f", x))[0]

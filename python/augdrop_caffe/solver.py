@@ -1,4 +1,5 @@
 """Solvers: pycaffe's SGDSolver / NesterovSolver / get_solver over the compiled core."""
+import json
 import os
 
 import numpy as np
@@ -6,6 +7,7 @@ import numpy as np
 from . import textformat
 from ._loader import EngineError, _core
 from .caffemodel import read_solverstate, write_solverstate
+from .data import prepare_net_data
 from .net import Net, locate_layer_error
 
 _NET_FILE_FIELDS = (("net", "net_param"), ("train_net", "train_net_param"),
@@ -43,10 +45,17 @@ def load_solver_param(path):
 class _Solver:
     _forced_type = None
 
-    def __init__(self, solver_file):
+    def __init__(self, solver_file, data_root=None, edit=None):
+        """edit(param), if given, may change the parsed SolverParameter dict (its nets inlined)
+        before the nets are built: the driver's --dropout, --seed and --iterations."""
         if not os.path.isfile(solver_file):
             raise FileNotFoundError(f"solver prototxt not found: {solver_file}")
         param, sources = load_solver_param(solver_file)
+        if edit is not None:
+            edit(param)
+        for field in ("net_param", "train_net_param", "test_net_param"):
+            for net_dict in param.get(field, []):
+                prepare_net_data(net_dict, data_root)
         if self._forced_type:
             param["type"] = [self._forced_type]
         self.param = param
@@ -114,6 +123,15 @@ class _Solver:
         write_solverstate(state, iter=self.iter, learned_net=model,
                           current_step=self._solver.current_step,
                           history=[np.array(h.data) for h in self.history])
+        # What Caffe's solverstate lacks for an exact resume: the random stream and the data
+        # layers' cursors and private streams.
+        extra = {"rng": _core.rng_state(),
+                 "nets": [[n._net.layer_state(i).hex() for i in range(len(n.layers))]
+                          for n in [self.net] + self.test_nets]}
+        tmp = base + ".augdrop_state.tmp"
+        with open(tmp, "w") as f:
+            json.dump(extra, f)
+        os.replace(tmp, base + ".augdrop_state")
         return model, state
 
     def restore(self, state_file):
@@ -133,6 +151,15 @@ class _Solver:
             dst.data[...] = np.asarray(src, dtype=np.float32).reshape(dst.shape)
         self._solver.iter = int(state.get("iter", 0))
         self._solver.current_step = int(state.get("current_step", 0))
+        extra_file = os.path.splitext(state_file)[0] + ".augdrop_state"
+        if os.path.isfile(extra_file):
+            with open(extra_file) as f:
+                extra = json.load(f)
+            _core.set_rng_state(extra["rng"])
+            for net, states in zip([self.net] + self.test_nets, extra["nets"]):
+                for i, hex_state in enumerate(states):
+                    if hex_state:
+                        net._net.set_layer_state(i, bytes.fromhex(hex_state).decode())
 
 
 class SGDSolver(_Solver):
@@ -143,6 +170,6 @@ class NesterovSolver(_Solver):
     _forced_type = "Nesterov"
 
 
-def get_solver(solver_file):
+def get_solver(solver_file, data_root=None, edit=None):
     """The solver the file's `type` names (SGD by default)."""
-    return _Solver(solver_file)
+    return _Solver(solver_file, data_root, edit)

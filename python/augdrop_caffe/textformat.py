@@ -221,7 +221,8 @@ def _coerce(fd, value, owner):
     t = fd.type
 
     def bad(expected):
-        return TypeError("field '%s' of %s: expected %s, got %r" % (fd.name, owner, expected, value))
+        return TypeError("field '%s' of %s: expected %s, got %r"
+                         % (fd.name, owner, expected, value))
 
     if schema.is_message_type(t):
         if isinstance(value, Message):

@@ -1,0 +1,42 @@
+// Data: batches from an in-memory data set, as Caffe's DataLayer reads its database:
+// sequentially from the start, wrapping around, no shuffling; each image transformed by
+// transform_param. Tops: data (N, C, H', W') and, optionally, label (N,).
+// Stream use as Caffe: at set-up one word seeds the transformer (when it needs random
+// numbers) and one word seeds the prefetch thread Caffe would start.
+#pragma once
+
+#include <memory>
+
+#include "data/data_transformer.hpp"
+#include "data/dataset_registry.hpp"
+#include "layers/layer.hpp"
+
+namespace augdrop {
+
+class DataLayer : public Layer {
+ public:
+  using Layer::Layer;
+  void LayerSetUp(const BlobVec& bottom, const BlobVec& top) override;
+  void Reshape(const BlobVec& bottom, const BlobVec& top) override {}
+  const char* type() const override { return "Data"; }
+  int ExactNumBottomBlobs() const override { return 0; }
+  int MinTopBlobs() const override { return 1; }
+  int MaxTopBlobs() const override { return 2; }
+  bool HasBackward() const override { return false; }
+
+  std::string SaveState() const override;
+  void LoadState(const std::string& state) override;
+
+ protected:
+  void Forward_cpu(const BlobVec& bottom, const BlobVec& top) override;
+  void Backward_cpu(const BlobVec& top, const std::vector<bool>& propagate_down,
+                    const BlobVec& bottom) override {}
+
+ private:
+  std::shared_ptr<const Dataset> dataset_;
+  std::unique_ptr<DataTransformer> transformer_;
+  int64_t batch_size_ = 0;
+  int64_t cursor_ = 0;  // the next record to read
+};
+
+}  // namespace augdrop

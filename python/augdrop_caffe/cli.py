@@ -1,0 +1,168 @@
+"""`augdrop-caffe`: the command line, mirroring `caffe train|test|time`, plus data tools."""
+import argparse
+import sys
+import time
+
+import numpy as np
+
+from ._loader import EngineError
+from .caffemodel import CaffeModelError
+from .data import DataError
+from .dropout_spec import DropoutSpecError, parse_dropout_args
+from .textformat import PrototxtError
+
+EXIT_USAGE, EXIT_FAILURE = 2, 1
+
+
+def _cmd_train(args):
+    from .train import train
+
+    if args.weights and args.snapshot:
+        raise SystemExit("augdrop-caffe train: give --weights or --snapshot, not both")
+    summary = train(args.solver, weights=args.weights, snapshot=args.snapshot,
+                    dropout=parse_dropout_args(args.dropout), seed=args.seed,
+                    iterations=args.iterations, data_root=args.data_root, output=args.output,
+                    sample_fallback=args.sample_fallback, quiet=args.quiet)
+    final = summary["final_test"]
+    if "accuracy" in final:
+        print(f"Final test accuracy: {final['accuracy']:.4f}")
+    return 0
+
+
+def _cmd_test(args):
+    from .net import Net
+    from . import TEST
+
+    net = Net(args.model, args.weights, TEST, data_root=args.data_root)
+    totals = {}
+    for i in range(args.iterations):
+        outs = net.forward()
+        for name, value in outs.items():
+            totals[name] = totals.get(name, 0.0) + np.asarray(value, dtype=np.float64)
+        if not args.quiet:
+            print(f"Batch {i}, " + ", ".join(f"{k} = {float(np.mean(v)):g}" for k, v in outs.items()))
+    for name, total in totals.items():
+        mean = total / args.iterations
+        print(f"{name} = {float(mean) if mean.size == 1 else mean.tolist()}")
+    return 0
+
+
+def _cmd_time(args):
+    from .net import Net
+    from . import TRAIN
+
+    net = Net(args.model, TRAIN, data_root=args.data_root)
+    raw = net._net
+    n = len(net.layers)
+    fwd, bwd = np.zeros(n), np.zeros(n)
+    raw.forward()
+    raw.backward()  # warm up: first-touch allocations
+    t0 = time.perf_counter()
+    for _ in range(args.iterations):
+        for i in range(n):
+            s = time.perf_counter()
+            raw.forward_from_to(i, i)
+            fwd[i] += time.perf_counter() - s
+        for i in reversed(range(n)):
+            s = time.perf_counter()
+            raw.backward_from_to(i, i)
+            bwd[i] += time.perf_counter() - s
+    total = time.perf_counter() - t0
+    print(f"{'layer':<24}{'type':<18}{'forward ms':>12}{'backward ms':>13}")
+    for i, layer in enumerate(net.layers):
+        print(f"{layer.name:<24}{layer.type:<18}{1e3 * fwd[i] / args.iterations:>12.3f}"
+              f"{1e3 * bwd[i] / args.iterations:>13.3f}")
+    print(f"Average forward pass: {1e3 * fwd.sum() / args.iterations:.3f} ms")
+    print(f"Average backward pass: {1e3 * bwd.sum() / args.iterations:.3f} ms")
+    print(f"Average forward-backward: {1e3 * total / args.iterations:.3f} ms")
+    return 0
+
+
+def _cmd_data(args):
+    from .data import fetch
+    from .data.sources import image_mean, load_source
+    from .caffemodel import write_blobproto
+
+    if args.data_command == "fetch":
+        return fetch.fetch(args.name, args.data_root)
+    images, labels = load_source(args.source, args.data_root)
+    if args.data_command == "info":
+        counts = np.bincount(labels.astype(np.int64))
+        print(f"{args.source}: {len(images)} images of shape {images.shape[1:]} (uint8), "
+              f"{len(counts)} classes, per class: {counts.tolist()}")
+    else:  # mean
+        mean = image_mean(images)
+        write_blobproto(args.output, mean[None])
+        print(f"Wrote the mean of {len(images)} images of {args.source} to {args.output}; "
+              f"channel means: {[round(float(m), 4) for m in mean.mean(axis=(1, 2))]}")
+    return 0
+
+
+def build_parser():
+    p = argparse.ArgumentParser(prog="augdrop-caffe", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train from a solver prototxt")
+    t.add_argument("--solver", required=True)
+    t.add_argument("--weights", help="initialize from .caffemodel file(s), comma separated")
+    t.add_argument("--snapshot", help="resume from a .solverstate")
+    t.add_argument("--dropout", action="append", metavar="SPEC",
+                   help="none | standard:P | forward:P | backward:P | augmented:PF/PB, for "
+                        "every AugmentedDropout layer; LAYER=SPEC for one layer (repeatable)")
+    t.add_argument("--seed", type=int, help="the solver's random_seed")
+    t.add_argument("--iterations", type=int, help="override max_iter")
+    t.add_argument("--data-root", help="folder of the data sets (default $AUGDROP_DATA, "
+                                       "then ~/.cache/augdrop-caffe/data)")
+    t.add_argument("--output", help="folder for the log, snapshots and summary.json")
+    t.add_argument("--sample-fallback", action="store_true",
+                   help="if the full MNIST is missing, run briefly on the package's sample")
+    t.add_argument("--quiet", action="store_true")
+    t.set_defaults(func=_cmd_train)
+
+    s = sub.add_parser("test", help="score a model on its TEST phase")
+    s.add_argument("--model", required=True)
+    s.add_argument("--weights", required=True)
+    s.add_argument("--iterations", type=int, default=50)
+    s.add_argument("--data-root")
+    s.add_argument("--quiet", action="store_true")
+    s.set_defaults(func=_cmd_test)
+
+    m = sub.add_parser("time", help="per-layer forward and backward times (TRAIN phase)")
+    m.add_argument("--model", required=True)
+    m.add_argument("--iterations", type=int, default=50)
+    m.add_argument("--data-root")
+    m.set_defaults(func=_cmd_time)
+
+    d = sub.add_parser("data", help="data sets: fetch, info, mean")
+    dsub = d.add_subparsers(dest="data_command", required=True)
+    f = dsub.add_parser("fetch", help="download a data set and check its checksums")
+    f.add_argument("name", help="mnist, cifar10, cifar100 or svhn")
+    f.add_argument("--data-root")
+    i = dsub.add_parser("info", help="shape and label counts of a source")
+    i.add_argument("source", help="e.g. mnist:train, cifar10:test, or an LMDB folder")
+    i.add_argument("--data-root")
+    mm = dsub.add_parser("mean", help="the per-pixel mean, as Caffe's compute_image_mean")
+    mm.add_argument("source")
+    mm.add_argument("output", help="the .binaryproto to write")
+    mm.add_argument("--data-root")
+    d.set_defaults(func=_cmd_data)
+    return p
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (DropoutSpecError,) as e:
+        print(f"augdrop-caffe: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except (PrototxtError, DataError, CaffeModelError, EngineError, FileNotFoundError) as e:
+        print(f"augdrop-caffe: error: {e}", file=sys.stderr)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        print("augdrop-caffe: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

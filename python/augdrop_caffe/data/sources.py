@@ -1,0 +1,135 @@
+"""What a Data layer's `data_param.source` names, and handing that data to the core.
+
+A source is either a named data set under the data root,
+
+    mnist:train  mnist:test          MNIST IDX files (raw or .gz) in <root>/mnist/
+    cifar10:train  cifar10:test      <root>/cifar-10-batches-bin/ or <root>/cifar-10-binary.tar.gz
+    cifar100:train  cifar100:test    <root>/cifar-100-binary/ or <root>/cifar-100-binary.tar.gz
+    svhn:train  svhn:test            <root>/svhn/{train,test}_32x32.mat (or in <root>/)
+    mnist-sample:train  mnist-sample:test   a small MNIST subset shipped with the package
+
+or a path to a Caffe LMDB folder of Datum records. Each is read once per process and handed
+to the core, which assembles the batches.
+"""
+import os
+
+import numpy as np
+
+from .._loader import _core
+from ..caffemodel import read_blobproto
+from . import readers
+from .readers import DataError
+from .root import find_data_root
+
+SAMPLE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sample")
+_MNIST_FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+                "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
+_loaded = {}  # core key -> (num, channels, height, width)
+
+
+def _find(candidates, what):
+    for c in candidates:
+        if os.path.exists(c):
+            return c
+    raise DataError(f"{what}: not found; looked for {', '.join(candidates)} (set --data-root "
+                    f"or AUGDROP_DATA, or run `augdrop-caffe data fetch`)")
+
+
+def _mnist(folder, split, what):
+    names = _MNIST_FILES[split]
+    paths = [_find([os.path.join(folder, n + ".gz"), os.path.join(folder, n)], f"{what} {n}")
+             for n in names]
+    return readers.read_mnist(*paths)
+
+
+def load_source(source, data_root=None):
+    """(images uint8 (N, C, H, W), labels float32 (N,)) for a data_param.source."""
+    root = find_data_root(data_root)
+    name, _, split = source.partition(":")
+    if split and name in ("mnist", "mnist-sample", "cifar10", "cifar100", "svhn"):
+        if split not in ("train", "test"):
+            raise DataError(f"source '{source}': the split must be train or test")
+        if name == "mnist":
+            return _mnist(os.path.join(root, "mnist"), split, source)
+        if name == "mnist-sample":
+            return _mnist(SAMPLE_DIR, split, source)
+        if name == "cifar10":
+            path = _find([os.path.join(root, "cifar-10-batches-bin"),
+                          os.path.join(root, "cifar-10-binary.tar.gz")], source)
+            return readers.read_cifar(path, split, label_bytes=1)
+        if name == "cifar100":
+            path = _find([os.path.join(root, "cifar-100-binary"),
+                          os.path.join(root, "cifar-100-binary.tar.gz")], source)
+            return readers.read_cifar(path, split, label_bytes=2)
+        path = _find([os.path.join(root, "svhn", f"{split}_32x32.mat"),
+                      os.path.join(root, f"{split}_32x32.mat")], source)
+        return readers.read_svhn(path)
+    path = source if os.path.isabs(source) else os.path.abspath(source)
+    if os.path.isdir(path):
+        return readers.read_lmdb(path)
+    raise DataError(f"source '{source}': neither a named data set (mnist:train, cifar10:test, "
+                    f"...) nor an LMDB folder")
+
+
+def register_source(source, data_root=None):
+    """Load a source into the core once; returns the key the core knows it by."""
+    key = f"{source}@{find_data_root(data_root)}"
+    if key not in _loaded:
+        images, labels = load_source(source, data_root)
+        _core.register_dataset(key, images, labels)
+        _loaded[key] = images.shape
+    return key
+
+
+def image_mean(images):
+    """The per-pixel mean (C, H, W) exactly as Caffe's compute_image_mean computes it: float
+    sums of the uint8 pixels (exact below 2^24), divided in float by the image count."""
+    sums = images.astype(np.int64).sum(axis=0)
+    if len(images) * 255 >= 2 ** 24:
+        # Caffe's float accumulator rounds past 2^24; reproduce it image by image.
+        acc = np.zeros(images.shape[1:], dtype=np.float32)
+        for image in images:
+            acc += image.astype(np.float32)
+        sums = acc
+    return (sums.astype(np.float32) / np.float32(len(images))).astype(np.float32)
+
+
+def _register_mean(mean_file, data_root):
+    """A mean_file is a .binaryproto path, or a source ("cifar10:train") to compute it from."""
+    name, _, split = mean_file.partition(":")
+    if split and not os.path.exists(mean_file):
+        key = f"mean({mean_file})@{find_data_root(data_root)}"
+        if key not in _loaded:
+            images, _ = load_source(mean_file, data_root)
+            mean = image_mean(images)
+            _core.register_mean(key, mean)
+            _loaded[key] = mean.shape
+        return key
+    key = os.path.abspath(mean_file)
+    if key not in _loaded:
+        if not os.path.isfile(mean_file):
+            raise DataError(f"{mean_file}: mean file not found")
+        mean = np.asarray(read_blobproto(mean_file), dtype=np.float32)
+        mean = mean.reshape(mean.shape[-3:])
+        _core.register_mean(key, mean)
+        _loaded[key] = mean.shape
+    return key
+
+
+def prepare_net_data(net_dict, data_root=None):
+    """Load every Data layer's source (and mean file) and point the layer at the core's copy.
+
+    net_dict is a NetParameter as plain dicts (textformat's to_dict); it is changed in place.
+    """
+    for layer in net_dict.get("layer", []):
+        if layer.get("type", [""])[-1] != "Data":
+            continue
+        for dp in layer.get("data_param", []):
+            if "source" not in dp:
+                name = layer.get("name", ["?"])[-1]
+                raise DataError(f"layer '{name}': data_param.source is required")
+            dp["source"] = [register_source(dp["source"][-1], data_root)]
+        for tp in layer.get("transform_param", []):
+            if "mean_file" in tp:
+                tp["mean_file"] = [_register_mean(tp["mean_file"][-1], data_root)]
+    return net_dict
