@@ -391,3 +391,61 @@ def test_augmented_masks_are_independent(tmp_path):
     # m_e given m_f kept: drop rate p_b
     me_dropped = int(((mb == 0) & (mf != 0)).sum())
     _within_4_sigma(me_dropped, int((mf != 0).sum()), pb)
+
+
+def test_caffe_dropout_test_phase_is_identity(tmp_path):
+    body = ('layer { name: "drop" type: "Dropout" bottom: "x" top: "y" '
+            "dropout_param { dropout_ratio: 0.5 } }")
+    net = caffe.Net(write(tmp_path, body, (3, 4)), caffe.TEST)
+    x = positive_input((3, 4))
+    net.blobs["x"].data[...] = x
+    np.testing.assert_array_equal(net.forward()["y"], x)
+    dy = np.arange(12, dtype=F32).reshape(3, 4)
+    net.backward(y=dy)
+    np.testing.assert_array_equal(net.blobs["x"].diff, dy)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_in_place_layer_after_rewriting_dropout(tmp_path, variant):
+    """ip1 -> drop -> ReLU -> ip2, once with separate blobs and once all in place on "h".
+    STANDARD needs no rewrite, so both agree. The other variants rewrite the dropout's output
+    to x*m_b before the backward pass, which would destroy the ReLU's in-place output: the
+    net refuses that layout with a message naming both layers."""
+    pf, pb = RATIOS[variant]
+
+    def run(in_place):
+        d, r = ("h", "h") if in_place else ("d", "r")
+        body = "\n".join([
+            'layer { name: "ip1" type: "InnerProduct" bottom: "x" top: "h" '
+            "inner_product_param { num_output: 6 } }",
+            adrop(variant, pf, pb, bottom="h", top=d),
+            f'layer {{ name: "relu" type: "ReLU" bottom: "{d}" top: "{r}" '
+            "relu_param { negative_slope: 0.1 } }",
+            f'layer {{ name: "ip2" type: "InnerProduct" bottom: "{r}" top: "z" '
+            "inner_product_param { num_output: 3 } }"])
+        sub = tmp_path / ("in_place" if in_place else "separate")
+        sub.mkdir()
+        net = caffe.Net(write(sub, body, (4, 5)), caffe.TRAIN)
+        rng = np.random.default_rng(0)
+        for layer in ("ip1", "ip2"):
+            for b in net.params[layer]:
+                b.data[...] = rng.normal(size=b.data.shape)
+        net.blobs["x"].data[...] = rng.normal(size=(4, 5))
+        caffe.set_random_seed(1)
+        z = np.array(net.forward()["z"])
+        net.clear_param_diffs()
+        net.backward(z=np.random.default_rng(1).normal(size=(4, 3)).astype(F32))
+        return {"z": z, "dx": np.array(net.blobs["x"].diff),
+                **{f"{l}[{i}]": np.array(b.diff) for l in ("ip1", "ip2")
+                   for i, b in enumerate(net.params[l])}}
+
+    separate = run(False)
+    if variant == "STANDARD":  # no rewrite: in place works as in Caffe
+        in_place = run(True)
+        for key in separate:
+            np.testing.assert_allclose(in_place[key], separate[key], rtol=1e-5, atol=1e-6,
+                                       err_msg=key)
+        return
+    # The rewrite to x*m_b would overwrite the ReLU's in-place output: refused, by name.
+    with pytest.raises(caffe.EngineError, match=r"layer 'drop'.*modified in place by layer 'relu'"):
+        run(True)

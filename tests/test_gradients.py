@@ -44,6 +44,10 @@ CONV_CASES = {
     "nonsquare_kernel": ((2, 2, 6, 5),
                          "num_output: 3 kernel_h: 3 kernel_w: 2 stride_h: 2 stride_w: 1 "
                          "pad_h: 1 pad_w: 0"),
+    # the same geometry as nonsquare_kernel, spelled with repeated fields
+    "nonsquare_kernel_repeated": ((2, 2, 6, 5),
+                                  "num_output: 3 kernel_size: 3 kernel_size: 2 stride: 2 "
+                                  "stride: 1 pad: 1 pad: 0"),
     "per_axis_repeated_fields": ((1, 2, 7, 6),
                                  "num_output: 2 kernel_size: 3 kernel_size: 2 stride: 1 "
                                  "stride: 2 pad: 0 pad: 1 dilation: 2 dilation: 1"),
@@ -60,6 +64,22 @@ def test_convolution_gradient(tmp_path, case):
     shape, param = CONV_CASES[case]
     net = make_net(tmp_path, conv_body(param), {"x": shape})
     GradientChecker().check(net, {"x": gaussian(shape)})
+
+
+def test_convolution_two_bottoms_share_weights(tmp_path):
+    """Caffe's Convolution takes several bottom/top pairs with one set of weights."""
+    body = ('layer { name: "conv" type: "Convolution" bottom: "a" bottom: "b" top: "ya" '
+            'top: "yb" convolution_param { num_output: 2 kernel_size: 3 stride: 2 pad: 1 } }')
+    net = make_net(tmp_path, body, {"a": (1, 2, 5, 5), "b": (1, 2, 5, 5)})
+    a, b = gaussian((1, 2, 5, 5), seed=1), gaussian((1, 2, 5, 5), seed=2)
+    net.blobs["a"].data[...] = a
+    net.blobs["b"].data[...] = b
+    out = net.forward()
+    W, bias = np.array(net.params["conv"][0].data), np.array(net.params["conv"][1].data)
+    for name, x in (("ya", a), ("yb", b)):
+        ref = conv_naive(x, W, bias, (2, 2), (1, 1), (1, 1), 1)
+        np.testing.assert_allclose(out[name], ref, rtol=1e-5, atol=1e-5)
+    GradientChecker().check(net, {"a": a, "b": b})
 
 
 def _pair(param, name, default):
@@ -114,7 +134,8 @@ def conv_naive(x, W, b, stride, pad, dil, group, dy=None):
 
 
 @pytest.mark.parametrize("case", ["pad1_stride2_nonsquare_input", "dilation2", "group2",
-                                  "no_bias", "nonsquare_kernel", "1x1"])
+                                  "no_bias", "nonsquare_kernel", "nonsquare_kernel_repeated",
+                                  "per_axis_repeated_fields", "1x1"])
 def test_convolution_matches_naive_loops(tmp_path, case):
     shape, param = CONV_CASES[case]
     net = make_net(tmp_path, conv_body(param), {"x": shape})
@@ -200,6 +221,8 @@ POOL_CASES = {
     "7x7_k3_s2": ((2, 2, 7, 7), "kernel_size: 3 stride: 2", (3, 3)),
     "8x8_k3_s2_p1": ((1, 2, 8, 8), "kernel_size: 3 stride: 2 pad: 1", (5, 5)),
     "6x5_k2_s2": ((2, 1, 6, 5), "kernel_size: 2 stride: 2", (3, 3)),
+    # ceil gives 4, but the last window would start in the right padding: Caffe clips to 3
+    "5x5_k2_s2_p1": ((1, 2, 5, 5), "kernel_size: 2 stride: 2 pad: 1", (3, 3)),
     "5x7_kh3_kw2": ((1, 2, 5, 7), "kernel_h: 3 kernel_w: 2 stride_h: 2 stride_w: 3 pad_h: 1",
                     (3, 3)),
 }
@@ -225,6 +248,7 @@ def test_pooling_ceil_rule_shapes():
     assert _pooled(8, 3, 1, 2) == 5
     assert _pooled(6, 2, 0, 2) == 3
     assert _pooled(5, 2, 0, 2) == 3  # floor would give 2
+    assert _pooled(5, 2, 1, 2) == 3  # the clip for a window starting in the padding
 
 
 def test_pooling_ave_padded_divisor(tmp_path):
@@ -290,17 +314,19 @@ def test_relu_gradient(tmp_path, slope, in_place):
 
 # --- Softmax / SoftmaxWithLoss -----------------------------------------------------------------
 
-@pytest.mark.parametrize("shape,axis", [((2, 5), 1), ((2, 4, 2, 3), 1), ((2, 3, 4), 2)])
-def test_softmax_gradient(tmp_path, shape, axis):
-    body = (f'layer {{ name: "sm" type: "Softmax" bottom: "x" top: "y" '
+@pytest.mark.parametrize("shape,axis,in_place", [((2, 5), 1, False), ((2, 4, 2, 3), 1, False),
+                                               ((2, 3, 4), 2, False), ((3, 4, 2), 1, True)])
+def test_softmax_gradient(tmp_path, shape, axis, in_place):
+    top = "x" if in_place else "y"
+    body = (f'layer {{ name: "sm" type: "Softmax" bottom: "x" top: "{top}" '
             f"softmax_param {{ axis: {axis} }} }}")
     net = make_net(tmp_path, body, {"x": shape})
     x = gaussian(shape)
     net.blobs["x"].data[...] = x
-    y = net.forward()["y"]
+    y = net.forward()[top]
     e = np.exp(x - x.max(axis=axis, keepdims=True))
     np.testing.assert_allclose(y, e / e.sum(axis=axis, keepdims=True), rtol=1e-5, atol=1e-7)
-    GradientChecker(threshold=1e-2).check(net, {"x": x})
+    GradientChecker(threshold=1e-2).check(net, {"x": x}, tops=[top])
 
 
 def _softmax_loss_ref(scores, labels, normalization, ignore=None, axis=1):
@@ -364,6 +390,23 @@ def test_softmax_with_loss_label_takes_no_gradient(tmp_path):
     assert np.all(net.blobs["label"].diff == 7)
 
 
+def test_softmax_with_loss_weight_scales_the_gradient(tmp_path):
+    diffs = []
+    for w in (1, 2.5):
+        sub = tmp_path / str(w)
+        sub.mkdir()
+        body = ('layer { name: "loss" type: "SoftmaxWithLoss" bottom: "x" bottom: "label" '
+                f'top: "loss" loss_weight: {w} }}')
+        net = make_net(sub, body, {"x": (3, 4), "label": (3,)})
+        assert net.blob_loss_weights["loss"] == pytest.approx(w)
+        net.blobs["x"].data[...] = gaussian((3, 4))
+        net.blobs["label"].data[...] = [0, 3, 1]
+        net.forward()
+        net.backward()  # the top diff is the loss weight, set by the layer
+        diffs.append(np.array(net.blobs["x"].diff))
+    np.testing.assert_allclose(diffs[1], 2.5 * diffs[0], rtol=1e-6)
+
+
 # --- Eltwise -----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("op,nb,extra", [("SUM", 2, "coeff: 0.5 coeff: -2"),
@@ -404,19 +447,21 @@ def test_eltwise_gradient(tmp_path, op, nb, extra):
 
 # --- BatchNorm ---------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("shape", [(4, 3, 2, 2), (5, 2)])
-def test_batch_norm_train_gradient(tmp_path, shape):
-    body = ('layer { name: "bn" type: "BatchNorm" bottom: "x" top: "y" '
+@pytest.mark.parametrize("shape,in_place", [((4, 3, 2, 2), False), ((5, 2), False),
+                                            ((3, 2, 3), True)])
+def test_batch_norm_train_gradient(tmp_path, shape, in_place):
+    top = "x" if in_place else "y"
+    body = (f'layer {{ name: "bn" type: "BatchNorm" bottom: "x" top: "{top}" '
             "batch_norm_param { use_global_stats: false } }")
     net = make_net(tmp_path, body, {"x": shape})
     x = gaussian(shape, std=2.0) + 1.0
     net.blobs["x"].data[...] = x
-    y = net.forward()["y"]
+    y = net.forward()[top]
     axes = (0,) + tuple(range(2, len(shape)))
     mean = x.mean(axis=axes, keepdims=True)
     var = x.var(axis=axes, keepdims=True)
     np.testing.assert_allclose(y, (x - mean) / np.sqrt(var + 1e-5), rtol=1e-4, atol=1e-4)
-    GradientChecker(threshold=1e-2).check(net, {"x": x})
+    GradientChecker(threshold=1e-2).check(net, {"x": x}, tops=[top])
 
 
 @pytest.mark.parametrize("in_place", [False, True])
@@ -597,7 +642,7 @@ def test_small_net_end_to_end_gradient(tmp_path):
 @pytest.mark.parametrize("layer,param", [
     ("Convolution", "convolution_param { num_output: 1 kernel_h: 3 kernel_w: 1 }"),
     ("Pooling", "pooling_param { pool: MAX kernel_h: 3 kernel_w: 1 }"),
-])
+], ids=["Convolution", "Pooling"])
 def test_kernel_h_kernel_w_fields(tmp_path, layer, param):
     """Caffe's ConvolutionParameter/PoolingParameter spell a non-square kernel kernel_h and
     kernel_w; a 3x1 kernel over 5x4 gives 3x4."""

@@ -5,6 +5,7 @@
 #include <pybind11/stl.h>
 
 #include "core/errors.hpp"
+#include "core/parallel.hpp"
 #ifdef AUGDROP_WITH_CUDA
 #include "core/cuda_device.hpp"
 #endif
@@ -100,8 +101,10 @@ PYBIND11_MODULE(_core, m) {
   });
   m.def("registered_datasets", &RegisteredDatasets);
   m.def("clear_datasets", &ClearDatasets);
-  m.def("set_num_threads", &set_blas_threads);
-  m.def("num_threads", &blas_threads);
+  // The core threads across images; the BLAS stays on the calling thread (core/parallel.hpp).
+  set_blas_threads(1);
+  m.def("set_num_threads", &SetNumThreads, "Threads for the core's loops (default: all cores).");
+  m.def("num_threads", &MaxThreads);
   m.def("backends", []() {
     // What was compiled, and what this machine can use.
     py::dict out;

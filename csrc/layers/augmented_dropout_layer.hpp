@@ -24,6 +24,7 @@ class AugmentedDropoutLayer : public Layer {
   void LayerSetUp(const BlobVec& bottom, const BlobVec& top) override;
   void Reshape(const BlobVec& bottom, const BlobVec& top) override;
   void PrepareBackward(const BlobVec& bottom, const BlobVec& top) override;
+  bool RewritesTopBeforeBackward() const override { return RewritesTop(); }
   const char* type() const override { return "AugmentedDropout"; }
   int ExactNumBottomBlobs() const override { return 1; }
   int ExactNumTopBlobs() const override { return 1; }

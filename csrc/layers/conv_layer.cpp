@@ -1,20 +1,24 @@
 #include "layers/conv_layer.hpp"
 
+#include <algorithm>
+
 #include "core/filler.hpp"
+#include "core/parallel.hpp"
 #include "math/math_functions.hpp"
 
 namespace augdrop {
 namespace {
 
 // Caffe's repeated kernel_size/pad/stride/dilation (one value for both axes, or one per axis)
-// or the explicit _h/_w fields.
-void ReadPair(const Params& p, const std::string& field, int64_t def, int64_t* h, int64_t* w) {
-  if (p.has(field + "_h") || p.has(field + "_w")) {
-    AD_CHECK(p.count(field) == 0, "either " << field << " or " << field << "_h/_w, not both");
-    AD_CHECK(p.has(field + "_h") && p.has(field + "_w"),
-             field << "_h and " << field << "_w must be given together");
-    *h = p.get_int(field + "_h", def);
-    *w = p.get_int(field + "_w", def);
+// or the explicit kernel_h/kernel_w, pad_h/pad_w, stride_h/stride_w fields.
+void ReadPair(const Params& p, const std::string& field, const std::string& prefix, int64_t def,
+              int64_t* h, int64_t* w) {
+  const std::string fh = prefix + "_h", fw = prefix + "_w";
+  if (p.has(fh) || p.has(fw)) {
+    AD_CHECK(p.count(field) == 0, "either " << field << " or " << fh << "/" << fw << ", not both");
+    AD_CHECK(p.has(fh) && p.has(fw), fh << " and " << fw << " must be given together");
+    *h = p.get_int(fh, def);
+    *w = p.get_int(fw, def);
     return;
   }
   const std::vector<int64_t> v = p.get_ints(field);
@@ -31,13 +35,13 @@ void ConvolutionLayer::LayerSetUp(const BlobVec& bottom, const BlobVec& top) {
   AD_CHECK(p.get_int("axis", 1) == 1, "only axis 1 (NCHW) is supported");
   AD_CHECK(bottom[0]->num_axes() == 4, "Convolution needs a 4-d bottom (N, C, H, W), got "
                                            << bottom[0]->shape_string());
-  ReadPair(p, "kernel_size", 0, &geom_.kernel_h, &geom_.kernel_w);
+  ReadPair(p, "kernel_size", "kernel", 0, &geom_.kernel_h, &geom_.kernel_w);
   AD_CHECK(geom_.kernel_h > 0 && geom_.kernel_w > 0, "kernel size must be positive");
-  ReadPair(p, "pad", 0, &geom_.pad_h, &geom_.pad_w);
-  ReadPair(p, "stride", 1, &geom_.stride_h, &geom_.stride_w);
+  ReadPair(p, "pad", "pad", 0, &geom_.pad_h, &geom_.pad_w);
+  ReadPair(p, "stride", "stride", 1, &geom_.stride_h, &geom_.stride_w);
   AD_CHECK(geom_.stride_h > 0 && geom_.stride_w > 0, "stride must be positive");
   AD_CHECK(!p.has("dilation_h") && !p.has("dilation_w"), "use dilation, not dilation_h/_w");
-  ReadPair(p, "dilation", 1, &geom_.dilation_h, &geom_.dilation_w);
+  ReadPair(p, "dilation", "dilation", 1, &geom_.dilation_h, &geom_.dilation_w);
   AD_CHECK(geom_.dilation_h > 0 && geom_.dilation_w > 0, "dilation must be positive");
   AD_CHECK(p.has("num_output"), "convolution_param.num_output is required");
   num_output_ = p.get_int("num_output", 0);
@@ -48,8 +52,6 @@ void ConvolutionLayer::LayerSetUp(const BlobVec& bottom, const BlobVec& top) {
   AD_CHECK(group_ > 0 && channels % group_ == 0 && num_output_ % group_ == 0,
            "group " << group_ << " must divide the input channels (" << channels
                     << ") and num_output (" << num_output_ << ")");
-  is_1x1_ = geom_.kernel_h == 1 && geom_.kernel_w == 1 && geom_.stride_h == 1 &&
-            geom_.stride_w == 1 && geom_.pad_h == 0 && geom_.pad_w == 0;
   blobs_.clear();
   blobs_.push_back(std::make_shared<Blob>(std::vector<int64_t>{
       num_output_, channels / group_, geom_.kernel_h, geom_.kernel_w}));
@@ -77,91 +79,126 @@ void ConvolutionLayer::Reshape(const BlobVec& bottom, const BlobVec& top) {
   AD_CHECK(out_h > 0 && out_w > 0, "kernel larger than the padded input " << bottom[0]->shape_string());
   out_spatial_ = out_h * out_w;
   kernel_dim_ = channels / group_ * geom_.kernel_h * geom_.kernel_w;
-  for (size_t i = 0; i < top.size(); ++i)
-    top[i]->Reshape({bottom[0]->shape(0), num_output_, out_h, out_w});
-  if (!is_1x1_) col_buffer_.Reshape({kernel_dim_ * group_, out_spatial_});
+  const int64_t num = bottom[0]->shape(0);
+  for (size_t i = 0; i < top.size(); ++i) top[i]->Reshape({num, num_output_, out_h, out_w});
+  // Images per chunk: enough for a wide GEMM, few enough that a thread's columns stay in
+  // its L2 cache (about 256 KB).
+  const int64_t budget = int64_t(64) << 10;  // floats
+  const int64_t per_image = std::max(kernel_dim_ * group_, num_output_) * out_spatial_;
+  chunk_ = std::max<int64_t>(1, std::min<int64_t>(std::max<int64_t>(num, 1), budget / per_image));
+  threads_ = 0;
+  EnsureThreadBuffers();
+}
+
+void ConvolutionLayer::EnsureThreadBuffers() {
+  if (threads_ == MaxThreads()) return;
+  threads_ = MaxThreads();
+  col_buffer_.Reshape({threads_, kernel_dim_ * group_ * chunk_ * out_spatial_});
+  out_buffer_.Reshape({threads_, num_output_ * chunk_ * out_spatial_});
 }
 
 void ConvolutionLayer::Forward_cpu(const BlobVec& bottom, const BlobVec& top) {
   const float* w = blobs_[0]->cpu_data();
+  const float* b = bias_term_ ? blobs_[1]->cpu_data() : nullptr;
   const int64_t num = bottom[0]->shape(0);
   const int64_t in_dim = bottom[0]->count(1), out_dim = top[0]->count(1);
-  const int64_t out_per_group = num_output_ / group_;
+  const int64_t per_group = num_output_ / group_, hw = out_spatial_;
+  const int64_t chunks = (num + chunk_ - 1) / chunk_;
+  EnsureThreadBuffers();
+  float* cols = col_buffer_.mutable_cpu_data();
+  float* outs = out_buffer_.mutable_cpu_data();
   for (size_t i = 0; i < bottom.size(); ++i) {
     const float* x = bottom[i]->cpu_data();
     float* y = top[i]->mutable_cpu_data();
-    for (int64_t n = 0; n < num; ++n) {
-      const float* col = x + n * in_dim;
-      if (!is_1x1_) {
-        im2col_cpu(x + n * in_dim, geom_, col_buffer_.mutable_cpu_data());
-        col = col_buffer_.cpu_data();
-      }
-      float* out = y + n * out_dim;
+    ParallelFor(chunks, [&](int64_t chunk, int t) {
+      float* col = cols + t * col_buffer_.count(1);
+      float* out = outs + t * out_buffer_.count(1);
+      const int64_t n0 = chunk * chunk_, count = std::min(chunk_, num - n0), L = count * hw;
+      for (int64_t k = 0; k < count; ++k) im2col_cpu(x + (n0 + k) * in_dim, geom_, col + k * hw, L);
       for (int64_t g = 0; g < group_; ++g) {
-        // out_g (C_out/g, HW) = W_g (C_out/g, kernel_dim) * col_g (kernel_dim, HW)
-        cpu_gemm(Trans::No, Trans::No, out_per_group, out_spatial_, kernel_dim_, 1.f,
-                 w + g * out_per_group * kernel_dim_, col + g * kernel_dim_ * out_spatial_, 0.f,
-                 out + g * out_per_group * out_spatial_);
+        // out_g (C_out/g, L) = W_g (C_out/g, kernel_dim) * col_g (kernel_dim, L)
+        cpu_gemm(Trans::No, Trans::No, per_group, L, kernel_dim_, 1.f,
+                 w + g * per_group * kernel_dim_, col + g * kernel_dim_ * L, 0.f,
+                 out + g * per_group * L);
       }
-      if (bias_term_) {
-        const float* b = blobs_[1]->cpu_data();
+      for (int64_t k = 0; k < count; ++k) {
         for (int64_t c = 0; c < num_output_; ++c) {
-          float* plane = out + c * out_spatial_;
-          for (int64_t s = 0; s < out_spatial_; ++s) plane[s] += b[c];
+          const float* src = out + c * L + k * hw;
+          float* dst = y + (n0 + k) * out_dim + c * hw;
+          const float bias = b ? b[c] : 0.f;
+          for (int64_t s = 0; s < hw; ++s) dst[s] = src[s] + bias;
         }
       }
-    }
+    });
   }
 }
 
 void ConvolutionLayer::Backward_cpu(const BlobVec& top, const std::vector<bool>& propagate_down,
                                     const BlobVec& bottom) {
   const float* w = blobs_[0]->cpu_data();
-  float* dw = blobs_[0]->mutable_cpu_diff();
+  const bool weight_grad = param_propagate_down(0);
+  const bool bias_grad = bias_term_ && param_propagate_down(1);
   const int64_t num = bottom[0]->shape(0);
   const int64_t in_dim = bottom[0]->count(1), out_dim = top[0]->count(1);
-  const int64_t out_per_group = num_output_ / group_;
+  const int64_t per_group = num_output_ / group_, hw = out_spatial_;
+  const int64_t chunks = (num + chunk_ - 1) / chunk_;
+  EnsureThreadBuffers();
+  const int64_t weight_count = blobs_[0]->count();
+  const int64_t acc_size = weight_count + num_output_;
+  weight_diff_buffer_.Reshape({threads_, acc_size});
+  float* accs = weight_diff_buffer_.mutable_cpu_data();
+  std::fill(accs, accs + weight_diff_buffer_.count(), 0.f);
+  float* cols = col_buffer_.mutable_cpu_data();
+  float* outs = out_buffer_.mutable_cpu_data();
   for (size_t i = 0; i < top.size(); ++i) {
+    if (!weight_grad && !bias_grad && !propagate_down[i]) continue;
     const float* dy = top[i]->cpu_diff();
-    if (bias_term_ && param_propagate_down(1)) {
-      float* db = blobs_[1]->mutable_cpu_diff();
-      for (int64_t n = 0; n < num; ++n)
-        for (int64_t c = 0; c < num_output_; ++c) {
-          const float* plane = dy + n * out_dim + c * out_spatial_;
-          float s = 0;
-          for (int64_t k = 0; k < out_spatial_; ++k) s += plane[k];
-          db[c] += s;
-        }
-    }
-    if (!param_propagate_down(0) && !propagate_down[i]) continue;
     const float* x = bottom[i]->cpu_data();
     float* dx = propagate_down[i] ? bottom[i]->mutable_cpu_diff() : nullptr;
-    for (int64_t n = 0; n < num; ++n) {
-      const float* dout = dy + n * out_dim;
-      if (param_propagate_down(0)) {
-        const float* col = x + n * in_dim;
-        if (!is_1x1_) {
-          im2col_cpu(x + n * in_dim, geom_, col_buffer_.mutable_cpu_data());
-          col = col_buffer_.cpu_data();
+    ParallelFor(chunks, [&](int64_t chunk, int t) {
+      float* col = cols + t * col_buffer_.count(1);
+      float* dyb = outs + t * out_buffer_.count(1);
+      float* dw = accs + t * acc_size;
+      float* db = dw + weight_count;
+      const int64_t n0 = chunk * chunk_, count = std::min(chunk_, num - n0), L = count * hw;
+      // dyb (C_out, L): the chunk's top diff, channel-major.
+      for (int64_t k = 0; k < count; ++k)
+        for (int64_t c = 0; c < num_output_; ++c)
+          std::copy_n(dy + (n0 + k) * out_dim + c * hw, hw, dyb + c * L + k * hw);
+      if (bias_grad) {
+        for (int64_t c = 0; c < num_output_; ++c) {
+          float s = 0;
+          for (int64_t j = 0; j < L; ++j) s += dyb[c * L + j];
+          db[c] += s;
         }
+      }
+      if (weight_grad) {
+        for (int64_t k = 0; k < count; ++k) im2col_cpu(x + (n0 + k) * in_dim, geom_, col + k * hw, L);
         for (int64_t g = 0; g < group_; ++g) {
-          // dW_g (C_out/g, kernel_dim) += dy_g (C_out/g, HW) * col_g^T (HW, kernel_dim)
-          cpu_gemm(Trans::No, Trans::Yes, out_per_group, kernel_dim_, out_spatial_, 1.f,
-                   dout + g * out_per_group * out_spatial_, col + g * kernel_dim_ * out_spatial_,
-                   1.f, dw + g * out_per_group * kernel_dim_);
+          // dW_g (C_out/g, kernel_dim) += dy_g (C_out/g, L) * col_g^T (L, kernel_dim)
+          cpu_gemm(Trans::No, Trans::Yes, per_group, kernel_dim_, L, 1.f, dyb + g * per_group * L,
+                   col + g * kernel_dim_ * L, 1.f, dw + g * per_group * kernel_dim_);
         }
       }
       if (dx) {
-        float* col = is_1x1_ ? dx + n * in_dim : col_buffer_.mutable_cpu_data();
         for (int64_t g = 0; g < group_; ++g) {
-          // col_g (kernel_dim, HW) = W_g^T (kernel_dim, C_out/g) * dy_g (C_out/g, HW)
-          cpu_gemm(Trans::Yes, Trans::No, kernel_dim_, out_spatial_, out_per_group, 1.f,
-                   w + g * out_per_group * kernel_dim_, dout + g * out_per_group * out_spatial_,
-                   0.f, col + g * kernel_dim_ * out_spatial_);
+          // col_g (kernel_dim, L) = W_g^T (kernel_dim, C_out/g) * dy_g (C_out/g, L)
+          cpu_gemm(Trans::Yes, Trans::No, kernel_dim_, L, per_group, 1.f,
+                   w + g * per_group * kernel_dim_, dyb + g * per_group * L, 0.f,
+                   col + g * kernel_dim_ * L);
         }
-        if (!is_1x1_) col2im_cpu(col, geom_, dx + n * in_dim);
+        for (int64_t k = 0; k < count; ++k) col2im_cpu(col + k * hw, geom_, dx + (n0 + k) * in_dim, L);
       }
-    }
+    });
+  }
+  // Sum the threads' accumulators into the parameter diffs, in thread order.
+  if (weight_grad) {
+    float* dw = blobs_[0]->mutable_cpu_diff();
+    for (int t = 0; t < threads_; ++t) cpu_axpy(weight_count, 1.f, accs + t * acc_size, dw);
+  }
+  if (bias_grad) {
+    float* db = blobs_[1]->mutable_cpu_diff();
+    for (int t = 0; t < threads_; ++t) cpu_axpy(num_output_, 1.f, accs + t * acc_size + weight_count, db);
   }
 }
 

@@ -13,6 +13,9 @@ void DataLayer::LayerSetUp(const BlobVec& bottom, const BlobVec& top) {
   AD_CHECK(batch_size_ > 0, "data_param.batch_size must be positive");
   dataset_ = FindDataset(dp.get_string("source", ""));
   transformer_ = std::make_unique<DataTransformer>(layer_param_.get_message("transform_param"), phase_);
+  // Caffe 1.0 seeds the transformer twice: in BaseDataLayer::LayerSetUp and again in
+  // BasePrefetchingDataLayer::LayerSetUp; the second seed is the one it uses.
+  transformer_->InitRand();
   transformer_->InitRand();
   caffe_rng_rand();  // the seed Caffe's InternalThread draws for its prefetch thread
   const auto shape = transformer_->OutputShape(dataset_->channels, dataset_->height, dataset_->width);

@@ -1,8 +1,9 @@
 // Data: batches from an in-memory data set, as Caffe's DataLayer reads its database:
 // sequentially from the start, wrapping around, no shuffling; each image transformed by
 // transform_param. Tops: data (N, C, H', W') and, optionally, label (N,).
-// Stream use as Caffe: at set-up one word seeds the transformer (when it needs random
-// numbers) and one word seeds the prefetch thread Caffe would start.
+// Stream use as Caffe: at set-up two words seed the transformer (when it needs random
+// numbers; Caffe seeds it twice, the second seed wins) and one word seeds the prefetch
+// thread Caffe would start.
 #pragma once
 
 #include <memory>

@@ -1,6 +1,7 @@
 #include "layers/inner_product_layer.hpp"
 
 #include "core/filler.hpp"
+#include "core/parallel.hpp"
 #include "math/math_functions.hpp"
 
 namespace augdrop {
@@ -36,38 +37,50 @@ void InnerProductLayer::Reshape(const BlobVec& bottom, const BlobVec& top) {
   top[0]->Reshape(shape);
 }
 
+// Threads split the batch rows (forward, bottom diff) or the outputs (weight and bias
+// diffs), each running a single-threaded GEMM on its block.
 void InnerProductLayer::Forward_cpu(const BlobVec& bottom, const BlobVec& top) {
   const float* x = bottom[0]->cpu_data();   // (M, K)
   const float* w = blobs_[0]->cpu_data();   // (N, K) or (K, N)
+  const float* b = bias_term_ ? blobs_[1]->cpu_data() : nullptr;
   float* y = top[0]->mutable_cpu_data();    // (M, N)
-  cpu_gemm(Trans::No, transpose_ ? Trans::No : Trans::Yes, M_, N_, K_, 1.f, x, w, 0.f, y);
-  if (bias_term_) {
-    const float* b = blobs_[1]->cpu_data();
-    for (int64_t m = 0; m < M_; ++m)
-      for (int64_t n = 0; n < N_; ++n) y[m * N_ + n] += b[n];
-  }
+  ParallelBlocks(M_, 8, [&](int64_t m0, int64_t m1) {
+    cpu_gemm(Trans::No, transpose_ ? Trans::No : Trans::Yes, m1 - m0, N_, K_, 1.f, x + m0 * K_,
+             w, 0.f, y + m0 * N_);
+    if (b)
+      for (int64_t m = m0; m < m1; ++m)
+        for (int64_t n = 0; n < N_; ++n) y[m * N_ + n] += b[n];
+  });
 }
 
 void InnerProductLayer::Backward_cpu(const BlobVec& top, const std::vector<bool>& propagate_down,
                                      const BlobVec& bottom) {
   const float* dy = top[0]->cpu_diff();     // (M, N)
   const float* x = bottom[0]->cpu_data();   // (M, K)
-  if (param_propagate_down(0)) {
-    float* dw = blobs_[0]->mutable_cpu_diff();
-    if (transpose_)  // dW (K, N) += x^T dy
-      cpu_gemm(Trans::Yes, Trans::No, K_, N_, M_, 1.f, x, dy, 1.f, dw);
-    else  // dW (N, K) += dy^T x
-      cpu_gemm(Trans::Yes, Trans::No, N_, K_, M_, 1.f, dy, x, 1.f, dw);
-  }
-  if (bias_term_ && param_propagate_down(1)) {
-    float* db = blobs_[1]->mutable_cpu_diff();
-    for (int64_t m = 0; m < M_; ++m)
-      for (int64_t n = 0; n < N_; ++n) db[n] += dy[m * N_ + n];
+  const bool weight_grad = param_propagate_down(0);
+  const bool bias_grad = bias_term_ && param_propagate_down(1);
+  if (weight_grad || bias_grad) {
+    float* dw = weight_grad ? blobs_[0]->mutable_cpu_diff() : nullptr;
+    float* db = bias_grad ? blobs_[1]->mutable_cpu_diff() : nullptr;
+    ParallelBlocks(N_, 8, [&](int64_t n0, int64_t n1) {
+      if (dw && transpose_)  // dW[:, n0:n1] (K, n) += x^T (K, M) dy[:, n0:n1] (M, n)
+        cpu_gemm_ld(Trans::Yes, Trans::No, K_, n1 - n0, M_, 1.f, x, K_, dy + n0, N_, 1.f,
+                    dw + n0, N_);
+      else if (dw)  // dW[n0:n1] (n, K) += dy[:, n0:n1]^T (n, M) x (M, K)
+        cpu_gemm_ld(Trans::Yes, Trans::No, n1 - n0, K_, M_, 1.f, dy + n0, N_, x, K_, 1.f,
+                    dw + n0 * K_, K_);
+      if (db)
+        for (int64_t m = 0; m < M_; ++m)
+          for (int64_t n = n0; n < n1; ++n) db[n] += dy[m * N_ + n];
+    });
   }
   if (propagate_down[0]) {
     const float* w = blobs_[0]->cpu_data();
     float* dx = bottom[0]->mutable_cpu_diff();  // (M, K) = dy (M, N) * op(W) (N, K)
-    cpu_gemm(Trans::No, transpose_ ? Trans::Yes : Trans::No, M_, K_, N_, 1.f, dy, w, 0.f, dx);
+    ParallelBlocks(M_, 8, [&](int64_t m0, int64_t m1) {
+      cpu_gemm(Trans::No, transpose_ ? Trans::Yes : Trans::No, m1 - m0, K_, N_, 1.f,
+               dy + m0 * N_, w, 0.f, dx + m0 * K_);
+    });
   }
 }
 

@@ -30,6 +30,8 @@ class Layer {
   // Called by Net::Backward for every layer, in forward order, before any Backward: the
   // hook where AugmentedDropout rewrites its top data to the backward features x*m_b.
   virtual void PrepareBackward(const BlobVec& bottom, const BlobVec& top) {}
+  // True for a layer whose PrepareBackward rewrites its top data.
+  virtual bool RewritesTopBeforeBackward() const { return false; }
 
   // State beyond the params that an exact resume needs (a data cursor, a private random
   // stream), as text; empty for most layers.

@@ -4,14 +4,17 @@
 #include <cfloat>
 #include <cmath>
 
+#include "core/parallel.hpp"
+
 namespace augdrop {
 namespace {
 
-int64_t FieldH(const Params& p, const std::string& field, int64_t def) {
-  return p.has(field + "_h") ? p.get_int(field + "_h", def) : p.get_int(field, def);
+// Caffe's kernel_size/pad/stride, or their kernel_h/kernel_w, pad_h/..., stride_h/... forms.
+int64_t FieldH(const Params& p, const std::string& field, const std::string& prefix, int64_t def) {
+  return p.has(prefix + "_h") ? p.get_int(prefix + "_h", def) : p.get_int(field, def);
 }
-int64_t FieldW(const Params& p, const std::string& field, int64_t def) {
-  return p.has(field + "_w") ? p.get_int(field + "_w", def) : p.get_int(field, def);
+int64_t FieldW(const Params& p, const std::string& field, const std::string& prefix, int64_t def) {
+  return p.has(prefix + "_w") ? p.get_int(prefix + "_w", def) : p.get_int(field, def);
 }
 
 }  // namespace
@@ -39,14 +42,14 @@ void PoolingLayer::LayerSetUp(const BlobVec& bottom, const BlobVec& top) {
   } else {
     AD_CHECK(p.has("kernel_size") || (p.has("kernel_h") && p.has("kernel_w")),
              "pooling_param needs kernel_size or kernel_h and kernel_w");
-    kernel_h_ = FieldH(p, "kernel_size", 0);
-    kernel_w_ = FieldW(p, "kernel_size", 0);
+    kernel_h_ = FieldH(p, "kernel_size", "kernel", 0);
+    kernel_w_ = FieldW(p, "kernel_size", "kernel", 0);
   }
   AD_CHECK(kernel_h_ > 0 && kernel_w_ > 0, "kernel size must be positive");
-  pad_h_ = FieldH(p, "pad", 0);
-  pad_w_ = FieldW(p, "pad", 0);
-  stride_h_ = FieldH(p, "stride", 1);
-  stride_w_ = FieldW(p, "stride", 1);
+  pad_h_ = FieldH(p, "pad", "pad", 0);
+  pad_w_ = FieldW(p, "pad", "pad", 0);
+  stride_h_ = FieldH(p, "stride", "stride", 1);
+  stride_w_ = FieldW(p, "stride", "stride", 1);
   AD_CHECK(stride_h_ > 0 && stride_w_ > 0, "stride must be positive");
   if (global_) {
     AD_CHECK(pad_h_ == 0 && pad_w_ == 0 && stride_h_ == 1 && stride_w_ == 1,
@@ -85,7 +88,7 @@ void PoolingLayer::Forward_cpu(const BlobVec& bottom, const BlobVec& top) {
   float* y = top[0]->mutable_cpu_data();
   const int64_t planes = bottom[0]->shape(0) * bottom[0]->shape(1);
   const int64_t in_plane = height_ * width_, out_plane = pooled_h_ * pooled_w_;
-  for (int64_t pl = 0; pl < planes; ++pl) {
+  ParallelFor(planes, [&](int64_t pl, int) {
     const float* xin = x + pl * in_plane;
     float* yout = y + pl * out_plane;
     for (int64_t ph = 0; ph < pooled_h_; ++ph) {
@@ -122,7 +125,7 @@ void PoolingLayer::Forward_cpu(const BlobVec& bottom, const BlobVec& top) {
         }
       }
     }
-  }
+  });
   if (top.size() > 1) {
     float* mask = top[1]->mutable_cpu_data();
     for (int64_t i = 0; i < top[1]->count(); ++i) mask[i] = float(argmax_[i]);
@@ -134,11 +137,11 @@ void PoolingLayer::Backward_cpu(const BlobVec& top, const std::vector<bool>& pro
   if (!propagate_down[0]) return;
   const float* dy = top[0]->cpu_diff();
   float* dx = bottom[0]->mutable_cpu_diff();
-  std::fill(dx, dx + bottom[0]->count(), 0.f);
   const int64_t planes = bottom[0]->shape(0) * bottom[0]->shape(1);
   const int64_t in_plane = height_ * width_, out_plane = pooled_h_ * pooled_w_;
-  for (int64_t pl = 0; pl < planes; ++pl) {
+  ParallelFor(planes, [&](int64_t pl, int) {
     float* dxin = dx + pl * in_plane;
+    std::fill(dxin, dxin + in_plane, 0.f);
     const float* dyout = dy + pl * out_plane;
     for (int64_t ph = 0; ph < pooled_h_; ++ph) {
       for (int64_t pw = 0; pw < pooled_w_; ++pw) {
@@ -161,7 +164,7 @@ void PoolingLayer::Backward_cpu(const BlobVec& top, const std::vector<bool>& pro
         }
       }
     }
-  }
+  });
 }
 
 }  // namespace augdrop

@@ -1,5 +1,7 @@
-// im2col / col2im for 2-d convolution, as Caffe's src/caffe/util/im2col.cpp.
-// image: (channels, height, width); columns: (channels * kernel_h * kernel_w, out_h * out_w).
+// im2col / col2im for 2-d convolution, as Caffe's src/caffe/util/im2col.cpp, with a row
+// stride so that several images' columns can sit side by side for one whole-batch GEMM.
+// image: (channels, height, width); columns: (channels * kernel_h * kernel_w) rows of
+// out_h * out_w values, row r starting at columns + r * ld (ld >= out_h * out_w).
 #pragma once
 
 #include <cstdint>
@@ -13,8 +15,13 @@ struct ConvGeometry {
   int64_t out_w() const { return (width + 2 * pad_w - (dilation_w * (kernel_w - 1) + 1)) / stride_w + 1; }
 };
 
-void im2col_cpu(const float* image, const ConvGeometry& g, float* columns);
-// Accumulates nothing: image is overwritten with the sum of the columns that map onto it.
-void col2im_cpu(const float* columns, const ConvGeometry& g, float* image);
+void im2col_cpu(const float* image, const ConvGeometry& g, float* columns, int64_t ld);
+// image is overwritten with the sum of the column entries that map onto each pixel.
+void col2im_cpu(const float* columns, const ConvGeometry& g, float* image, int64_t ld);
+
+// The slow, obvious versions the fast ones are tested against (tests call them through the
+// binding's conv reference).
+void im2col_reference(const float* image, const ConvGeometry& g, float* columns);
+void col2im_reference(const float* columns, const ConvGeometry& g, float* image);
 
 }  // namespace augdrop

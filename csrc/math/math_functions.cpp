@@ -38,6 +38,16 @@ void cpu_gemm(Trans trans_a, Trans trans_b, int64_t M, int64_t N, int64_t K, flo
                   AsBlasInt(K), alpha, A, lda, B, ldb, beta, C, AsBlasInt(N));
 }
 
+void cpu_gemm_ld(Trans trans_a, Trans trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                 const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
+                 int64_t ldc) {
+  if (M == 0 || N == 0) return;
+  AD_CBLAS(sgemm)(CblasRowMajor, trans_a == Trans::No ? CblasNoTrans : CblasTrans,
+                  trans_b == Trans::No ? CblasNoTrans : CblasTrans, AsBlasInt(M), AsBlasInt(N),
+                  AsBlasInt(K), alpha, A, AsBlasInt(lda), B, AsBlasInt(ldb), beta, C,
+                  AsBlasInt(ldc));
+}
+
 void cpu_gemv(Trans trans_a, int64_t M, int64_t N, float alpha, const float* A, const float* x,
               float beta, float* y) {
   if (M == 0 || N == 0) return;

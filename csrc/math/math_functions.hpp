@@ -11,6 +11,10 @@ enum class Trans { No, Yes };
 // C = alpha * op(A) * op(B) + beta * C, op(A): (M, K), op(B): (K, N), C: (M, N).
 void cpu_gemm(Trans trans_a, Trans trans_b, int64_t M, int64_t N, int64_t K, float alpha,
               const float* A, const float* B, float beta, float* C);
+// The same on sub-matrices: explicit leading dimensions (row strides) of A, B and C.
+void cpu_gemm_ld(Trans trans_a, Trans trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                 const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
+                 int64_t ldc);
 // y = alpha * op(A) * x + beta * y, A: (M, N).
 void cpu_gemv(Trans trans_a, int64_t M, int64_t N, float alpha, const float* A, const float* x,
               float beta, float* y);
@@ -22,7 +26,8 @@ void cpu_set(int64_t n, float value, float* x);
 float cpu_dot(int64_t n, const float* x, const float* y);
 float cpu_asum(int64_t n, const float* x);
 
-// The BLAS library's thread count (OpenBLAS keeps its own pool).
+// The BLAS library's own thread count (OpenBLAS keeps its own pool); the core keeps it at 1
+// and threads across images instead (core/parallel.hpp).
 void set_blas_threads(int n);
 int blas_threads();
 

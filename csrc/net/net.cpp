@@ -241,6 +241,22 @@ void Net::Init(const Params& in_param) {
           layers_[li]->set_param_propagate_down(int(p), true);
     }
   }
+  // The backward features x*m_b replace the dropout's output before the backward pass; a
+  // later layer working in place on that blob would have its output overwritten.
+  for (int li = 0; li < int(layers_.size()); ++li) {
+    if (!layers_[li]->RewritesTopBeforeBackward()) continue;
+    const int blob = top_id_vecs_[li][0];
+    for (int later = li + 1; later < int(layers_.size()); ++later) {
+      for (int id : top_id_vecs_[later]) {
+        if (id != blob) continue;
+        throw Error("layer '" + layer_names_[li] + "' (" + layers_[li]->type() +
+                    "): its output '" + blob_names_[blob] + "' is modified in place by layer '" +
+                    layer_names_[later] + "', which the rewrite to the backward features "
+                    "x*m_b would overwrite; put the dropout after that layer, give it its own "
+                    "top, or set mask_backward_features: false");
+      }
+    }
+  }
   for (const auto& b : available) output_blob_indices_.push_back(blob_index_.at(b));
   // Caffe lists outputs in blob order.
   std::sort(output_blob_indices_.begin(), output_blob_indices_.end());

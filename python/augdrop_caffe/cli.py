@@ -1,7 +1,7 @@
 """`augdrop-caffe`: the command line, mirroring `caffe train|test|time`, plus data tools."""
 import argparse
+import os
 import sys
-import time
 
 import numpy as np
 
@@ -49,32 +49,11 @@ def _cmd_test(args):
 
 def _cmd_time(args):
     from .net import Net
+    from .timing import format_layer_times, layer_times
     from . import TRAIN
 
     net = Net(args.model, TRAIN, data_root=args.data_root)
-    raw = net._net
-    n = len(net.layers)
-    fwd, bwd = np.zeros(n), np.zeros(n)
-    raw.forward()
-    raw.backward()  # warm up: first-touch allocations
-    t0 = time.perf_counter()
-    for _ in range(args.iterations):
-        for i in range(n):
-            s = time.perf_counter()
-            raw.forward_from_to(i, i)
-            fwd[i] += time.perf_counter() - s
-        for i in reversed(range(n)):
-            s = time.perf_counter()
-            raw.backward_from_to(i, i)
-            bwd[i] += time.perf_counter() - s
-    total = time.perf_counter() - t0
-    print(f"{'layer':<24}{'type':<18}{'forward ms':>12}{'backward ms':>13}")
-    for i, layer in enumerate(net.layers):
-        print(f"{layer.name:<24}{layer.type:<18}{1e3 * fwd[i] / args.iterations:>12.3f}"
-              f"{1e3 * bwd[i] / args.iterations:>13.3f}")
-    print(f"Average forward pass: {1e3 * fwd.sum() / args.iterations:.3f} ms")
-    print(f"Average backward pass: {1e3 * bwd.sum() / args.iterations:.3f} ms")
-    print(f"Average forward-backward: {1e3 * total / args.iterations:.3f} ms")
+    print(format_layer_times(*layer_times(net, args.iterations)))
     return 0
 
 

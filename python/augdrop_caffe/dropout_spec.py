@@ -86,7 +86,9 @@ def apply_dropout(net_dict, default=None, per_layer=None):
                                f"(this net has: {', '.join(sorted(names)) or 'none'})")
     kept, renames, changed = [], {}, []
     for layer in layers:
-        for key in ("bottom",):
+        # tops too: a later top named like a removed layer's output is an in-place layer
+        # (ReLU on the dropout's output), which must stay in place on the rewired blob
+        for key in ("bottom", "top"):
             if key in layer:
                 layer[key] = [renames.get(b, b) for b in layer[key]]
         name = layer.get("name", [""])[-1]

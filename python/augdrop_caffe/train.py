@@ -20,18 +20,21 @@ class Log:
     """Writes Caffe-style lines to stdout and to <output>/train.log."""
 
     def __init__(self, path, quiet=False):
-        self.file = open(path, "a", encoding="utf-8")
+        # Opened per line, not held: a run that fails (bad data, bad prototxt) leaves no
+        # open file behind.
+        self.path = path
+        open(path, "a", encoding="utf-8").close()
         self.quiet = quiet
 
     def __call__(self, line):
-        self.file.write(line + "\n")
-        self.file.flush()
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(line + "\n")
         if not self.quiet:
             Progress.clear()
             print(line, flush=True)
 
     def close(self):
-        self.file.close()
+        pass
 
 
 class Progress:

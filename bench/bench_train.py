@@ -1,0 +1,184 @@
+"""Training speed of the paper's nets: this project against PyTorch (CPU), side by side.
+
+    python bench/bench_train.py [--nets lenet cifar10_quick] [--iterations 20] [--rounds 5]
+                                [--threads N] [--no-torch]
+
+Both train the same net (LeNet or cifar10_quick from prototxt/, standard dropout on the fully
+connected inputs, batch 100, SGD with momentum and weight decay) on random data of the right
+shape, in alternation, in one process; the best round of each is reported as images/s with
+the ratio, then this project's per-layer times and the dropout micro-benchmark.
+PyTorch is only a reference: it is installed on demand at the pinned version (2.13.0).
+"""
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+TORCH_VERSION = "2.13.0"
+NETS = {
+    "lenet": ("lenet_train_test.prototxt", (1, 28, 28), 0.01),
+    "cifar10_quick": ("cifar10_quick_train_test.prototxt", (3, 32, 32), 0.001),
+}
+
+
+def ensure_torch():
+    try:
+        import torch
+    except ImportError:
+        print(f"installing torch=={TORCH_VERSION} for the reference run", file=sys.stderr)
+        subprocess.check_call([sys.executable, "-m", "pip", "install", "-q", f"torch=={TORCH_VERSION}"])
+        import torch
+    if not torch.__version__.startswith(TORCH_VERSION):
+        print(f"warning: torch {torch.__version__}, the reference is pinned at {TORCH_VERSION}",
+              file=sys.stderr)
+    return torch
+
+
+def our_solver(name, batch, ratio):
+    """A solver over the paper's net with the Data layers replaced by an Input layer."""
+    import augdrop_caffe as caffe
+    from augdrop_caffe import textformat
+    from augdrop_caffe.dropout_spec import DropoutSpec, apply_dropout
+
+    proto, shape, lr = NETS[name]
+    net = textformat.parse_file(os.path.join(ROOT, "prototxt", proto), "NetParameter").to_dict()
+    layers = [l for l in net["layer"] if l["type"][-1] not in ("Data", "Accuracy")]
+    dims = [{"dim": [batch, *shape]}, {"dim": [batch]}]
+    net["layer"] = [{"name": ["input"], "type": ["Input"], "top": ["data", "label"],
+                     "input_param": [{"shape": dims}]}] + layers
+    apply_dropout(net, DropoutSpec("STANDARD", ratio, 0.0))
+    text = textformat.format_message(textformat.message_from_dict(net, "NetParameter"))
+    folder = tempfile.mkdtemp(prefix="augdrop-bench-")
+    with open(os.path.join(folder, "net.prototxt"), "w") as f:
+        f.write(text)
+    with open(os.path.join(folder, "solver.prototxt"), "w") as f:
+        f.write(f'net: "{folder}/net.prototxt"\nbase_lr: {lr}\nmomentum: 0.9\n'
+                f'weight_decay: 0.0005\nlr_policy: "fixed"\nmax_iter: 100000000\nrandom_seed: 1\n')
+    solver = caffe.get_solver(os.path.join(folder, "solver.prototxt"))
+    rng = np.random.default_rng(0)
+    solver.net.blobs["data"].data[...] = rng.standard_normal((batch, *shape)).astype(np.float32)
+    solver.net.blobs["label"].data[...] = rng.integers(0, 10, batch).astype(np.float32)
+    return solver
+
+
+def torch_model(torch, name, ratio):
+    nn = torch.nn
+    if name == "lenet":
+        return nn.Sequential(
+            nn.Conv2d(1, 20, 5), nn.MaxPool2d(2, 2, ceil_mode=True),
+            nn.Conv2d(20, 50, 5), nn.MaxPool2d(2, 2, ceil_mode=True), nn.Flatten(),
+            nn.Linear(800, 500), nn.ReLU(inplace=True), nn.Dropout(ratio), nn.Linear(500, 10))
+    return nn.Sequential(
+        nn.Conv2d(3, 32, 5, padding=2), nn.MaxPool2d(3, 2, ceil_mode=True), nn.ReLU(inplace=True),
+        nn.Conv2d(32, 32, 5, padding=2), nn.ReLU(inplace=True), nn.AvgPool2d(3, 2, ceil_mode=True),
+        nn.Conv2d(32, 64, 5, padding=2), nn.ReLU(inplace=True), nn.AvgPool2d(3, 2, ceil_mode=True),
+        nn.Flatten(), nn.Dropout(ratio), nn.Linear(1024, 64), nn.Dropout(ratio), nn.Linear(64, 10))
+
+
+def bench_net(name, args, torch):
+    batch, ratio = 100, 0.5 if name == "lenet" else 0.1
+    solver = our_solver(name, batch, ratio)
+    solver.step(2)  # warm-up: first-touch allocations
+    if torch is not None:
+        model = torch_model(torch, name, ratio)
+        opt = torch.optim.SGD(model.parameters(), lr=0.001, momentum=0.9, weight_decay=0.0005)
+        x = torch.randn(batch, *NETS[name][1])
+        y = torch.randint(0, 10, (batch,))
+        loss_fn = torch.nn.CrossEntropyLoss()
+
+        def torch_step():
+            opt.zero_grad(set_to_none=False)
+            loss_fn(model(x), y).backward()
+            opt.step()
+
+        for _ in range(2):
+            torch_step()
+    ours, theirs = [], []
+    for _ in range(args.rounds):
+        t = time.perf_counter()
+        solver.step(args.iterations)
+        ours.append((time.perf_counter() - t) / args.iterations)
+        if torch is not None:
+            t = time.perf_counter()
+            for _ in range(args.iterations):
+                torch_step()
+            theirs.append((time.perf_counter() - t) / args.iterations)
+    best_ours = min(ours)
+    line = f"{name:<14} augdrop {1e3 * best_ours:7.2f} ms/it {batch / best_ours:8.0f} img/s"
+    if theirs:
+        best_torch = min(theirs)
+        line += (f" | torch {1e3 * best_torch:7.2f} ms/it {batch / best_torch:8.0f} img/s"
+                 f" | ratio {best_torch / best_ours:5.2f}x")
+    print(line, flush=True)
+    return solver
+
+
+def bench_dropout(args):
+    """Forward + backward of each AugmentedDropout variant on a large blob, in GB/s (bytes of
+    x, y, dy and dx), against a plain copy of the same size."""
+    import augdrop_caffe as caffe
+
+    n = 1 << 22
+    folder = tempfile.mkdtemp(prefix="augdrop-bench-")
+    copy_src = np.ones(n, np.float32)
+    copy_dst = np.empty_like(copy_src)
+    t = min(_timed(lambda: np.copyto(copy_dst, copy_src)) for _ in range(5))
+    print(f"{'memory copy':<14} {8 * n / t / 1e9:7.2f} GB/s (read + write of {4 * n >> 20} MiB)")
+    for variant, pf, pb in [("STANDARD", 0.5, 0), ("FORWARD", 0.5, 0), ("BACKWARD", 0, 0.5),
+                            ("AUGMENTED", 0.5, 0.0002)]:
+        path = os.path.join(folder, f"{variant}.prototxt")
+        with open(path, "w") as f:
+            f.write(f'force_backward: true\nlayer {{ name: "x" type: "Input" top: "x" '
+                    f'input_param {{ shape {{ dim: {n} }} }} }}\n'
+                    f'layer {{ name: "drop" type: "AugmentedDropout" bottom: "x" top: "y" '
+                    f'augmented_dropout_param {{ variant: {variant} forward_ratio: {pf} '
+                    f'backward_ratio: {pb} }} }}\n')
+        net = caffe.Net(path, caffe.TRAIN)
+        net.blobs["y"].diff[...] = 1
+        raw = net._net
+        t = min(_timed(lambda: (raw.forward(), raw.backward())) for _ in range(5))
+        print(f"{variant.lower():<14} {16 * n / t / 1e9:7.2f} GB/s forward+backward")
+
+
+def _timed(fn):
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--nets", nargs="+", default=list(NETS), choices=list(NETS))
+    p.add_argument("--iterations", type=int, default=20)
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--threads", type=int, default=os.cpu_count())
+    p.add_argument("--no-torch", action="store_true")
+    p.add_argument("--no-layers", action="store_true")
+    args = p.parse_args()
+    import augdrop_caffe as caffe
+    from augdrop_caffe.timing import format_layer_times, layer_times
+
+    caffe.set_num_threads(args.threads)
+    torch = None
+    if not args.no_torch:
+        torch = ensure_torch()
+        torch.set_num_threads(args.threads)
+    print(f"threads {args.threads}, {args.rounds} rounds of {args.iterations} iterations, "
+          f"batch 100, best round")
+    solvers = {name: bench_net(name, args, torch) for name in args.nets}
+    if not args.no_layers:
+        for name, solver in solvers.items():
+            print(f"\n{name}: per-layer times (ms, one training pass)")
+            print(format_layer_times(*layer_times(solver.net, 5)))
+    print()
+    bench_dropout(args)
+
+
+if __name__ == "__main__":
+    main()
