@@ -7,7 +7,9 @@ against a NumPy re-creation of BVLC Caffe 1.0's DataLayer + DataTransformer:
 - per image: do_mirror = mirror && Rand(2) (in both phases), then, with crop_size, h_off and
   w_off = Rand(H - crop + 1), Rand(W - crop + 1) in TRAIN, the centre in TEST;
 - Rand(n) = word % n of the transformer's own boost::mt19937, seeded at layer setup from the
-  Caffe stream (caffe_rng_rand()); the prefetch thread's start draws one more word.
+  Caffe stream (caffe_rng_rand()) -- twice, as Caffe 1.0 calls InitRand() in both
+  BaseDataLayer::LayerSetUp and BasePrefetchingDataLayer::LayerSetUp, so the second word is
+  the seed -- and the prefetch thread's start draws one more word.
 """
 import os
 
