@@ -10,10 +10,11 @@ from augdrop_caffe import schema
 from augdrop_caffe.textformat import (Message, PrototxtError, format_message, message_from_dict,
                                       parse_file, parse_text)
 
-# The golden cases of BVLC Caffe (../shared/caffe-golden); AUGDROP_GOLDEN_DIR overrides.
-GOLDEN = os.environ.get("AUGDROP_GOLDEN_DIR") or os.path.join(
-    os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "caffe-golden")
-CASES = sorted(glob.glob(os.path.join(GOLDEN, "cases", "*.npz")))
+import golden
+
+# The golden cases of BVLC Caffe, found as tests/golden.py finds them (AUGDROP_GOLDEN).
+GOLDEN = str(golden.folder())
+CASES = sorted(glob.glob(os.path.join(GOLDEN, "*.npz")))
 
 
 def _texts(key):
@@ -38,9 +39,7 @@ def f32(x):
 # --- the golden prototxts ----------------------------------------------------------------------
 
 def test_golden_cases_exist():
-    if not os.path.isdir(GOLDEN):
-        pytest.skip("no golden cases at %s" % GOLDEN)
-    assert len(CASES) >= 50
+    assert len(CASES) >= 50, f"expected the 52 golden cases under {GOLDEN}"
 
 
 @pytest.mark.parametrize("name,text", _texts("prototxt"),

@@ -22,7 +22,7 @@ def _cmd_train(args):
     summary = train(args.solver, weights=args.weights, snapshot=args.snapshot,
                     dropout=parse_dropout_args(args.dropout), seed=args.seed,
                     iterations=args.iterations, data_root=args.data_root, output=args.output,
-                    sample_fallback=args.sample_fallback, quiet=args.quiet)
+                    sample_fallback=args.sample_fallback, quiet=args.quiet, quick=args.quick)
     final = summary["final_test"]
     if "accuracy" in final:
         print(f"Final test accuracy: {final['accuracy']:.4f}")
@@ -77,11 +77,35 @@ def _cmd_data(args):
     return 0
 
 
+def _cmd_replicate(args):
+    from .experiments.sweep import replicate
+
+    failures = replicate(args.table, args.store, seeds=args.seeds, jobs=args.jobs,
+                         quick=args.quick, data_root=args.data_root,
+                         sample_fallback=args.sample_fallback, retry_failed=args.retry_failed,
+                         iterations=args.iterations)
+    print(f"Report: augdrop-caffe report {args.table} --store {args.store}"
+          + (" --quick" if args.quick else ""))
+    return 1 if failures else 0
+
+
+def _cmd_report(args):
+    from .experiments.report import report
+
+    md, png = report(args.table, args.store, args.output, quick=args.quick)
+    print(open(md).read())
+    print(f"Wrote {md}" + (f" and {png}" if png else " (no plot: matplotlib missing or no runs)"))
+    return 0
+
+
 def build_parser():
     p = argparse.ArgumentParser(prog="augdrop-caffe", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
+    threads = argparse.ArgumentParser(add_help=False)
+    threads.add_argument("--threads", type=int,
+                         help="threads for the core (default: OMP_NUM_THREADS, else all cores)")
 
-    t = sub.add_parser("train", help="train from a solver prototxt")
+    t = sub.add_parser("train", help="train from a solver prototxt", parents=[threads])
     t.add_argument("--solver", required=True)
     t.add_argument("--weights", help="initialize from .caffemodel file(s), comma separated")
     t.add_argument("--snapshot", help="resume from a .solverstate")
@@ -95,10 +119,12 @@ def build_parser():
     t.add_argument("--output", help="folder for the log, snapshots and summary.json")
     t.add_argument("--sample-fallback", action="store_true",
                    help="if the full MNIST is missing, run briefly on the package's sample")
+    t.add_argument("--quick", action="store_true",
+                   help="a smoke run: at most 300 iterations, 10-batch tests (says so)")
     t.add_argument("--quiet", action="store_true")
     t.set_defaults(func=_cmd_train)
 
-    s = sub.add_parser("test", help="score a model on its TEST phase")
+    s = sub.add_parser("test", help="score a model on its TEST phase", parents=[threads])
     s.add_argument("--model", required=True)
     s.add_argument("--weights", required=True)
     s.add_argument("--iterations", type=int, default=50)
@@ -106,7 +132,8 @@ def build_parser():
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(func=_cmd_test)
 
-    m = sub.add_parser("time", help="per-layer forward and backward times (TRAIN phase)")
+    m = sub.add_parser("time", help="per-layer forward and backward times (TRAIN phase)",
+                       parents=[threads])
     m.add_argument("--model", required=True)
     m.add_argument("--iterations", type=int, default=50)
     m.add_argument("--data-root")
@@ -125,17 +152,44 @@ def build_parser():
     mm.add_argument("output", help="the .binaryproto to write")
     mm.add_argument("--data-root")
     d.set_defaults(func=_cmd_data)
+
+    r = sub.add_parser("replicate", help="train the runs of a paper table (resumable)")
+    r.add_argument("table", help="table1, table3, table4, table4-cifar10 or table4-svhn")
+    r.add_argument("--seeds", type=int, default=4, help="seeds 1..N per cell (paper: 4)")
+    r.add_argument("--jobs", type=int, default=1, help="trainings at once")
+    r.add_argument("--device", default="cpu", choices=["cpu"],
+                   help="only cpu in this build (the CUDA backend is not implemented yet)")
+    r.add_argument("--store", default=os.path.join("results", "store"),
+                   help="the results store folder (default results/store)")
+    r.add_argument("--quick", action="store_true", help="smoke runs of 300 iterations (says so)")
+    r.add_argument("--data-root")
+    r.add_argument("--sample-fallback", action="store_true")
+    r.add_argument("--retry-failed", action="store_true")
+    r.add_argument("--iterations", type=int, default=0,
+                   help="override max_iter (its own runs in the store; for smoke tests)")
+    r.set_defaults(func=_cmd_replicate)
+
+    rp = sub.add_parser("report", help="Markdown table and loss plots from the results store")
+    rp.add_argument("table")
+    rp.add_argument("--store", default=os.path.join("results", "store"))
+    rp.add_argument("--output", default="results")
+    rp.add_argument("--quick", action="store_true", help="report the quick smoke runs")
+    rp.set_defaults(func=_cmd_report)
     return p
 
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
+        if getattr(args, "threads", None):
+            from . import set_num_threads
+            set_num_threads(args.threads)
         return args.func(args)
     except (DropoutSpecError,) as e:
         print(f"augdrop-caffe: {e}", file=sys.stderr)
         return EXIT_USAGE
-    except (PrototxtError, DataError, CaffeModelError, EngineError, FileNotFoundError) as e:
+    except (PrototxtError, DataError, CaffeModelError, EngineError, FileNotFoundError,
+            KeyError) as e:
         print(f"augdrop-caffe: error: {e}", file=sys.stderr)
         return EXIT_FAILURE
     except KeyboardInterrupt:

@@ -84,8 +84,12 @@ def _use_sample_mnist(param, log_lines):
     return switched
 
 
+QUICK_ITERATIONS, QUICK_TEST_ITER, QUICK_TEST_INTERVAL = 300, 10, 100
+
+
 def train(solver_path, weights=None, snapshot=None, dropout=(None, {}), seed=None,
-          iterations=None, data_root=None, output=None, sample_fallback=False, quiet=False):
+          iterations=None, data_root=None, output=None, sample_fallback=False, quiet=False,
+          quick=False):
     """Train as `caffe train` does; returns the summary dict (also written as JSON)."""
     if data_root:
         os.environ["AUGDROP_DATA"] = os.path.abspath(data_root)
@@ -110,6 +114,12 @@ def train(solver_path, weights=None, snapshot=None, dropout=(None, {}), seed=Non
             param["max_iter"] = [min(param.get("max_iter", [500])[-1], 500)]
             param["test_iter"] = [10 for _ in param.get("test_iter", [])]
             param["test_interval"] = [min(param.get("test_interval", [100])[-1], 100)]
+        if quick:  # a smoke run: few iterations, short tests; it says so in the summary
+            param["max_iter"] = [min(param.get("max_iter", [QUICK_ITERATIONS])[-1], QUICK_ITERATIONS)]
+            param["test_iter"] = [min(t, QUICK_TEST_ITER) for t in param.get("test_iter", [])]
+            param["test_interval"] = [QUICK_TEST_INTERVAL]
+            notes.append(f"QUICK: a smoke run of at most {QUICK_ITERATIONS} iterations with "
+                         f"{QUICK_TEST_ITER}-batch tests, not the paper's setting")
         if iterations is not None:
             param["max_iter"] = [int(iterations)]
         prefix = os.path.basename(param.get("snapshot_prefix", ["snapshot"])[-1]) or "snapshot"
@@ -188,7 +198,7 @@ def train(solver_path, weights=None, snapshot=None, dropout=(None, {}), seed=Non
         "iterations": solver.iter, "seed": p.get("random_seed", [None])[-1],
         "dropout": {"default": str(dropout[0]) if dropout[0] else None,
                     "per_layer": {k: str(v) for k, v in dropout[1].items()}},
-        "settings": settings, "notes": notes, "wall_time_s": wall,
+        "settings": settings, "notes": notes, "quick": bool(quick), "wall_time_s": wall,
         "iterations_per_s": len(losses) / max(wall, 1e-9),
         "final_test": final, "test_curve": test_curve, "train_curve": train_curve,
         "hardware": {"machine": platform.machine(), "processor": platform.processor(),

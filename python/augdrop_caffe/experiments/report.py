@@ -1,0 +1,149 @@
+"""`augdrop-caffe report TABLE`: the paper's numbers beside this project's (mean +- std over
+seeds), as Markdown, and loss curves like the paper's figures, as PNG (matplotlib)."""
+import math
+import os
+from collections import defaultdict
+
+from .store import ResultStore
+from .tables import Run, table_cells, table_title
+
+
+def _stats(values):
+    n = len(values)
+    if n == 0:
+        return None, None, 0
+    mean = sum(values) / n
+    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else 0.0
+    return mean, std, n
+
+
+def cell_results(store, cell, quick=False, max_seed=100, iterations=0):
+    """Accuracies of the finished runs of a cell, and their records."""
+    records = []
+    for seed in range(1, max_seed + 1):
+        rec = store.get(Run(cell.setup, cell.dropout, seed, quick, iterations).key)
+        if rec and rec.get("status") == "ok":
+            records.append(rec)
+    return [r["final_test"].get("accuracy", float("nan")) for r in records], records
+
+
+def store_iterations(store, table, quick=False):
+    """The --iterations override of a table's finished runs in the store: 0 (the solvers'
+    max_iter) if there are such runs or none at all, else the override most runs have."""
+    cells = {(c.setup, c.dropout) for c in table_cells(table)}
+    counts = {}
+    for rec in store.records().values():
+        if (rec and rec.get("status") == "ok" and bool(rec.get("quick")) == bool(quick)
+                and (rec.get("setup"), rec.get("dropout")) in cells):
+            it = int(rec.get("iterations_override") or 0)
+            counts[it] = counts.get(it, 0) + 1
+    if not counts or 0 in counts:
+        return 0
+    return max(counts, key=lambda it: (counts[it], it))
+
+
+def render_markdown(table, store_dir, quick=False, iterations=None):
+    store = ResultStore(store_dir)
+    cells = table_cells(table)
+    if iterations is None:
+        iterations = store_iterations(store, table, quick)
+    rows, columns = [], []
+    for c in cells:
+        if c.row not in rows:
+            rows.append(c.row)
+        if c.column not in columns:
+            columns.append(c.column)
+    by_pos = {(c.row, c.column): c for c in cells}
+    lines = [f"## {table_title(table)}" + (" — QUICK SMOKE RUNS, NOT THE PAPER'S SETTING" if quick else "")
+             + (f" — RUNS OF {iterations} ITERATIONS (--iterations override)" if iterations else ""), ""]
+    lines.append("Each cell: paper / this project, mean ± std over seeds (n seeds).")
+    lines.append("")
+    lines.append("| | " + " | ".join(columns) + " |")
+    lines.append("|---|" + "---|" * len(columns))
+    hardware, walls, settings = None, [], None
+    for row in rows:
+        out = [row]
+        for col in columns:
+            cell = by_pos.get((row, col))
+            if cell is None:
+                out.append("")
+                continue
+            accs, records = cell_results(store, cell, quick, iterations=iterations)
+            mean, std, n = _stats(accs)
+            for r in records:
+                walls.append(r["wall_time_s"])
+                hardware = hardware or r.get("hardware")
+                settings = settings or r.get("settings")
+            ours = f"{mean:.4f} ± {std:.4f} ({n})" if n else "— (0)"
+            out.append(f"{cell.paper:.4f} / {ours}")
+        lines.append("| " + " | ".join(out) + " |")
+    lines.append("")
+    if settings:
+        keys = ("base_lr", "lr_policy", "gamma", "stepsize", "stepvalue", "momentum",
+                "weight_decay", "max_iter", "test_iter", "test_interval")
+        lines.append("Settings: " + ", ".join(f"{k} {settings[k]}" for k in keys if k in settings) + ".")
+    if hardware:
+        lines.append(f"Hardware: {hardware.get('cpus')} CPU cores ({hardware.get('machine')}), "
+                     f"Python {hardware.get('python')}; wall time per run "
+                     f"{min(walls):.0f}-{max(walls):.0f} s (mean {sum(walls) / len(walls):.0f} s).")
+    return "\n".join(lines) + "\n"
+
+
+def render_plots(table, store_dir, out_png, quick=False, iterations=None):
+    """Training and test loss against iterations, mean over seeds, one line per cell."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    store = ResultStore(store_dir)
+    if iterations is None:
+        iterations = store_iterations(store, table, quick)
+    fig, (ax_train, ax_test) = plt.subplots(1, 2, figsize=(12, 4.5))
+    drawn = 0
+    for cell in table_cells(table):
+        _, records = cell_results(store, cell, quick, iterations=iterations)
+        if not records:
+            continue
+        for ax, curve, key in ((ax_train, "train_curve", "loss"), (ax_test, "test_curve", "loss")):
+            sums = defaultdict(list)
+            for r in records:
+                for point in r[curve]:
+                    if key in point:
+                        sums[point["iter"]].append(point[key])
+            its = sorted(sums)
+            ax.plot(its, [sum(sums[i]) / len(sums[i]) for i in its], label=f"{cell.row} {cell.column}"
+                    if cell.column != "-" else cell.row, linewidth=1)
+        drawn += 1
+    if not drawn:
+        plt.close(fig)
+        return None
+    for ax, title in ((ax_train, "training loss"), (ax_test, "test loss")):
+        ax.set_xlabel("iteration")
+        ax.set_ylabel(title)
+        ax.set_yscale("log")
+        ax.grid(alpha=0.3)
+    ax_test.legend(fontsize=6, ncol=2)
+    fig.suptitle(table_title(table) + (" — QUICK SMOKE RUNS" if quick else ""), fontsize=10)
+    fig.tight_layout()
+    fig.savefig(out_png, dpi=110)
+    plt.close(fig)
+    return out_png
+
+
+def report(table, store_dir, out_dir, quick=False, iterations=None):
+    """iterations: the --iterations override of the runs to report; None: the store's."""
+    os.makedirs(out_dir, exist_ok=True)
+    if iterations is None:
+        iterations = store_iterations(ResultStore(store_dir), table, quick)
+    suffix = ("-quick" if quick else "") + (f"-it{iterations}" if iterations else "")
+    md_path = os.path.join(out_dir, f"{table}{suffix}.md")
+    text = render_markdown(table, store_dir, quick, iterations)
+    png = render_plots(table, store_dir, os.path.join(out_dir, f"{table}{suffix}-loss.png"), quick,
+                       iterations)
+    if png:
+        text += f"\n![loss curves]({os.path.basename(png)})\n"
+    with open(md_path, "w") as f:
+        f.write(text)
+    return md_path, png

@@ -1,0 +1,118 @@
+"""`augdrop-caffe replicate TABLE`: train every run of a table that the store lacks.
+
+Each run is a separate `augdrop-caffe train` process (a crash cannot take the sweep down);
+its summary becomes one record in the store. A killed sweep takes its running trainings
+with it and, restarted, trains only what has no record yet.
+"""
+import ctypes
+import functools
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+
+from .. import __version__
+from .store import ResultStore
+from .tables import SOLVERS, expand
+
+
+def prototxt_dir():
+    """The paper's prototxts: installed with the package, or in the source tree."""
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    for candidate in (os.path.join(here, "prototxt"),
+                      os.path.join(os.path.dirname(os.path.dirname(here)), "prototxt")):
+        if os.path.isdir(candidate):
+            return candidate
+    raise FileNotFoundError("the package's prototxt folder is missing")
+
+
+# Resolved here, in the parent: the child of a multi-threaded fork must not dlopen/dlsym.
+_PRCTL = ctypes.CDLL(None).prctl if sys.platform.startswith("linux") else None
+
+
+def _die_with_parent(parent):
+    """Runs in the child before exec: end it when the sweep process ends."""
+    _PRCTL(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # the sweep died before the prctl: no signal will come
+        os._exit(1)
+
+
+def train_one(run, data_root=None, sample_fallback=False, threads=None):
+    """Train one run in a child process; returns its record (status ok or failed)."""
+    output = tempfile.mkdtemp(prefix=f"augdrop-{run.key}-")
+    cmd = [sys.executable, "-m", "augdrop_caffe.cli", "train",
+           "--solver", os.path.join(prototxt_dir(), SOLVERS[run.setup]),
+           "--dropout", run.dropout, "--seed", str(run.seed), "--output", output, "--quiet"]
+    if run.quick:
+        cmd.append("--quick")
+    if run.iterations:
+        cmd += ["--iterations", str(run.iterations)]
+    if data_root:
+        cmd += ["--data-root", data_root]
+    if sample_fallback:
+        cmd.append("--sample-fallback")
+    env = dict(os.environ)
+    if threads:
+        env["OMP_NUM_THREADS"] = str(threads)
+    record = {"key": run.key, "setup": run.setup, "dropout": run.dropout, "seed": run.seed,
+              "quick": run.quick, "iterations_override": run.iterations, "version": __version__}
+    start = time.time()
+    try:
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True,
+                              preexec_fn=functools.partial(_die_with_parent, os.getpid())
+                              if _PRCTL is not None else None)
+        summary_path = os.path.join(output, "summary.json")
+        if proc.returncode != 0 or not os.path.isfile(summary_path):
+            error = (proc.stderr.strip() or proc.stdout.strip() or f"exit code {proc.returncode}")
+            record.update(status="failed", error=error[-2000:], wall_time_s=time.time() - start)
+            return record
+        import json
+        with open(summary_path) as f:
+            summary = json.load(f)
+        record.update(status="ok", final_test=summary["final_test"],
+                      test_curve=summary["test_curve"], train_curve=summary["train_curve"],
+                      wall_time_s=summary["wall_time_s"], iterations=summary["iterations"],
+                      settings=summary["settings"], notes=summary["notes"],
+                      hardware=summary["hardware"])
+        return record
+    finally:
+        shutil.rmtree(output, ignore_errors=True)
+
+
+def replicate(table, store_dir, seeds=4, jobs=1, quick=False, data_root=None,
+              sample_fallback=False, retry_failed=False, iterations=0, log=print):
+    store = ResultStore(store_dir)
+    runs = expand(table, seeds, quick, iterations)
+    todo = []
+    for run in runs:
+        rec = store.get(run.key)
+        if rec is None or (retry_failed and rec.get("status") == "failed"):
+            todo.append(run)
+    log(f"{table}: {len(runs)} runs, {len(runs) - len(todo)} already in {store_dir}, "
+        f"{len(todo)} to train with {jobs} job(s)" + (" [QUICK smoke runs]" if quick else ""))
+    try:  # the user's OMP_NUM_THREADS, as for `train`, else all cores; shared by the jobs
+        cores = int(os.environ.get("OMP_NUM_THREADS", ""))
+    except ValueError:
+        cores = os.cpu_count() or 1
+    threads = max(1, cores // max(jobs, 1))
+    failures = 0
+    with ThreadPoolExecutor(max_workers=max(jobs, 1)) as pool:
+        futures = {pool.submit(train_one, run, data_root, sample_fallback, threads): run
+                   for run in todo}
+        for done, future in enumerate(as_completed(futures), 1):
+            run = futures[future]
+            record = future.result()
+            store.put(run.key, record)
+            if record["status"] == "ok":
+                acc = record["final_test"].get("accuracy")
+                acc = f"{acc:.4f}" if isinstance(acc, (int, float)) else "n/a"
+                log(f"[{done}/{len(todo)}] {run.key}: accuracy {acc} "
+                    f"({record['wall_time_s']:.0f} s)")
+            else:
+                failures += 1
+                log(f"[{done}/{len(todo)}] {run.key}: FAILED: {record['error'].splitlines()[-1]}")
+    return failures
