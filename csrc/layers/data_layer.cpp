@@ -18,6 +18,14 @@ void DataLayer::LayerSetUp(const BlobVec& bottom, const BlobVec& top) {
   transformer_->InitRand();
   transformer_->InitRand();
   caffe_rng_rand();  // the seed Caffe's InternalThread draws for its prefetch thread
+  AD_CHECK(dp.get_int("rand_skip", 0) == 0, "data_param.rand_skip is not supported");
+  shuffle_ = dp.get_bool("shuffle", false);
+  if (shuffle_) {
+    shuffle_rng_.seed(caffe_rng_rand());
+    order_.resize(dataset_->num);
+    for (int64_t i = 0; i < dataset_->num; ++i) order_[i] = i;
+    Reshuffle();
+  }
   const auto shape = transformer_->OutputShape(dataset_->channels, dataset_->height, dataset_->width);
   top[0]->Reshape({batch_size_, shape[0], shape[1], shape[2]});
   if (top.size() > 1) top[1]->Reshape({batch_size_});
@@ -30,16 +38,32 @@ void DataLayer::Forward_cpu(const BlobVec& bottom, const BlobVec& top) {
   float* data = top[0]->mutable_cpu_data();
   float* label = top.size() > 1 ? top[1]->mutable_cpu_data() : nullptr;
   for (int64_t i = 0; i < batch_size_; ++i) {
-    transformer_->Transform(d.images.data() + cursor_ * image_size, d.channels, d.height,
+    const int64_t record = shuffle_ ? order_[cursor_] : cursor_;
+    transformer_->Transform(d.images.data() + record * image_size, d.channels, d.height,
                             d.width, data + i * out_size);
-    if (label) label[i] = d.labels[cursor_];
+    if (label) label[i] = d.labels[record];
     cursor_ = (cursor_ + 1) % d.num;
+    if (shuffle_ && cursor_ == 0) Reshuffle();
+  }
+}
+
+void DataLayer::Reshuffle() {
+  // Fisher-Yates with the private stream (std::shuffle's draws are library-specific).
+  for (int64_t i = int64_t(order_.size()) - 1; i > 0; --i) {
+    const int64_t j = int64_t(shuffle_rng_() % uint64_t(i + 1));
+    std::swap(order_[i], order_[j]);
   }
 }
 
 std::string DataLayer::SaveState() const {
   std::ostringstream os;
-  os << cursor_ << "\n" << transformer_->SaveState();
+  os << cursor_ << "\n";
+  if (shuffle_) {
+    os << shuffle_rng_ << "\n";
+    for (int64_t r : order_) os << r << " ";
+    os << "\n";
+  }
+  os << transformer_->SaveState();
   return os.str();
 }
 
@@ -51,6 +75,16 @@ void DataLayer::LoadState(const std::string& state) {
   cursor_ = cursor;
   std::string rest;
   std::getline(is, rest);  // the end of the cursor's line
+  if (shuffle_) {
+    std::string line;
+    std::getline(is, line);
+    std::istringstream rng_state(line);
+    rng_state >> shuffle_rng_;
+    std::getline(is, line);
+    std::istringstream order(line);
+    for (auto& r : order_) order >> r;
+    AD_CHECK(!rng_state.fail() && !order.fail(), "bad shuffle state in the data layer state");
+  }
   std::string transformer_state((std::istreambuf_iterator<char>(is)), std::istreambuf_iterator<char>());
   transformer_->LoadState(transformer_state);
 }

@@ -1,12 +1,15 @@
 // Data: batches from an in-memory data set, as Caffe's DataLayer reads its database:
 // sequentially from the start, wrapping around, no shuffling; each image transformed by
 // transform_param. Tops: data (N, C, H', W') and, optionally, label (N,).
+// DEVIATION (opt-in): data_param.shuffle reads the records in a new random order each epoch,
+// from a private stream seeded with one more word of the Caffe stream.
 // Stream use as Caffe: at set-up two words seed the transformer (when it needs random
 // numbers; Caffe seeds it twice, the second seed wins) and one word seeds the prefetch
 // thread Caffe would start.
 #pragma once
 
 #include <memory>
+#include <random>
 
 #include "data/data_transformer.hpp"
 #include "data/dataset_registry.hpp"
@@ -36,8 +39,14 @@ class DataLayer : public Layer {
  private:
   std::shared_ptr<const Dataset> dataset_;
   std::unique_ptr<DataTransformer> transformer_;
+  // A new order of the records for the next epoch (shuffle only).
+  void Reshuffle();
+
   int64_t batch_size_ = 0;
-  int64_t cursor_ = 0;  // the next record to read
+  int64_t cursor_ = 0;  // the next record to read (a position in order_ when shuffling)
+  bool shuffle_ = false;
+  std::vector<int64_t> order_;
+  std::mt19937 shuffle_rng_;
 };
 
 }  // namespace augdrop

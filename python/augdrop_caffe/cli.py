@@ -93,7 +93,8 @@ def _cmd_report(args):
     from .experiments.report import report
 
     md, png = report(args.table, args.store, args.output, quick=args.quick)
-    print(open(md).read())
+    with open(md) as f:
+        print(f.read())
     print(f"Wrote {md}" + (f" and {png}" if png else " (no plot: matplotlib missing or no runs)"))
     return 0
 
@@ -190,7 +191,8 @@ def main(argv=None):
         return EXIT_USAGE
     except (PrototxtError, DataError, CaffeModelError, EngineError, FileNotFoundError,
             KeyError) as e:
-        print(f"augdrop-caffe: error: {e}", file=sys.stderr)
+        message = e.args[0] if isinstance(e, KeyError) and e.args else e
+        print(f"augdrop-caffe: error: {message}", file=sys.stderr)
         return EXIT_FAILURE
     except KeyboardInterrupt:
         print("augdrop-caffe: interrupted", file=sys.stderr)

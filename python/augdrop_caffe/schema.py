@@ -366,6 +366,9 @@ message DataParameter {
   optional bool mirror = 6 [default = false];
   optional bool force_encoded_color = 9 [default = false];
   optional uint32 prefetch = 10 [default = 4];
+  // augdrop extension: a new random order of the records every epoch (opt-in; Caffe reads
+  // its database in order).
+  optional bool shuffle = 10000 [default = false];
 }
 
 message DropoutParameter {

@@ -81,7 +81,10 @@ def render_markdown(table, store_dir, quick=False, iterations=None):
     if settings:
         keys = ("base_lr", "lr_policy", "gamma", "stepsize", "stepvalue", "momentum",
                 "weight_decay", "max_iter", "test_iter", "test_interval")
-        lines.append("Settings: " + ", ".join(f"{k} {settings[k]}" for k in keys if k in settings) + ".")
+        # the solver's floats are float32: 0.009999999776482582 is base_lr 0.01
+        lines.append("Settings: " + ", ".join(
+            f"{k} {settings[k]:.6g}" if isinstance(settings[k], float) else f"{k} {settings[k]}"
+            for k in keys if k in settings) + ".")
     if hardware:
         lines.append(f"Hardware: {hardware.get('cpus')} CPU cores ({hardware.get('machine')}), "
                      f"Python {hardware.get('python')}; wall time per run "
