@@ -115,12 +115,20 @@ def test_keys_distinguish_quick_and_iterations():
 
 def test_unknown_table():
     with pytest.raises(KeyError) as info:
-        expand("table2")
+        expand("table6")
     msg = str(info.value)
-    assert "unknown table 'table2'" in msg
-    for name in ("table1", "table3", "table4", "table4-cifar10", "table4-svhn"):
+    assert "unknown table 'table6'" in msg
+    for name in ("table1", "table2", "table3", "table4", "table4-cifar10", "table4-svhn", "table5"):
         assert name in msg
-    assert "ResNet-20" in msg
+
+
+def test_resnet_tables_expand():
+    runs = expand("table2", seeds=1)
+    assert len(runs) == 19 and {r.setup for r in runs} == {"resnet20-cifar10"}
+    runs = expand("table5", seeds=2)
+    assert len(runs) == 2 * 18
+    assert "augmented:0.2/0.0002" in {r.dropout for r in runs if r.setup == "resnet20-svhn"}
+    assert "augmented:0.2/0.0001" in {r.dropout for r in runs if r.setup == "resnet20-cifar100"}
 
 
 def test_cli_unknown_table(tmp_path, capsys):

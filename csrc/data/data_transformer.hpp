@@ -3,6 +3,9 @@
 // channel), an optional crop (random offsets in TRAIN, centred in TEST) and mirror (a random
 // flip wherever it is set). Random draws come from the transformer's own mt19937, seeded
 // with one word of the Caffe stream at set-up, in Caffe's order: mirror, then h_off, w_off.
+// DEVIATION (extension): transform_param.pad zero-pads the transformed image on each side
+// before the crop, for ResNet-20's pad-4-and-crop augmentation; the padding is 0 in the
+// output (the mean, in input terms).
 #pragma once
 
 #include <cstdint>
@@ -36,6 +39,7 @@ class DataTransformer {
   float scale_ = 1.f;
   bool mirror_ = false;
   int64_t crop_size_ = 0;
+  int64_t pad_ = 0;
   std::shared_ptr<const std::vector<float>> mean_;  // (C, H, W) from mean_file
   std::vector<int64_t> mean_shape_;
   std::vector<float> mean_values_;

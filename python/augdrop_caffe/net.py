@@ -13,6 +13,11 @@ from .data import prepare_net_data
 _LAYER_ERROR = re.compile(r"^layer '([^']*)'")
 
 
+def names_layer(error):
+    """Whether an EngineError comes from a layer (its message starts with layer '<name>')."""
+    return _LAYER_ERROR.match(str(error)) is not None
+
+
 def locate_layer_error(error, message, source):
     """An EngineError that names a layer, with the prototxt file and line put in front."""
     text = str(error)

@@ -267,6 +267,9 @@ message TransformationParameter {
   repeated float mean_value = 5;
   optional bool force_color = 6 [default = false];
   optional bool force_gray = 7 [default = false];
+  // augdrop extension for ResNet-20's augmentation: zero-pad the transformed image by this
+  // many pixels on each side before the crop (crop_size must then be set).
+  optional uint32 pad = 10000 [default = 0];
 }
 
 message LossParameter {

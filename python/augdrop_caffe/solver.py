@@ -8,7 +8,7 @@ from . import textformat
 from ._loader import EngineError, _core
 from .caffemodel import read_solverstate, write_solverstate
 from .data import prepare_net_data
-from .net import Net, locate_layer_error
+from .net import Net, locate_layer_error, names_layer
 
 _NET_FILE_FIELDS = (("net", "net_param"), ("train_net", "train_net_param"),
                     ("test_net", "test_net_param"))
@@ -65,6 +65,8 @@ class _Solver:
         try:
             self._solver = _core.Solver(param)
         except EngineError as e:
+            if not names_layer(e):  # a solver setting, not a layer: blame the solver file
+                raise EngineError(f"{solver_file}: {e}") from None
             raise locate_layer_error(e, train_msg, train_src) from None
         self._train_source = (train_msg, train_src)
         self.net = Net._wrap(self._solver.net, train_msg, train_src)

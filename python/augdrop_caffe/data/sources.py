@@ -84,7 +84,7 @@ def register_source(source, data_root=None):
 def image_mean(images):
     """The per-pixel mean (C, H, W) exactly as Caffe's compute_image_mean computes it: float
     sums of the uint8 pixels (exact below 2^24), divided in float by the image count."""
-    sums = images.astype(np.int64).sum(axis=0)
+    sums = np.add.reduce(images, axis=0, dtype=np.int64)  # no int64 copy of the whole set
     if len(images) * 255 >= 2 ** 24:
         # Caffe's float accumulator rounds past 2^24; reproduce it image by image.
         acc = np.zeros(images.shape[1:], dtype=np.float32)
