@@ -51,11 +51,14 @@ Phase ToPhase(int phase) {
   throw Error("phase must be TRAIN (0) or TEST (1), got " + std::to_string(phase));
 }
 
-// A numpy view of a blob's data or diff that keeps the blob's memory alive.
+// A numpy view of a blob's data or diff. It owns a reference to the memory itself, not to
+// the blob: after a Reshape that reallocates, an old view is stale but never dangling.
 py::array View(const std::shared_ptr<Blob>& blob, bool diff) {
   std::vector<py::ssize_t> shape(blob->shape().begin(), blob->shape().end());
   float* ptr = diff ? blob->mutable_cpu_diff() : blob->mutable_cpu_data();
-  return py::array_t<float>(shape, ptr, py::cast(blob));
+  auto* owner = new std::shared_ptr<SyncedMemory>(diff ? blob->diff_memory() : blob->data_memory());
+  py::capsule base(owner, [](void* p) { delete static_cast<std::shared_ptr<SyncedMemory>*>(p); });
+  return py::array_t<float>(shape, ptr, base);
 }
 
 py::array FloatArray(const std::vector<float>& v) {

@@ -36,6 +36,11 @@ class Blob {
   float* mutable_cpu_data();
   float* mutable_cpu_diff();
 
+  // The memory behind data and diff (a numpy view holds it, so that a view taken before a
+  // Reshape that reallocates stays valid memory, if stale).
+  std::shared_ptr<SyncedMemory> data_memory() const { return data_; }
+  std::shared_ptr<SyncedMemory> diff_memory() const { return diff_; }
+
   // Make this blob use other's memory (Split tops, shared test-net weights).
   void ShareData(const Blob& other);
   void ShareDiff(const Blob& other);
