@@ -83,6 +83,64 @@ void PoolingLayer::Reshape(const BlobVec& bottom, const BlobVec& top) {
   if (method_ == Method::MAX) argmax_.resize(top[0]->count());
 }
 
+template <int KH, int KW>
+void PoolingLayer::ForwardPlane(const float* xin, float* yout, int64_t* arg) const {
+  // KH, KW > 0: AVE windows inside the image take a loop of that fixed size, which the
+  // compiler unrolls (the same sums in the same order as the general loop).
+  // Members copied to locals: the int64_t argmax stores could alias them, forcing reloads.
+  const int64_t height = height_, width = width_, pooled_h = pooled_h_, pooled_w = pooled_w_;
+  const int64_t kernel_h = kernel_h_, kernel_w = kernel_w_, stride_h = stride_h_;
+  const int64_t stride_w = stride_w_, pad_h = pad_h_, pad_w = pad_w_;
+  const bool is_max = method_ == Method::MAX;
+  for (int64_t ph = 0; ph < pooled_h; ++ph) {
+    for (int64_t pw = 0; pw < pooled_w; ++pw) {
+      int64_t hstart = ph * stride_h - pad_h, wstart = pw * stride_w - pad_w;
+      const int64_t out_index = ph * pooled_w + pw;
+      const bool inside = KH > 0 && hstart >= 0 && wstart >= 0 && hstart + KH <= height &&
+                          wstart + KW <= width;
+      if (is_max) {
+        // MAX keeps the general loop (a fixed-size one vectorizes badly here) with branch-free
+        // selects: on real activations the winner is unpredictable. Caffe's rule, the first
+        // maximum in row-major order, is kept by the strict comparison.
+        const int64_t hend = std::min(hstart + kernel_h, height);
+        const int64_t wend = std::min(wstart + kernel_w, width);
+        hstart = std::max<int64_t>(hstart, 0);
+        wstart = std::max<int64_t>(wstart, 0);
+        float best = -FLT_MAX;
+        int64_t best_index = -1;
+        for (int64_t h = hstart; h < hend; ++h)
+          for (int64_t w = wstart; w < wend; ++w) {
+            const float v = xin[h * width + w];
+            const bool greater = v > best;
+            best = greater ? v : best;
+            best_index = greater ? h * width + w : best_index;
+          }
+        yout[out_index] = best;
+        arg[out_index] = best_index;
+      } else {
+        float sum = 0;
+        if (inside) {
+          const float* p = xin + hstart * width + wstart;
+          for (int h = 0; h < KH; ++h)
+            for (int w = 0; w < KW; ++w) sum += p[h * width + w];
+          yout[out_index] = sum / (KH * KW);
+          continue;
+        }
+        int64_t hend = std::min(hstart + kernel_h, height + pad_h);
+        int64_t wend = std::min(wstart + kernel_w, width + pad_w);
+        const int64_t pool_size = (hend - hstart) * (wend - wstart);
+        hstart = std::max<int64_t>(hstart, 0);
+        wstart = std::max<int64_t>(wstart, 0);
+        hend = std::min(hend, height);
+        wend = std::min(wend, width);
+        for (int64_t h = hstart; h < hend; ++h)
+          for (int64_t w = wstart; w < wend; ++w) sum += xin[h * width + w];
+        yout[out_index] = sum / pool_size;
+      }
+    }
+  }
+}
+
 void PoolingLayer::Forward_cpu(const BlobVec& bottom, const BlobVec& top) {
   const float* x = bottom[0]->cpu_data();
   float* y = top[0]->mutable_cpu_data();
@@ -91,44 +149,50 @@ void PoolingLayer::Forward_cpu(const BlobVec& bottom, const BlobVec& top) {
   ParallelFor(planes, [&](int64_t pl, int) {
     const float* xin = x + pl * in_plane;
     float* yout = y + pl * out_plane;
-    for (int64_t ph = 0; ph < pooled_h_; ++ph) {
-      for (int64_t pw = 0; pw < pooled_w_; ++pw) {
-        int64_t hstart = ph * stride_h_ - pad_h_, wstart = pw * stride_w_ - pad_w_;
-        const int64_t out_index = ph * pooled_w_ + pw;
-        if (method_ == Method::MAX) {
-          const int64_t hend = std::min(hstart + kernel_h_, height_);
-          const int64_t wend = std::min(wstart + kernel_w_, width_);
-          hstart = std::max<int64_t>(hstart, 0);
-          wstart = std::max<int64_t>(wstart, 0);
-          float best = -FLT_MAX;
-          int64_t best_index = -1;
-          for (int64_t h = hstart; h < hend; ++h)
-            for (int64_t w = wstart; w < wend; ++w)
-              if (xin[h * width_ + w] > best) {
-                best = xin[h * width_ + w];
-                best_index = h * width_ + w;
-              }
-          yout[out_index] = best;
-          argmax_[pl * out_plane + out_index] = best_index;
-        } else {
-          int64_t hend = std::min(hstart + kernel_h_, height_ + pad_h_);
-          int64_t wend = std::min(wstart + kernel_w_, width_ + pad_w_);
-          const int64_t pool_size = (hend - hstart) * (wend - wstart);
-          hstart = std::max<int64_t>(hstart, 0);
-          wstart = std::max<int64_t>(wstart, 0);
-          hend = std::min(hend, height_);
-          wend = std::min(wend, width_);
-          float sum = 0;
-          for (int64_t h = hstart; h < hend; ++h)
-            for (int64_t w = wstart; w < wend; ++w) sum += xin[h * width_ + w];
-          yout[out_index] = sum / pool_size;
-        }
-      }
-    }
+    int64_t* arg = method_ == Method::MAX ? argmax_.data() + pl * out_plane : nullptr;
+    if (kernel_h_ == 2 && kernel_w_ == 2) ForwardPlane<2, 2>(xin, yout, arg);
+    else if (kernel_h_ == 3 && kernel_w_ == 3) ForwardPlane<3, 3>(xin, yout, arg);
+    else ForwardPlane<0, 0>(xin, yout, arg);
   });
   if (top.size() > 1) {
     float* mask = top[1]->mutable_cpu_data();
     for (int64_t i = 0; i < top[1]->count(); ++i) mask[i] = float(argmax_[i]);
+  }
+}
+
+template <int KH, int KW>
+void PoolingLayer::BackwardPlane(const float* dyout, float* dxin, const int64_t* arg) const {
+  const int64_t height = height_, width = width_, pooled_h = pooled_h_, pooled_w = pooled_w_;
+  const int64_t kernel_h = kernel_h_, kernel_w = kernel_w_, stride_h = stride_h_;
+  const int64_t stride_w = stride_w_, pad_h = pad_h_, pad_w = pad_w_;
+  std::fill(dxin, dxin + height * width, 0.f);
+  if (method_ == Method::MAX) {
+    for (int64_t i = 0; i < pooled_h * pooled_w; ++i)
+      if (arg[i] >= 0) dxin[arg[i]] += dyout[i];
+    return;
+  }
+  for (int64_t ph = 0; ph < pooled_h; ++ph) {
+    for (int64_t pw = 0; pw < pooled_w; ++pw) {
+      int64_t hstart = ph * stride_h - pad_h, wstart = pw * stride_w - pad_w;
+      const float dy = dyout[ph * pooled_w + pw];
+      if (KH > 0 && hstart >= 0 && wstart >= 0 && hstart + KH <= height && wstart + KW <= width) {
+        const float g = dy / (KH * KW);
+        float* p = dxin + hstart * width + wstart;
+        for (int h = 0; h < KH; ++h)
+          for (int w = 0; w < KW; ++w) p[h * width + w] += g;
+        continue;
+      }
+      int64_t hend = std::min(hstart + kernel_h, height + pad_h);
+      int64_t wend = std::min(wstart + kernel_w, width + pad_w);
+      const int64_t pool_size = (hend - hstart) * (wend - wstart);
+      hstart = std::max<int64_t>(hstart, 0);
+      wstart = std::max<int64_t>(wstart, 0);
+      hend = std::min(hend, height);
+      wend = std::min(wend, width);
+      const float g = dy / pool_size;
+      for (int64_t h = hstart; h < hend; ++h)
+        for (int64_t w = wstart; w < wend; ++w) dxin[h * width + w] += g;
+    }
   }
 }
 
@@ -140,30 +204,12 @@ void PoolingLayer::Backward_cpu(const BlobVec& top, const std::vector<bool>& pro
   const int64_t planes = bottom[0]->shape(0) * bottom[0]->shape(1);
   const int64_t in_plane = height_ * width_, out_plane = pooled_h_ * pooled_w_;
   ParallelFor(planes, [&](int64_t pl, int) {
-    float* dxin = dx + pl * in_plane;
-    std::fill(dxin, dxin + in_plane, 0.f);
     const float* dyout = dy + pl * out_plane;
-    for (int64_t ph = 0; ph < pooled_h_; ++ph) {
-      for (int64_t pw = 0; pw < pooled_w_; ++pw) {
-        const int64_t out_index = ph * pooled_w_ + pw;
-        if (method_ == Method::MAX) {
-          const int64_t idx = argmax_[pl * out_plane + out_index];
-          if (idx >= 0) dxin[idx] += dyout[out_index];
-        } else {
-          int64_t hstart = ph * stride_h_ - pad_h_, wstart = pw * stride_w_ - pad_w_;
-          int64_t hend = std::min(hstart + kernel_h_, height_ + pad_h_);
-          int64_t wend = std::min(wstart + kernel_w_, width_ + pad_w_);
-          const int64_t pool_size = (hend - hstart) * (wend - wstart);
-          hstart = std::max<int64_t>(hstart, 0);
-          wstart = std::max<int64_t>(wstart, 0);
-          hend = std::min(hend, height_);
-          wend = std::min(wend, width_);
-          const float g = dyout[out_index] / pool_size;
-          for (int64_t h = hstart; h < hend; ++h)
-            for (int64_t w = wstart; w < wend; ++w) dxin[h * width_ + w] += g;
-        }
-      }
-    }
+    float* dxin = dx + pl * in_plane;
+    const int64_t* arg = method_ == Method::MAX ? argmax_.data() + pl * out_plane : nullptr;
+    if (kernel_h_ == 2 && kernel_w_ == 2) BackwardPlane<2, 2>(dyout, dxin, arg);
+    else if (kernel_h_ == 3 && kernel_w_ == 3) BackwardPlane<3, 3>(dyout, dxin, arg);
+    else BackwardPlane<0, 0>(dyout, dxin, arg);
   });
 }
 

@@ -26,6 +26,12 @@ class PoolingLayer : public Layer {
                     const BlobVec& bottom) override;
 
  private:
+  // One (n, c) plane; KH, KW > 0 give windows inside the image a fixed-size loop.
+  template <int KH, int KW>
+  void ForwardPlane(const float* xin, float* yout, int64_t* arg) const;
+  template <int KH, int KW>
+  void BackwardPlane(const float* dyout, float* dxin, const int64_t* arg) const;
+
   enum class Method { MAX, AVE };
   Method method_ = Method::MAX;
   bool global_ = false;
