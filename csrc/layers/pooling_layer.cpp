@@ -17,6 +17,20 @@ int64_t FieldW(const Params& p, const std::string& field, const std::string& pre
   return p.has(prefix + "_w") ? p.get_int(prefix + "_w", def) : p.get_int(field, def);
 }
 
+// An AVE window clipped to the image, and Caffe's divisor: the window's size over the padded
+// input (clipped at size + pad), counted before clipping to the image.
+struct AveWindow {
+  int64_t hstart, hend, wstart, wend, pool_size;
+};
+
+AveWindow ClipAveWindow(int64_t hstart, int64_t wstart, int64_t kernel_h, int64_t kernel_w,
+                        int64_t height, int64_t width, int64_t pad_h, int64_t pad_w) {
+  const int64_t hend = std::min(hstart + kernel_h, height + pad_h);
+  const int64_t wend = std::min(wstart + kernel_w, width + pad_w);
+  return {std::max<int64_t>(hstart, 0), std::min(hend, height), std::max<int64_t>(wstart, 0),
+          std::min(wend, width), (hend - hstart) * (wend - wstart)};
+}
+
 }  // namespace
 
 void PoolingLayer::LayerSetUp(const BlobVec& bottom, const BlobVec& top) {
@@ -126,16 +140,11 @@ void PoolingLayer::ForwardPlane(const float* xin, float* yout, int64_t* arg) con
           yout[out_index] = sum / (KH * KW);
           continue;
         }
-        int64_t hend = std::min(hstart + kernel_h, height + pad_h);
-        int64_t wend = std::min(wstart + kernel_w, width + pad_w);
-        const int64_t pool_size = (hend - hstart) * (wend - wstart);
-        hstart = std::max<int64_t>(hstart, 0);
-        wstart = std::max<int64_t>(wstart, 0);
-        hend = std::min(hend, height);
-        wend = std::min(wend, width);
-        for (int64_t h = hstart; h < hend; ++h)
-          for (int64_t w = wstart; w < wend; ++w) sum += xin[h * width + w];
-        yout[out_index] = sum / pool_size;
+        const AveWindow win = ClipAveWindow(hstart, wstart, kernel_h, kernel_w, height, width,
+                                            pad_h, pad_w);
+        for (int64_t h = win.hstart; h < win.hend; ++h)
+          for (int64_t w = win.wstart; w < win.wend; ++w) sum += xin[h * width + w];
+        yout[out_index] = sum / win.pool_size;
       }
     }
   }
@@ -182,16 +191,11 @@ void PoolingLayer::BackwardPlane(const float* dyout, float* dxin, const int64_t*
           for (int w = 0; w < KW; ++w) p[h * width + w] += g;
         continue;
       }
-      int64_t hend = std::min(hstart + kernel_h, height + pad_h);
-      int64_t wend = std::min(wstart + kernel_w, width + pad_w);
-      const int64_t pool_size = (hend - hstart) * (wend - wstart);
-      hstart = std::max<int64_t>(hstart, 0);
-      wstart = std::max<int64_t>(wstart, 0);
-      hend = std::min(hend, height);
-      wend = std::min(wend, width);
-      const float g = dy / pool_size;
-      for (int64_t h = hstart; h < hend; ++h)
-        for (int64_t w = wstart; w < wend; ++w) dxin[h * width + w] += g;
+      const AveWindow win = ClipAveWindow(hstart, wstart, kernel_h, kernel_w, height, width,
+                                          pad_h, pad_w);
+      const float g = dy / win.pool_size;
+      for (int64_t h = win.hstart; h < win.hend; ++h)
+        for (int64_t w = win.wstart; w < win.wend; ++w) dxin[h * width + w] += g;
     }
   }
 }
