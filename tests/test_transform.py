@@ -22,6 +22,8 @@ from augdrop_caffe.caffemodel import read_blobproto, write_blobproto
 from augdrop_caffe.data import load_source
 from augdrop_caffe.textformat import parse_text
 
+from test_data_readers import datum_bytes
+
 F32 = np.float32
 
 
@@ -237,21 +239,11 @@ def test_data_layer_over_lmdb(tmp_path):
     """A Caffe LMDB as the source: records in key order, through caffe.Net."""
     lmdb = pytest.importorskip("lmdb")
     imgs = random_images(3, 1, 2, 3, seed=7)
-
-    def varint(v):
-        out = b""
-        while v >= 0x80:
-            out += bytes([(v & 0x7F) | 0x80])
-            v >>= 7
-        return out + bytes([v])
-
     db = tmp_path / "db"
     env = lmdb.open(str(db), map_size=1 << 20)
     with env.begin(write=True) as txn:
         for i in (2, 0, 1):
-            datum = (b"\x08\x01\x10\x02\x18\x03" + b"\x22" + varint(6) + imgs[i].tobytes()
-                     + b"\x28" + varint(20 + i))
-            txn.put(b"%08d" % i, datum)
+            txn.put(b"%08d" % i, datum_bytes(imgs[i], 20 + i))
     env.close()
     model = write_prototxt(tmp_path / "m.prototxt", str(db), "scale: 2", 4)
     net = caffe.Net(model, TEST)

@@ -75,36 +75,4 @@ void col2im_cpu(const float* columns, const ConvGeometry& g, float* image, int64
   }
 }
 
-void im2col_reference(const float* image, const ConvGeometry& g, float* columns) {
-  const int64_t out_h = g.out_h(), out_w = g.out_w();
-  for (int64_t c = 0; c < g.channels; ++c)
-    for (int64_t kh = 0; kh < g.kernel_h; ++kh)
-      for (int64_t kw = 0; kw < g.kernel_w; ++kw)
-        for (int64_t oh = 0; oh < out_h; ++oh)
-          for (int64_t ow = 0; ow < out_w; ++ow) {
-            const int64_t ih = oh * g.stride_h - g.pad_h + kh * g.dilation_h;
-            const int64_t iw = ow * g.stride_w - g.pad_w + kw * g.dilation_w;
-            const int64_t row = (c * g.kernel_h + kh) * g.kernel_w + kw;
-            const bool inside = ih >= 0 && ih < g.height && iw >= 0 && iw < g.width;
-            columns[(row * out_h + oh) * out_w + ow] =
-                inside ? image[(c * g.height + ih) * g.width + iw] : 0.f;
-          }
-}
-
-void col2im_reference(const float* columns, const ConvGeometry& g, float* image) {
-  const int64_t out_h = g.out_h(), out_w = g.out_w();
-  std::fill(image, image + g.channels * g.height * g.width, 0.f);
-  for (int64_t c = 0; c < g.channels; ++c)
-    for (int64_t kh = 0; kh < g.kernel_h; ++kh)
-      for (int64_t kw = 0; kw < g.kernel_w; ++kw)
-        for (int64_t oh = 0; oh < out_h; ++oh)
-          for (int64_t ow = 0; ow < out_w; ++ow) {
-            const int64_t ih = oh * g.stride_h - g.pad_h + kh * g.dilation_h;
-            const int64_t iw = ow * g.stride_w - g.pad_w + kw * g.dilation_w;
-            const int64_t row = (c * g.kernel_h + kh) * g.kernel_w + kw;
-            if (ih >= 0 && ih < g.height && iw >= 0 && iw < g.width)
-              image[(c * g.height + ih) * g.width + iw] += columns[(row * out_h + oh) * out_w + ow];
-          }
-}
-
 }  // namespace augdrop

@@ -19,9 +19,4 @@ void im2col_cpu(const float* image, const ConvGeometry& g, float* columns, int64
 // image is overwritten with the sum of the column entries that map onto each pixel.
 void col2im_cpu(const float* columns, const ConvGeometry& g, float* image, int64_t ld);
 
-// The slow, obvious versions the fast ones are tested against (tests call them through the
-// binding's conv reference).
-void im2col_reference(const float* image, const ConvGeometry& g, float* columns);
-void col2im_reference(const float* columns, const ConvGeometry& g, float* image);
-
 }  // namespace augdrop
