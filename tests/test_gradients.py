@@ -40,7 +40,6 @@ CONV_CASES = {
     "dilation2": ((1, 2, 7, 7), "num_output: 3 kernel_size: 3 pad: 2 dilation: 2"),
     "group2": ((2, 4, 5, 5), "num_output: 6 kernel_size: 3 group: 2"),
     "no_bias": ((2, 3, 5, 4), "num_output: 2 kernel_size: 2 bias_term: false"),
-    "1x1": ((2, 3, 4, 4), "num_output: 5 kernel_size: 1"),
     "nonsquare_kernel": ((2, 2, 6, 5),
                          "num_output: 3 kernel_h: 3 kernel_w: 2 stride_h: 2 stride_w: 1 "
                          "pad_h: 1 pad_w: 0"),
@@ -51,6 +50,20 @@ CONV_CASES = {
     "per_axis_repeated_fields": ((1, 2, 7, 6),
                                  "num_output: 2 kernel_size: 3 kernel_size: 2 stride: 1 "
                                  "stride: 2 pad: 0 pad: 1 dilation: 2 dilation: 1"),
+    "many_outputs": ((3, 5, 9, 7), "num_output: 70 kernel_size: 3 pad: 1"),
+    "group3_odd_width": ((2, 6, 6, 6), "num_output: 39 kernel_size: 3 group: 3"),
+    # Geometries the IMPLICIT engine takes (stride 1, input and output pixels in whole
+    # vectors), at its kernels' edges: output channels over a register tile (12) and over a
+    # weight-gradient block (64), a half tile of pixels (48 = 32 + 16), a long reduction, odd
+    # group widths, dilation, a non-square kernel.
+    "implicit_1x1": ((2, 3, 4, 4), "num_output: 5 kernel_size: 1"),
+    "implicit_many_outputs": ((2, 5, 4, 8), "num_output: 70 kernel_size: 3 pad: 1"),
+    "implicit_no_pad": ((2, 2, 10, 8), "num_output: 4 kernel_size: 3"),
+    "implicit_long_reduction": ((2, 8, 4, 8), "num_output: 24 kernel_size: 5 pad: 2"),
+    "implicit_group3": ((2, 6, 4, 4), "num_output: 39 kernel_size: 3 pad: 1 group: 3"),
+    "implicit_dilation": ((1, 2, 8, 8), "num_output: 3 kernel_size: 3 pad: 2 dilation: 2"),
+    "implicit_nonsquare": ((2, 2, 8, 8), "num_output: 3 kernel_h: 3 kernel_w: 1 pad_h: 1 "
+                                         "pad_w: 0"),
 }
 
 
@@ -133,12 +146,16 @@ def conv_naive(x, W, b, stride, pad, dil, group, dy=None):
     return y, dx, dW, db
 
 
-@pytest.mark.parametrize("case", ["pad1_stride2_nonsquare_input", "dilation2", "group2",
-                                  "no_bias", "nonsquare_kernel", "nonsquare_kernel_repeated",
-                                  "per_axis_repeated_fields", "1x1"])
-def test_convolution_matches_naive_loops(tmp_path, case):
+@pytest.mark.parametrize("engine", ["DEFAULT", "CAFFE"])
+@pytest.mark.parametrize("case", sorted(CONV_CASES))
+def test_convolution_matches_naive_loops(tmp_path, case, engine):
+    """Both engines: DEFAULT (the panel kernels) and CAFFE (im2col + BLAS)."""
     shape, param = CONV_CASES[case]
+    param += f" engine: {engine}"
     net = make_net(tmp_path, conv_body(param), {"x": shape})
+    implicit = engine == "DEFAULT" and case.startswith("implicit_")
+    conv = next(layer for layer in net.layers if layer.name == "conv")
+    assert conv.engine == ("IMPLICIT" if implicit else "CAFFE")
     x = gaussian(shape, seed=3)
     net.blobs["x"].data[...] = x
     out = net.forward()["y"].copy()

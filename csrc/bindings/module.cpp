@@ -171,6 +171,7 @@ PYBIND11_MODULE(_core, m) {
       })
       .def("layer_blobs", [](const Net& n, int i) { return n.layers().at(i)->blobs(); })
       .def("layer_need_backward", &Net::layer_need_backward)
+      .def("layer_engine", [](const Net& n, int i) { return n.layers().at(i)->engine(); })
       .def("layer_state", [](const Net& n, int i) { return py::bytes(n.layers().at(i)->SaveState()); })
       .def("set_layer_state", [](Net& n, int i, const std::string& s) { n.layers().at(i)->LoadState(s); })
       .def_property_readonly("bottom_ids", &Net::bottom_ids)

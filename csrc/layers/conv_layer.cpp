@@ -4,6 +4,7 @@
 
 #include "core/filler.hpp"
 #include "core/parallel.hpp"
+#include "math/implicit_gemm.hpp"
 #include "math/math_functions.hpp"
 
 namespace augdrop {
@@ -48,6 +49,10 @@ void ConvolutionLayer::LayerSetUp(const BlobVec& bottom, const BlobVec& top) {
   AD_CHECK(num_output_ > 0, "num_output must be positive");
   group_ = p.get_int("group", 1);
   bias_term_ = p.get_bool("bias_term", true);
+  const std::string engine = p.get_string("engine", "DEFAULT");
+  AD_CHECK(engine == "DEFAULT" || engine == "CAFFE" || engine == "CUDNN",
+           "convolution_param.engine " << engine << " is not DEFAULT, CAFFE or CUDNN");
+  caffe_engine_ = engine == "CAFFE";  // CUDNN: no cuDNN here; the fastest CPU engine stands in
   const int64_t channels = bottom[0]->shape(1);
   AD_CHECK(group_ > 0 && channels % group_ == 0 && num_output_ % group_ == 0,
            "group " << group_ << " must divide the input channels (" << channels
@@ -81,11 +86,16 @@ void ConvolutionLayer::Reshape(const BlobVec& bottom, const BlobVec& top) {
   kernel_dim_ = channels / group_ * geom_.kernel_h * geom_.kernel_w;
   const int64_t num = bottom[0]->shape(0);
   for (size_t i = 0; i < top.size(); ++i) top[i]->Reshape({num, num_output_, out_h, out_w});
-  // Images per chunk: enough for a wide GEMM, few enough that a thread's columns stay in
-  // its L2 cache (about 256 KB).
-  const int64_t budget = int64_t(64) << 10;  // floats
-  const int64_t per_image = std::max(kernel_dim_ * group_, num_output_) * out_spatial_;
-  chunk_ = std::max<int64_t>(1, std::min<int64_t>(std::max<int64_t>(num, 1), budget / per_image));
+  ReshapeImplicit();  // decides implicit_
+  if (implicit_) {
+    chunk_ = 1;
+  } else {
+    // Images per chunk: enough for a wide GEMM, few enough that a thread's columns stay in
+    // its L2 cache (about 256 KB).
+    const int64_t budget = int64_t(64) << 10;  // floats
+    const int64_t per_image = std::max(kernel_dim_ * group_, num_output_) * out_spatial_;
+    chunk_ = std::max<int64_t>(1, std::min<int64_t>(std::max<int64_t>(num, 1), budget / per_image));
+  }
   threads_ = 0;
   EnsureThreadBuffers();
 }
@@ -93,11 +103,67 @@ void ConvolutionLayer::Reshape(const BlobVec& bottom, const BlobVec& top) {
 void ConvolutionLayer::EnsureThreadBuffers() {
   if (threads_ == MaxThreads()) return;
   threads_ = MaxThreads();
-  col_buffer_.Reshape({threads_, kernel_dim_ * group_ * chunk_ * out_spatial_});
-  out_buffer_.Reshape({threads_, num_output_ * chunk_ * out_spatial_});
+  const auto round16 = [](int64_t n) { return (n + 15) / 16 * 16; };  // 64-byte aligned rows
+  const int64_t weight_count = blobs_[0]->count();
+  if (implicit_) {
+    shifted_buffer_.Reshape({threads_, round16(ShiftedSize(geom_))});
+    shifted_diff_buffer_.Reshape({threads_, round16(ShiftedSize(back_geom_))});
+    top_diff_t_buffer_.Reshape({threads_, group_ * out_spatial_ * grad_ld_});
+    packed_weights_.Reshape({2 * weight_count});
+    col_buffer_.Reshape({0});
+    out_buffer_.Reshape({0});
+    weight_diff_buffer_.Reshape({threads_, round16(group_ * kernel_dim_ * grad_ld_ + num_output_)});
+  } else {
+    const int64_t pixels = chunk_ * out_spatial_;
+    col_buffer_.Reshape({threads_, round16(kernel_dim_ * group_ * pixels)});
+    out_buffer_.Reshape({threads_, round16(num_output_ * pixels)});
+    weight_diff_buffer_.Reshape({threads_, round16(weight_count + num_output_)});
+  }
 }
 
 void ConvolutionLayer::Forward_cpu(const BlobVec& bottom, const BlobVec& top) {
+  if (implicit_) {
+    ForwardImplicit(bottom, top);
+  } else {
+    ForwardGemm(bottom, top);
+  }
+}
+
+void ConvolutionLayer::Backward_cpu(const BlobVec& top, const std::vector<bool>& propagate_down,
+                                    const BlobVec& bottom) {
+  if (implicit_) {
+    BackwardImplicit(top, propagate_down, bottom);
+  } else {
+    BackwardGemm(top, propagate_down, bottom);
+  }
+}
+
+void ConvolutionLayer::ReduceGradients(bool weight_grad, bool bias_grad) {
+  const float* accs = weight_diff_buffer_.cpu_data();
+  const int64_t acc_size = weight_diff_buffer_.count(1), weight_count = blobs_[0]->count();
+  const int64_t per_group = num_output_ / group_, ld = grad_ld_;
+  const int64_t weight_part = implicit_ ? group_ * kernel_dim_ * ld : weight_count;
+  if (weight_grad) {
+    float* dw = blobs_[0]->mutable_cpu_diff();
+    for (int t = 0; t < threads_; ++t) {
+      const float* acc = accs + t * acc_size;
+      if (!implicit_) {
+        cpu_axpy(weight_count, 1.f, acc, dw);
+        continue;
+      }
+      for (int64_t g = 0; g < group_; ++g)  // acc holds each group's gradient transposed
+        for (int64_t m = 0; m < per_group; ++m)
+          for (int64_t k = 0; k < kernel_dim_; ++k)
+            dw[(g * per_group + m) * kernel_dim_ + k] += acc[(g * kernel_dim_ + k) * ld + m];
+    }
+  }
+  if (bias_grad) {
+    float* db = blobs_[1]->mutable_cpu_diff();
+    for (int t = 0; t < threads_; ++t) cpu_axpy(num_output_, 1.f, accs + t * acc_size + weight_part, db);
+  }
+}
+
+void ConvolutionLayer::ForwardGemm(const BlobVec& bottom, const BlobVec& top) {
   const float* w = blobs_[0]->cpu_data();
   const float* b = bias_term_ ? blobs_[1]->cpu_data() : nullptr;
   const int64_t num = bottom[0]->shape(0);
@@ -133,7 +199,7 @@ void ConvolutionLayer::Forward_cpu(const BlobVec& bottom, const BlobVec& top) {
   }
 }
 
-void ConvolutionLayer::Backward_cpu(const BlobVec& top, const std::vector<bool>& propagate_down,
+void ConvolutionLayer::BackwardGemm(const BlobVec& top, const std::vector<bool>& propagate_down,
                                     const BlobVec& bottom) {
   const float* w = blobs_[0]->cpu_data();
   const bool weight_grad = param_propagate_down(0);
@@ -144,8 +210,7 @@ void ConvolutionLayer::Backward_cpu(const BlobVec& top, const std::vector<bool>&
   const int64_t chunks = (num + chunk_ - 1) / chunk_;
   EnsureThreadBuffers();
   const int64_t weight_count = blobs_[0]->count();
-  const int64_t acc_size = weight_count + num_output_;
-  weight_diff_buffer_.Reshape({threads_, acc_size});
+  const int64_t acc_size = weight_diff_buffer_.count(1);
   float* accs = weight_diff_buffer_.mutable_cpu_data();
   std::fill(accs, accs + weight_diff_buffer_.count(), 0.f);
   float* cols = col_buffer_.mutable_cpu_data();
@@ -191,15 +256,7 @@ void ConvolutionLayer::Backward_cpu(const BlobVec& top, const std::vector<bool>&
       }
     });
   }
-  // Sum the threads' accumulators into the parameter diffs, in thread order.
-  if (weight_grad) {
-    float* dw = blobs_[0]->mutable_cpu_diff();
-    for (int t = 0; t < threads_; ++t) cpu_axpy(weight_count, 1.f, accs + t * acc_size, dw);
-  }
-  if (bias_grad) {
-    float* db = blobs_[1]->mutable_cpu_diff();
-    for (int t = 0; t < threads_; ++t) cpu_axpy(num_output_, 1.f, accs + t * acc_size + weight_count, db);
-  }
+  ReduceGradients(weight_grad, bias_grad);
 }
 
 }  // namespace augdrop

@@ -1,4 +1,10 @@
-// Convolution, 2-d, by im2col + GEMM (Caffe's base_conv_layer.cpp and conv_layer.cpp).
+// Convolution, 2-d (Caffe's base_conv_layer.cpp and conv_layer.cpp), with two engines:
+//  - IMPLICIT (engine DEFAULT or CUDNN, where the geometry fits: stride 1, whole vectors of
+//    pixels): an implicit GEMM with this project's kernels, no im2col (math/implicit_gemm.hpp,
+//    conv_implicit.cpp); the data gradient as the forward convolution of the top diff with
+//    the flipped, transposed weights.
+//  - CAFFE (engine: CAFFE, and any geometry IMPLICIT does not take): Caffe's im2col + BLAS
+//    GEMM recipe.
 // DEVIATION: Caffe runs one GEMM per image on one thread. Here threads take chunks of images
 // (a chunk's columns side by side, sized to stay in cache), each with its own buffers and its
 // own weight-gradient accumulator, summed at the end: the same products, summed in another
@@ -7,6 +13,8 @@
 // H_out = (H + 2 pad_h - (dilation_h (k_h - 1) + 1)) / stride_h + 1.
 // W: (C_out, C / group, k_h, k_w); b: (C_out,).
 #pragma once
+
+#include <vector>
 
 #include "layers/layer.hpp"
 #include "math/im2col.hpp"
@@ -19,6 +27,7 @@ class ConvolutionLayer : public Layer {
   void LayerSetUp(const BlobVec& bottom, const BlobVec& top) override;
   void Reshape(const BlobVec& bottom, const BlobVec& top) override;
   const char* type() const override { return "Convolution"; }
+  std::string engine() const override { return implicit_ ? "IMPLICIT" : "CAFFE"; }
   int MinBottomBlobs() const override { return 1; }
   int MinTopBlobs() const override { return 1; }
   bool EqualNumBottomTopBlobs() const override { return true; }
@@ -31,17 +40,40 @@ class ConvolutionLayer : public Layer {
  private:
   // Per-thread buffers for the current thread count (it may change between passes).
   void EnsureThreadBuffers();
+  // The CAFFE engine (conv_layer.cpp) and the IMPLICIT engine (conv_implicit.cpp).
+  void ForwardGemm(const BlobVec& bottom, const BlobVec& top);
+  void BackwardGemm(const BlobVec& top, const std::vector<bool>& propagate_down,
+                    const BlobVec& bottom);
+  void ReshapeImplicit();
+  void ForwardImplicit(const BlobVec& bottom, const BlobVec& top);
+  void BackwardImplicit(const BlobVec& top, const std::vector<bool>& propagate_down,
+                        const BlobVec& bottom);
+  // Sums the threads' gradient accumulators into the parameter diffs, in thread order.
+  void ReduceGradients(bool weight_grad, bool bias_grad);
 
   ConvGeometry geom_{};
   int64_t num_output_ = 0, group_ = 1;
   bool bias_term_ = true;
+  bool caffe_engine_ = false;  // engine: CAFFE asked for
+  bool implicit_ = false;      // the engine in use (the geometry decides too)
   int64_t kernel_dim_ = 0;    // C / group * k_h * k_w
   int64_t out_spatial_ = 0;   // H_out * W_out
-  int64_t chunk_ = 1;         // images per GEMM
+  int64_t chunk_ = 1;         // images per GEMM (IMPLICIT: 1)
   int threads_ = 1;
-  Blob col_buffer_;           // per thread: (C * k_h * k_w, chunk * H_out * W_out)
-  Blob out_buffer_;           // per thread: (C_out, chunk * H_out * W_out), channel-major
-  Blob weight_diff_buffer_;   // per thread: a weight and bias gradient accumulator
+  // CAFFE, per thread, for a chunk of L = chunk * H_out * W_out pixels:
+  Blob col_buffer_;           // the columns (C * k_h * k_w, L), also their diffs
+  Blob out_buffer_;           // the output or top diff (C_out, L), channel-major
+  // Both: per thread, a weight and bias gradient accumulator (IMPLICIT: the weight part
+  // transposed per group, (kernel_dim, grad_ld_)).
+  Blob weight_diff_buffer_;
+  // IMPLICIT:
+  ConvGeometry back_geom_{};  // the data gradient's convolution: top diff -> bottom diff
+  std::vector<int32_t> offsets_, back_offsets_;  // im2col rows in the shifted copies
+  int64_t grad_ld_ = 0;       // C_out / group rounded up to whole vectors
+  Blob shifted_buffer_;       // per thread: the shifted copy of a bottom image
+  Blob shifted_diff_buffer_;  // per thread: the shifted copy of a top diff image
+  Blob top_diff_t_buffer_;    // per thread, per group: an image's top diff, (H_out W_out, grad_ld_)
+  Blob packed_weights_;       // W packed for the forward, and the flipped W^T for the backward
 };
 
 }  // namespace augdrop

@@ -41,6 +41,8 @@ class Layer {
   virtual void LayerSetUp(const BlobVec& bottom, const BlobVec& top) {}
   virtual void Reshape(const BlobVec& bottom, const BlobVec& top) = 0;
   virtual const char* type() const = 0;
+  // The implementation in use where a layer has several (shown by `augdrop-caffe time`).
+  virtual std::string engine() const { return ""; }
 
   virtual int ExactNumBottomBlobs() const { return -1; }
   virtual int MinBottomBlobs() const { return -1; }

@@ -33,10 +33,17 @@ def locate_layer_error(error, message, source):
 class Layer:
     """One layer of a Net: its name, Caffe type and parameter blobs."""
 
-    def __init__(self, name, type_, blobs):
+    def __init__(self, name, type_, blobs, engine=lambda: ""):
         self.name = name
         self.type = type_
         self.blobs = blobs
+        self._engine = engine
+
+    @property
+    def engine(self):
+        """The implementation in use where a layer has several (Convolution: IMPLICIT or
+        CAFFE, decided by its engine field and its geometry); "" otherwise."""
+        return self._engine()
 
     def __repr__(self):
         return f"<Layer {self.name!r} ({self.type}), {len(self.blobs)} params>"
@@ -84,7 +91,7 @@ class Net:
         self._message = message
         self._source = source
         self._layer_names = list(core.layer_names)
-        self.layers = [Layer(n, t, core.layer_blobs(i))
+        self.layers = [Layer(n, t, core.layer_blobs(i), lambda i=i: core.layer_engine(i))
                        for i, (n, t) in enumerate(zip(core.layer_names, core.layer_types))]
         names = core.blob_names
         self.blobs = OrderedDict(zip(names, core.blobs))

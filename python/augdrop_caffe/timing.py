@@ -23,15 +23,16 @@ def layer_times(net, iterations=50):
             raw.backward_from_to(i, i)
             bwd[i] += time.perf_counter() - s
     total = (time.perf_counter() - t0) / iterations
-    rows = [(l.name, l.type, 1e3 * fwd[i] / iterations, 1e3 * bwd[i] / iterations)
+    rows = [(l.name, f"{l.type} ({l.engine})" if l.engine else l.type,
+             1e3 * fwd[i] / iterations, 1e3 * bwd[i] / iterations)
             for i, l in enumerate(net.layers)]
     return rows, 1e3 * total
 
 
 def format_layer_times(rows, total_ms):
-    lines = [f"{'layer':<24}{'type':<18}{'forward ms':>12}{'backward ms':>13}"]
+    lines = [f"{'layer':<24}{'type':<26}{'forward ms':>12}{'backward ms':>13}"]
     for name, type_, f, b in rows:
-        lines.append(f"{name:<24}{type_:<18}{f:>12.3f}{b:>13.3f}")
+        lines.append(f"{name:<24}{type_:<26}{f:>12.3f}{b:>13.3f}")
     lines.append(f"Average forward pass: {sum(r[2] for r in rows):.3f} ms")
     lines.append(f"Average backward pass: {sum(r[3] for r in rows):.3f} ms")
     lines.append(f"Average forward-backward: {total_ms:.3f} ms")

@@ -1,0 +1,156 @@
+// The IMPLICIT engine of the convolution (conv_layer.hpp), image by image on the threads:
+//   forward          y (C_out, HW_out)        = W (C_out, K) * cols(x)
+//   weight gradient  dW^T (K, C_out)         += cols(x) * dy^T (HW_out, C_out)
+//   data gradient    dx (C, HW)               = W' * cols'(dy)
+// per group, where cols() is Caffe's im2col matrix read in place from a shifted copy
+// (math/implicit_gemm.hpp), and the data gradient is the stride-1 convolution of the top diff,
+// padded by dilation (k - 1) - pad, with W'[c][o][i][j] = W[o][c][k_h - 1 - i][k_w - 1 - j]:
+// the same products as Caffe's col2im(W^T dy), summed in another order.
+#include <algorithm>
+
+#include "core/parallel.hpp"
+#include "layers/conv_layer.hpp"
+#include "math/implicit_gemm.hpp"
+
+namespace augdrop {
+namespace {
+
+// f(n, thread) for the images n in [0, num), in contiguous blocks, one per thread, each worth
+// at least about a million multiply-adds (`work` per image): smaller ones are not worth
+// waking a thread for.
+template <class F>
+void ForEachImage(int64_t num, int64_t work, F&& f) {
+  const int64_t min_block = std::max<int64_t>(1, (int64_t(1) << 20) / std::max<int64_t>(work, 1));
+  const int64_t blocks = std::max<int64_t>(1, std::min<int64_t>(MaxThreads(), num / min_block));
+  ParallelFor(blocks, [&](int64_t b, int t) {
+    for (int64_t n = num * b / blocks; n < num * (b + 1) / blocks; ++n) f(n, t);
+  });
+}
+
+}  // namespace
+
+void ConvolutionLayer::ReshapeImplicit() {
+  const ConvGeometry& g = geom_;
+  back_geom_ = g;
+  back_geom_.channels = num_output_;
+  back_geom_.height = g.out_h();
+  back_geom_.width = g.out_w();
+  back_geom_.pad_h = g.dilation_h * (g.kernel_h - 1) - g.pad_h;
+  back_geom_.pad_w = g.dilation_w * (g.kernel_w - 1) - g.pad_w;
+  implicit_ = !caffe_engine_ && ImplicitGemmFits(g) && back_geom_.pad_h >= 0 &&
+              back_geom_.pad_w >= 0 && ImplicitGemmFits(back_geom_) &&
+              back_geom_.out_h() == g.height && back_geom_.out_w() == g.width;
+  if (!implicit_) return;
+  offsets_.resize(g.channels * g.kernel_h * g.kernel_w);
+  RowOffsets(g, offsets_.data());
+  back_offsets_.resize(num_output_ * g.kernel_h * g.kernel_w);
+  RowOffsets(back_geom_, back_offsets_.data());
+  grad_ld_ = (num_output_ / group_ + kVec - 1) / kVec * kVec;
+}
+
+void ConvolutionLayer::ForwardImplicit(const BlobVec& bottom, const BlobVec& top) {
+  const float* w = blobs_[0]->cpu_data();
+  const float* b = bias_term_ ? blobs_[1]->cpu_data() : nullptr;
+  const int64_t num = bottom[0]->shape(0);
+  const int64_t in_dim = bottom[0]->count(1), out_dim = top[0]->count(1);
+  const int64_t per_group = num_output_ / group_, kd = kernel_dim_, hw = out_spatial_;
+  EnsureThreadBuffers();
+  float* packed = packed_weights_.mutable_cpu_data();
+  for (int64_t g = 0; g < group_; ++g) {
+    const int64_t at = g * per_group * kd;
+    PackRowBlocks(per_group, kd, w + at, kd, 1, packed + at);
+  }
+  float* shifteds = shifted_buffer_.mutable_cpu_data();
+  for (size_t i = 0; i < bottom.size(); ++i) {
+    const float* x = bottom[i]->cpu_data();
+    float* y = top[i]->mutable_cpu_data();
+    ForEachImage(num, num_output_ * kd * hw, [&](int64_t n, int t) {
+      float* shifted = shifteds + t * shifted_buffer_.count(1);
+      ShiftInput(x + n * in_dim, geom_, shifted);
+      for (int64_t g = 0; g < group_; ++g) {
+        ImplicitGemm(per_group, kd, packed + g * per_group * kd, offsets_.data() + g * kd, shifted,
+                     hw, b ? b + g * per_group : nullptr, y + n * out_dim + g * per_group * hw, hw);
+      }
+    });
+  }
+}
+
+void ConvolutionLayer::BackwardImplicit(const BlobVec& top, const std::vector<bool>& propagate_down,
+                                        const BlobVec& bottom) {
+  const float* w = blobs_[0]->cpu_data();
+  const bool weight_grad = param_propagate_down(0);
+  const bool bias_grad = bias_term_ && param_propagate_down(1);
+  const int64_t num = bottom[0]->shape(0);
+  const int64_t in_dim = bottom[0]->count(1), out_dim = top[0]->count(1);
+  const int64_t per_group = num_output_ / group_, kd = kernel_dim_, hw = out_spatial_;
+  const int64_t in_group = geom_.channels / group_, in_hw = geom_.height * geom_.width;
+  const int64_t taps = geom_.kernel_h * geom_.kernel_w, back_kd = per_group * taps;
+  const int64_t ld = grad_ld_;
+  EnsureThreadBuffers();
+  float* accs = weight_diff_buffer_.mutable_cpu_data();
+  const int64_t acc_size = weight_diff_buffer_.count(1);
+  std::fill(accs, accs + weight_diff_buffer_.count(), 0.f);
+  // W' per group, (in_group, per_group * taps), laid out in packed_weights_'s diff (scratch),
+  // then packed for ImplicitGemm into the second half of its data.
+  float* packed_back = packed_weights_.mutable_cpu_data() + blobs_[0]->count();
+  float* flipped = packed_weights_.mutable_cpu_diff();
+  if (std::find(propagate_down.begin(), propagate_down.end(), true) != propagate_down.end()) {
+    for (int64_t g = 0; g < group_; ++g) {
+      const float* wg = w + g * per_group * kd;
+      float* fg = flipped + g * per_group * kd;
+      for (int64_t c = 0; c < in_group; ++c)
+        for (int64_t o = 0; o < per_group; ++o)
+          for (int64_t j = 0; j < taps; ++j)
+            fg[(c * per_group + o) * taps + j] = wg[(o * in_group + c) * taps + (taps - 1 - j)];
+      PackRowBlocks(in_group, back_kd, fg, back_kd, 1, packed_back + g * per_group * kd);
+    }
+  }
+  float* shifteds = shifted_buffer_.mutable_cpu_data();
+  float* shifted_diffs = shifted_diff_buffer_.mutable_cpu_data();
+  float* dyts = top_diff_t_buffer_.mutable_cpu_data();
+  for (size_t i = 0; i < top.size(); ++i) {
+    if (!weight_grad && !bias_grad && !propagate_down[i]) continue;
+    const float* dy = top[i]->cpu_diff();
+    const float* x = bottom[i]->cpu_data();
+    float* dx = propagate_down[i] ? bottom[i]->mutable_cpu_diff() : nullptr;
+    ForEachImage(num, 2 * num_output_ * kd * hw, [&](int64_t n, int t) {
+      const float* dyn = dy + n * out_dim;
+      float* dwt = accs + t * acc_size;
+      float* db = dwt + group_ * kd * ld;
+      if (bias_grad) {
+        for (int64_t c = 0; c < num_output_; ++c) {
+          float s = 0;
+          for (int64_t j = 0; j < hw; ++j) s += dyn[c * hw + j];
+          db[c] += s;
+        }
+      }
+      if (weight_grad) {
+        float* shifted = shifteds + t * shifted_buffer_.count(1);
+        float* dyt = dyts + t * top_diff_t_buffer_.count(1);
+        ShiftInput(x + n * in_dim, geom_, shifted);
+        for (int64_t g = 0; g < group_; ++g) {
+          // The group's top diff transposed, (hw, ld); zero beyond its channels.
+          float* dt = dyt + g * hw * ld;
+          for (int64_t s = 0; s < hw; ++s) std::fill(dt + s * ld + per_group, dt + (s + 1) * ld, 0.f);
+          for (int64_t m = 0; m < per_group; ++m) {
+            const float* src = dyn + (g * per_group + m) * hw;
+            for (int64_t s = 0; s < hw; ++s) dt[s * ld + m] = src[s];
+          }
+          ImplicitWeightGrad(kd, ld, hw, dt, offsets_.data() + g * kd, shifted, dwt + g * kd * ld);
+        }
+      }
+      if (dx) {
+        float* shifted = shifted_diffs + t * shifted_diff_buffer_.count(1);
+        ShiftInput(dyn, back_geom_, shifted);
+        for (int64_t g = 0; g < group_; ++g) {
+          ImplicitGemm(in_group, back_kd, packed_back + g * per_group * kd,
+                       back_offsets_.data() + g * back_kd, shifted, in_hw, nullptr,
+                       dx + n * in_dim + g * in_group * in_hw, in_hw);
+        }
+      }
+    });
+  }
+  ReduceGradients(weight_grad, bias_grad);
+}
+
+}  // namespace augdrop
