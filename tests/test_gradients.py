@@ -51,14 +51,17 @@ CONV_CASES = {
                                  "num_output: 2 kernel_size: 3 kernel_size: 2 stride: 1 "
                                  "stride: 2 pad: 0 pad: 1 dilation: 2 dilation: 1"),
     "many_outputs": ((3, 5, 9, 7), "num_output: 70 kernel_size: 3 pad: 1"),
-    "group3_odd_width": ((2, 6, 6, 6), "num_output: 39 kernel_size: 3 group: 3"),
-    # Geometries the IMPLICIT engine takes (stride 1, input and output pixels in whole
+    # Geometries the IMPLICIT engine takes (stride 1, output pixels in whole
     # vectors), at its kernels' edges: output channels over a register tile (12) and over a
     # weight-gradient block (64), a half tile of pixels (48 = 32 + 16), a long reduction, odd
-    # group widths, dilation, a non-square kernel.
+    # group widths, dilation, a non-square kernel; the data gradient both as the flipped
+    # convolution ("same" padding) and by col2im (less padding, input pixels not in vectors).
     "implicit_1x1": ((2, 3, 4, 4), "num_output: 5 kernel_size: 1"),
     "implicit_many_outputs": ((2, 5, 4, 8), "num_output: 70 kernel_size: 3 pad: 1"),
     "implicit_no_pad": ((2, 2, 10, 8), "num_output: 4 kernel_size: 3"),
+    "implicit_valid_odd_input": ((2, 3, 9, 9), "num_output: 4 kernel_size: 2"),
+    "implicit_lenet_conv2": ((2, 4, 12, 12), "num_output: 6 kernel_size: 5"),
+    "implicit_group3_valid": ((2, 6, 6, 6), "num_output: 39 kernel_size: 3 group: 3"),
     "implicit_long_reduction": ((2, 8, 4, 8), "num_output: 24 kernel_size: 5 pad: 2"),
     "implicit_group3": ((2, 6, 4, 4), "num_output: 39 kernel_size: 3 pad: 1 group: 3"),
     "implicit_dilation": ((1, 2, 8, 8), "num_output: 3 kernel_size: 3 pad: 2 dilation: 2"),

@@ -1,11 +1,12 @@
 // The IMPLICIT engine of the convolution (conv_layer.hpp), image by image on the threads:
 //   forward          y (C_out, HW_out)        = W (C_out, K) * cols(x)
 //   weight gradient  dW^T (K, C_out)         += cols(x) * dy^T (HW_out, C_out)
-//   data gradient    dx (C, HW)               = W' * cols'(dy)
+//   data gradient    dx (C, HW)               = W' * cols'(dy)        (flipped_backward_)
+//                    or col2im(W^T (K, C_out) * dy (C_out, HW_out))   (Caffe's way)
 // per group, where cols() is Caffe's im2col matrix read in place from a shifted copy
-// (math/implicit_gemm.hpp), and the data gradient is the stride-1 convolution of the top diff,
-// padded by dilation (k - 1) - pad, with W'[c][o][i][j] = W[o][c][k_h - 1 - i][k_w - 1 - j]:
-// the same products as Caffe's col2im(W^T dy), summed in another order.
+// (math/implicit_gemm.hpp), and the flipped data gradient is the stride-1 convolution of the
+// top diff, padded by dilation (k - 1) - pad, with W'[c][o][i][j] = W[o][c][k_h-1-i][k_w-1-j]:
+// the same products as Caffe's col2im(W^T dy), summed in another order, without col2im.
 #include <algorithm>
 
 #include "core/parallel.hpp"
@@ -31,21 +32,31 @@ void ForEachImage(int64_t num, int64_t work, F&& f) {
 
 void ConvolutionLayer::ReshapeImplicit() {
   const ConvGeometry& g = geom_;
+  implicit_ = !caffe_engine_ && ImplicitGemmFits(g);
+  if (!implicit_) return;
+  offsets_.resize(g.channels * g.kernel_h * g.kernel_w);
+  RowOffsets(g, offsets_.data());
+  grad_ld_ = (num_output_ / group_ + kVec - 1) / kVec * kVec;
   back_geom_ = g;
   back_geom_.channels = num_output_;
   back_geom_.height = g.out_h();
   back_geom_.width = g.out_w();
   back_geom_.pad_h = g.dilation_h * (g.kernel_h - 1) - g.pad_h;
   back_geom_.pad_w = g.dilation_w * (g.kernel_w - 1) - g.pad_w;
-  implicit_ = !caffe_engine_ && ImplicitGemmFits(g) && back_geom_.pad_h >= 0 &&
-              back_geom_.pad_w >= 0 && ImplicitGemmFits(back_geom_) &&
-              back_geom_.out_h() == g.height && back_geom_.out_w() == g.width;
-  if (!implicit_) return;
-  offsets_.resize(g.channels * g.kernel_h * g.kernel_w);
-  RowOffsets(g, offsets_.data());
-  back_offsets_.resize(num_output_ * g.kernel_h * g.kernel_w);
-  RowOffsets(back_geom_, back_offsets_.data());
-  grad_ld_ = (num_output_ / group_ + kVec - 1) / kVec * kVec;
+  // The flipped convolution computes every input pixel from k_h * k_w taps; where the
+  // forward pads less than "same", many of them fall on the zero border and col2im of the
+  // column diffs does less work (LeNet's conv2: 144 input pixels against 64 output ones).
+  const int64_t in_hw = g.height * g.width;
+  flipped_backward_ = back_geom_.pad_h >= 0 && back_geom_.pad_w >= 0 &&
+                      ImplicitGemmFits(back_geom_) && back_geom_.out_h() == g.height &&
+                      back_geom_.out_w() == g.width && 4 * in_hw <= 5 * out_spatial_;
+  if (flipped_backward_) {
+    back_offsets_.resize(num_output_ * g.kernel_h * g.kernel_w);
+    RowOffsets(back_geom_, back_offsets_.data());
+  } else {
+    back_offsets_.resize(num_output_);  // row o of the top diff, read in place
+    for (int64_t o = 0; o < num_output_; ++o) back_offsets_[o] = static_cast<int32_t>(o * out_spatial_);
+  }
 }
 
 void ConvolutionLayer::ForwardImplicit(const BlobVec& bottom, const BlobVec& top) {
@@ -90,11 +101,20 @@ void ConvolutionLayer::BackwardImplicit(const BlobVec& top, const std::vector<bo
   float* accs = weight_diff_buffer_.mutable_cpu_data();
   const int64_t acc_size = weight_diff_buffer_.count(1);
   std::fill(accs, accs + weight_diff_buffer_.count(), 0.f);
-  // W' per group, (in_group, per_group * taps), laid out in packed_weights_'s diff (scratch),
-  // then packed for ImplicitGemm into the second half of its data.
+  // The data gradient's weights, packed into the second half of packed_weights_: W^T per
+  // group for the column diffs, or W' per group, (in_group, per_group * taps), first laid
+  // out in packed_weights_'s diff (scratch).
   float* packed_back = packed_weights_.mutable_cpu_data() + blobs_[0]->count();
   float* flipped = packed_weights_.mutable_cpu_diff();
-  if (std::find(propagate_down.begin(), propagate_down.end(), true) != propagate_down.end()) {
+  const bool any_dx =
+      std::find(propagate_down.begin(), propagate_down.end(), true) != propagate_down.end();
+  if (any_dx && !flipped_backward_) {
+    for (int64_t g = 0; g < group_; ++g) {
+      const int64_t at = g * per_group * kd;
+      PackRowBlocks(kd, per_group, w + at, 1, kd, packed_back + at);
+    }
+  }
+  if (any_dx && flipped_backward_) {
     for (int64_t g = 0; g < group_; ++g) {
       const float* wg = w + g * per_group * kd;
       float* fg = flipped + g * per_group * kd;
@@ -108,6 +128,7 @@ void ConvolutionLayer::BackwardImplicit(const BlobVec& top, const std::vector<bo
   float* shifteds = shifted_buffer_.mutable_cpu_data();
   float* shifted_diffs = shifted_diff_buffer_.mutable_cpu_data();
   float* dyts = top_diff_t_buffer_.mutable_cpu_data();
+  float* cols = col_buffer_.mutable_cpu_data();
   for (size_t i = 0; i < top.size(); ++i) {
     if (!weight_grad && !bias_grad && !propagate_down[i]) continue;
     const float* dy = top[i]->cpu_diff();
@@ -131,15 +152,11 @@ void ConvolutionLayer::BackwardImplicit(const BlobVec& top, const std::vector<bo
         for (int64_t g = 0; g < group_; ++g) {
           // The group's top diff transposed, (hw, ld); zero beyond its channels.
           float* dt = dyt + g * hw * ld;
-          for (int64_t s = 0; s < hw; ++s) std::fill(dt + s * ld + per_group, dt + (s + 1) * ld, 0.f);
-          for (int64_t m = 0; m < per_group; ++m) {
-            const float* src = dyn + (g * per_group + m) * hw;
-            for (int64_t s = 0; s < hw; ++s) dt[s * ld + m] = src[s];
-          }
+          TransposeToVectors(per_group, hw, dyn + g * per_group * hw, hw, dt, ld);
           ImplicitWeightGrad(kd, ld, hw, dt, offsets_.data() + g * kd, shifted, dwt + g * kd * ld);
         }
       }
-      if (dx) {
+      if (dx && flipped_backward_) {
         float* shifted = shifted_diffs + t * shifted_diff_buffer_.count(1);
         ShiftInput(dyn, back_geom_, shifted);
         for (int64_t g = 0; g < group_; ++g) {
@@ -147,6 +164,14 @@ void ConvolutionLayer::BackwardImplicit(const BlobVec& top, const std::vector<bo
                        back_offsets_.data() + g * back_kd, shifted, in_hw, nullptr,
                        dx + n * in_dim + g * in_group * in_hw, in_hw);
         }
+      } else if (dx) {
+        // col diff (K, hw) = W^T dy, its rows of k in order, then col2im.
+        float* col = cols + t * col_buffer_.count(1);
+        for (int64_t g = 0; g < group_; ++g) {
+          ImplicitGemm(kd, per_group, packed_back + g * per_group * kd,
+                       back_offsets_.data() + g * per_group, dyn, hw, nullptr, col + g * kd * hw, hw);
+        }
+        col2im_cpu(col, geom_, dx + n * in_dim, hw);
       }
     });
   }

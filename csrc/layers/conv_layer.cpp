@@ -107,10 +107,10 @@ void ConvolutionLayer::EnsureThreadBuffers() {
   const int64_t weight_count = blobs_[0]->count();
   if (implicit_) {
     shifted_buffer_.Reshape({threads_, round16(ShiftedSize(geom_))});
-    shifted_diff_buffer_.Reshape({threads_, round16(ShiftedSize(back_geom_))});
+    shifted_diff_buffer_.Reshape({threads_, flipped_backward_ ? round16(ShiftedSize(back_geom_)) : 0});
     top_diff_t_buffer_.Reshape({threads_, group_ * out_spatial_ * grad_ld_});
     packed_weights_.Reshape({2 * weight_count});
-    col_buffer_.Reshape({0});
+    col_buffer_.Reshape({threads_, flipped_backward_ ? 0 : round16(kernel_dim_ * group_ * out_spatial_)});
     out_buffer_.Reshape({0});
     weight_diff_buffer_.Reshape({threads_, round16(group_ * kernel_dim_ * grad_ld_ + num_output_)});
   } else {

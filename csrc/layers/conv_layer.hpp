@@ -1,8 +1,8 @@
 // Convolution, 2-d (Caffe's base_conv_layer.cpp and conv_layer.cpp), with two engines:
 //  - IMPLICIT (engine DEFAULT or CUDNN, where the geometry fits: stride 1, whole vectors of
-//    pixels): an implicit GEMM with this project's kernels, no im2col (math/implicit_gemm.hpp,
-//    conv_implicit.cpp); the data gradient as the forward convolution of the top diff with
-//    the flipped, transposed weights.
+//    output pixels): an implicit GEMM with this project's kernels, no im2col
+//    (math/implicit_gemm.hpp, conv_implicit.cpp); the data gradient as the convolution of the
+//    top diff with the flipped, transposed weights, or by col2im where that is cheaper.
 //  - CAFFE (engine: CAFFE, and any geometry IMPLICIT does not take): Caffe's im2col + BLAS
 //    GEMM recipe.
 // DEVIATION: Caffe runs one GEMM per image on one thread. Here threads take chunks of images
@@ -60,15 +60,19 @@ class ConvolutionLayer : public Layer {
   int64_t out_spatial_ = 0;   // H_out * W_out
   int64_t chunk_ = 1;         // images per GEMM (IMPLICIT: 1)
   int threads_ = 1;
-  // CAFFE, per thread, for a chunk of L = chunk * H_out * W_out pixels:
+  // CAFFE, per thread, for a chunk of L = chunk * H_out * W_out pixels (IMPLICIT: the column
+  // diffs of one image where the data gradient goes by col2im):
   Blob col_buffer_;           // the columns (C * k_h * k_w, L), also their diffs
   Blob out_buffer_;           // the output or top diff (C_out, L), channel-major
   // Both: per thread, a weight and bias gradient accumulator (IMPLICIT: the weight part
   // transposed per group, (kernel_dim, grad_ld_)).
   Blob weight_diff_buffer_;
   // IMPLICIT:
-  ConvGeometry back_geom_{};  // the data gradient's convolution: top diff -> bottom diff
-  std::vector<int32_t> offsets_, back_offsets_;  // im2col rows in the shifted copies
+  bool flipped_backward_ = false;  // the data gradient as a convolution, not col2im
+  ConvGeometry back_geom_{};  // that convolution: top diff -> bottom diff
+  // im2col rows in the shifted copy; the data gradient's rows (flipped: in the top diff's
+  // shifted copy; else the top diff's channels)
+  std::vector<int32_t> offsets_, back_offsets_;
   int64_t grad_ld_ = 0;       // C_out / group rounded up to whole vectors
   Blob shifted_buffer_;       // per thread: the shifted copy of a bottom image
   Blob shifted_diff_buffer_;  // per thread: the shifted copy of a top diff image

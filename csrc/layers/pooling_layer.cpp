@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "core/parallel.hpp"
+#include "math/simd.hpp"
 
 namespace augdrop {
 namespace {
@@ -98,53 +99,84 @@ void PoolingLayer::Reshape(const BlobVec& bottom, const BlobVec& top) {
 }
 
 template <int KH, int KW>
-void PoolingLayer::ForwardPlane(const float* xin, float* yout, int64_t* arg) const {
-  // KH, KW > 0: AVE windows inside the image take a loop of that fixed size, which the
-  // compiler unrolls (the same sums in the same order as the general loop).
-  // Members copied to locals: the int64_t argmax stores could alias them, forcing reloads.
+void PoolingLayer::ForwardPlane(const float* xin, float* yout, int32_t*) const {
+  // AVE (MAX: MaxPlaneVectors). KH, KW > 0: windows inside the image take a loop of that
+  // fixed size, which the compiler unrolls (the same sums in the same order as the general
+  // loop). Members copied to locals: the stores could alias them, forcing reloads.
   const int64_t height = height_, width = width_, pooled_h = pooled_h_, pooled_w = pooled_w_;
   const int64_t kernel_h = kernel_h_, kernel_w = kernel_w_, stride_h = stride_h_;
   const int64_t stride_w = stride_w_, pad_h = pad_h_, pad_w = pad_w_;
-  const bool is_max = method_ == Method::MAX;
   for (int64_t ph = 0; ph < pooled_h; ++ph) {
     for (int64_t pw = 0; pw < pooled_w; ++pw) {
-      int64_t hstart = ph * stride_h - pad_h, wstart = pw * stride_w - pad_w;
+      const int64_t hstart = ph * stride_h - pad_h, wstart = pw * stride_w - pad_w;
       const int64_t out_index = ph * pooled_w + pw;
       const bool inside = KH > 0 && hstart >= 0 && wstart >= 0 && hstart + KH <= height &&
                           wstart + KW <= width;
-      if (is_max) {
-        // MAX keeps the general loop (a fixed-size one vectorizes badly here) with branch-free
-        // selects: on real activations the winner is unpredictable. Caffe's rule, the first
-        // maximum in row-major order, is kept by the strict comparison.
-        const int64_t hend = std::min(hstart + kernel_h, height);
-        const int64_t wend = std::min(wstart + kernel_w, width);
-        hstart = std::max<int64_t>(hstart, 0);
-        wstart = std::max<int64_t>(wstart, 0);
-        float best = -FLT_MAX;
-        int64_t best_index = -1;
-        for (int64_t h = hstart; h < hend; ++h)
-          for (int64_t w = wstart; w < wend; ++w) {
-            const float v = xin[h * width + w];
-            const bool greater = v > best;
-            best = greater ? v : best;
-            best_index = greater ? h * width + w : best_index;
-          }
-        yout[out_index] = best;
-        arg[out_index] = best_index;
+      float sum = 0;
+      if (inside) {
+        const float* p = xin + hstart * width + wstart;
+        for (int h = 0; h < KH; ++h)
+          for (int w = 0; w < KW; ++w) sum += p[h * width + w];
+        yout[out_index] = sum / (KH * KW);
+        continue;
+      }
+      const AveWindow win = ClipAveWindow(hstart, wstart, kernel_h, kernel_w, height, width,
+                                          pad_h, pad_w);
+      for (int64_t h = win.hstart; h < win.hend; ++h)
+        for (int64_t w = win.wstart; w < win.wend; ++w) sum += xin[h * width + w];
+      yout[out_index] = sum / win.pool_size;
+    }
+  }
+}
+
+void PoolingLayer::MaxPlaneVectors(const float* xin, float* yout, int32_t* arg,
+                                   float* phases) const {
+  using simd::IVec;
+  using simd::Vec;
+  const int64_t height = height_, width = width_, pooled_h = pooled_h_, pooled_w = pooled_w_;
+  const int64_t kernel_h = kernel_h_, kernel_w = kernel_w_, stride_h = stride_h_;
+  const int64_t s = stride_w_, pad_h = pad_h_, pad_w = pad_w_;
+  // Each input row split by column phase: phase r holds columns j * s + r - pad_w (j >= 0),
+  // -FLT_MAX outside the image, so that window column kw of the outputs pw, pw + 1, ... is
+  // one contiguous run, phase kw % s from j = pw + kw / s. -FLT_MAX never wins the strict
+  // comparison, as positions outside the image never enter Caffe's clipped window.
+  const int64_t run = PhaseRun();
+  for (int64_t h = 0; h < height; ++h)
+    for (int64_t r = 0; r < s; ++r) {
+      float* out = phases + (h * s + r) * run;
+      const float* in = xin + h * width + r - pad_w;  // in[j * s] is column j * s + r - pad_w
+      // columns inside the image: j in [begin, end)
+      const int64_t begin = std::min(run, std::max<int64_t>(0, (pad_w - r + s - 1) / s));
+      const int64_t end = std::max(begin, std::min(run, (width + pad_w - r + s - 1) / s));
+      for (int64_t j = 0; j < begin; ++j) out[j] = -FLT_MAX;
+      if (s == 2) {  // the common stride, as a constant: the compiler vectorizes the gather
+        for (int64_t j = begin; j < end; ++j) out[j] = in[j * 2];
       } else {
-        float sum = 0;
-        if (inside) {
-          const float* p = xin + hstart * width + wstart;
-          for (int h = 0; h < KH; ++h)
-            for (int w = 0; w < KW; ++w) sum += p[h * width + w];
-          yout[out_index] = sum / (KH * KW);
-          continue;
+        for (int64_t j = begin; j < end; ++j) out[j] = in[j * s];
+      }
+      for (int64_t j = end; j < run; ++j) out[j] = -FLT_MAX;
+    }
+  IVec lane_column;  // lane i's offset in columns: i * s
+  for (int i = 0; i < kVec; ++i) lane_column[i] = static_cast<int32_t>(i * s);
+  for (int64_t ph = 0; ph < pooled_h; ++ph) {
+    const int64_t hstart = std::max<int64_t>(ph * stride_h - pad_h, 0);
+    const int64_t hend = std::min(ph * stride_h - pad_h + kernel_h, height);
+    for (int64_t pw = 0; pw < pooled_w; pw += kVec) {
+      Vec best = Vec{} - FLT_MAX;
+      IVec best_index = IVec{} - 1;
+      for (int64_t h = hstart; h < hend; ++h) {
+        for (int64_t kw = 0; kw < kernel_w; ++kw) {
+          const Vec v = simd::Load(phases + (h * s + kw % s) * run + pw + kw / s);
+          const IVec greater = v > best;  // Caffe's rule: the first maximum in row-major order
+          best = greater ? v : best;
+          const int32_t index = static_cast<int32_t>(h * width + pw * s + kw - pad_w);
+          best_index = greater ? lane_column + index : best_index;
         }
-        const AveWindow win = ClipAveWindow(hstart, wstart, kernel_h, kernel_w, height, width,
-                                            pad_h, pad_w);
-        for (int64_t h = win.hstart; h < win.hend; ++h)
-          for (int64_t w = win.wstart; w < win.wend; ++w) sum += xin[h * width + w];
-        yout[out_index] = sum / win.pool_size;
+      }
+      const int64_t lanes = std::min<int64_t>(kVec, pooled_w - pw);
+      for (int64_t i = 0; i < lanes; ++i) {
+        yout[ph * pooled_w + pw + i] = best[i];
+        arg[ph * pooled_w + pw + i] = best_index[i];
       }
     }
   }
@@ -155,11 +187,13 @@ void PoolingLayer::Forward_cpu(const BlobVec& bottom, const BlobVec& top) {
   float* y = top[0]->mutable_cpu_data();
   const int64_t planes = bottom[0]->shape(0) * bottom[0]->shape(1);
   const int64_t in_plane = height_ * width_, out_plane = pooled_h_ * pooled_w_;
-  ParallelFor(planes, [&](int64_t pl, int) {
+  if (method_ == Method::MAX) phases_.resize(MaxThreads() * height_ * stride_w_ * PhaseRun());
+  ParallelFor(planes, [&](int64_t pl, int t) {
     const float* xin = x + pl * in_plane;
     float* yout = y + pl * out_plane;
-    int64_t* arg = method_ == Method::MAX ? argmax_.data() + pl * out_plane : nullptr;
-    if (kernel_h_ == 2 && kernel_w_ == 2) ForwardPlane<2, 2>(xin, yout, arg);
+    int32_t* arg = method_ == Method::MAX ? argmax_.data() + pl * out_plane : nullptr;
+    if (arg) MaxPlaneVectors(xin, yout, arg, phases_.data() + t * height_ * stride_w_ * PhaseRun());
+    else if (kernel_h_ == 2 && kernel_w_ == 2) ForwardPlane<2, 2>(xin, yout, arg);
     else if (kernel_h_ == 3 && kernel_w_ == 3) ForwardPlane<3, 3>(xin, yout, arg);
     else ForwardPlane<0, 0>(xin, yout, arg);
   });
@@ -170,7 +204,7 @@ void PoolingLayer::Forward_cpu(const BlobVec& bottom, const BlobVec& top) {
 }
 
 template <int KH, int KW>
-void PoolingLayer::BackwardPlane(const float* dyout, float* dxin, const int64_t* arg) const {
+void PoolingLayer::BackwardPlane(const float* dyout, float* dxin, const int32_t* arg) const {
   const int64_t height = height_, width = width_, pooled_h = pooled_h_, pooled_w = pooled_w_;
   const int64_t kernel_h = kernel_h_, kernel_w = kernel_w_, stride_h = stride_h_;
   const int64_t stride_w = stride_w_, pad_h = pad_h_, pad_w = pad_w_;
@@ -210,7 +244,7 @@ void PoolingLayer::Backward_cpu(const BlobVec& top, const std::vector<bool>& pro
   ParallelFor(planes, [&](int64_t pl, int) {
     const float* dyout = dy + pl * out_plane;
     float* dxin = dx + pl * in_plane;
-    const int64_t* arg = method_ == Method::MAX ? argmax_.data() + pl * out_plane : nullptr;
+    const int32_t* arg = method_ == Method::MAX ? argmax_.data() + pl * out_plane : nullptr;
     if (kernel_h_ == 2 && kernel_w_ == 2) BackwardPlane<2, 2>(dyout, dxin, arg);
     else if (kernel_h_ == 3 && kernel_w_ == 3) BackwardPlane<3, 3>(dyout, dxin, arg);
     else BackwardPlane<0, 0>(dyout, dxin, arg);

@@ -28,9 +28,13 @@ class PoolingLayer : public Layer {
  private:
   // One (n, c) plane; KH, KW > 0 give windows inside the image a fixed-size loop.
   template <int KH, int KW>
-  void ForwardPlane(const float* xin, float* yout, int64_t* arg) const;
+  void ForwardPlane(const float* xin, float* yout, int32_t* arg) const;
   template <int KH, int KW>
-  void BackwardPlane(const float* dyout, float* dxin, const int64_t* arg) const;
+  void BackwardPlane(const float* dyout, float* dxin, const int32_t* arg) const;
+  // MAX forward of one plane, kVec output columns at a time, with a thread's scratch for the
+  // plane's rows split by column phase (height * stride_w runs of PhaseRun() floats).
+  void MaxPlaneVectors(const float* xin, float* yout, int32_t* arg, float* phases) const;
+  int64_t PhaseRun() const { return pooled_w_ + (kernel_w_ + stride_w_ - 1) / stride_w_ + 16; }
 
   enum class Method { MAX, AVE };
   Method method_ = Method::MAX;
@@ -38,7 +42,8 @@ class PoolingLayer : public Layer {
   bool ceil_mode_ = true;
   int64_t kernel_h_ = 0, kernel_w_ = 0, stride_h_ = 1, stride_w_ = 1, pad_h_ = 0, pad_w_ = 0;
   int64_t height_ = 0, width_ = 0, pooled_h_ = 0, pooled_w_ = 0;
-  std::vector<int64_t> argmax_;  // MAX: bottom offset within the (n, c) plane, per top element
+  std::vector<int32_t> argmax_;  // MAX: bottom offset within the (n, c) plane, per top element
+  std::vector<float> phases_;    // MAX: MaxPlaneVectors' scratch, per thread
 };
 
 }  // namespace augdrop

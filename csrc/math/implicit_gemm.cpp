@@ -8,12 +8,9 @@
 namespace augdrop {
 namespace {
 
-typedef float Vec __attribute__((vector_size(kVec * sizeof(float))));
-// The same vector at any float-aligned address.
-typedef float VecU __attribute__((vector_size(kVec * sizeof(float)), aligned(alignof(float))));
-
-inline Vec Load(const float* p) { return *reinterpret_cast<const VecU*>(p); }
-inline void Store(float* p, Vec v) { *reinterpret_cast<VecU*>(p) = v; }
+using simd::Load;
+using simd::Store;
+using simd::Vec;
 
 #if defined(__AVX512F__)
 constexpr int kAccRegs = 24;  // accumulators of a weight-gradient tile; the rest hold operands
@@ -113,7 +110,44 @@ constexpr std::array<WeightGradFn, kMaxGradRows> WeightGradRow(std::integer_sequ
   return {(I < GradRows(CV) ? &WeightGradTile<CV, std::min(I + 1, GradRows(CV))> : nullptr)...};
 }
 
+// One stage of a kVec x kVec transpose: rows i and i + B exchange blocks of B elements.
+constexpr int StageLow(int B, int e) { return (e % (2 * B)) < B ? e : kVec + e - B; }
+constexpr int StageHigh(int B, int e) { return (e % (2 * B)) < B ? e + B : kVec + e; }
+
+template <int B, int... E>
+inline void TransposeStage(Vec* rows, std::integer_sequence<int, E...>) {
+#pragma GCC unroll 16
+  for (int i = 0; i < kVec; ++i) {
+    if (i & B) continue;
+    const Vec a = rows[i], b = rows[i + B];
+    rows[i] = __builtin_shufflevector(a, b, StageLow(B, E)...);
+    rows[i + B] = __builtin_shufflevector(a, b, StageHigh(B, E)...);
+  }
+}
+
+inline void TransposeBlock(Vec* rows) {
+  constexpr auto lanes = std::make_integer_sequence<int, kVec>{};
+  if constexpr (kVec == 16) TransposeStage<8>(rows, lanes);
+  TransposeStage<4>(rows, lanes);
+  TransposeStage<2>(rows, lanes);
+  TransposeStage<1>(rows, lanes);
+}
+
 }  // namespace
+
+void TransposeToVectors(int64_t M, int64_t P, const float* src, int64_t lds, float* dst,
+                        int64_t ldd) {
+  for (int64_t m0 = 0; m0 < M; m0 += kVec) {
+    for (int64_t p0 = 0; p0 < P; p0 += kVec) {
+      Vec rows[kVec];
+#pragma GCC unroll 16
+      for (int i = 0; i < kVec; ++i) rows[i] = m0 + i < M ? Load(src + (m0 + i) * lds + p0) : Vec{};
+      TransposeBlock(rows);
+#pragma GCC unroll 16
+      for (int i = 0; i < kVec; ++i) Store(dst + (p0 + i) * ldd + m0, rows[i]);
+    }
+  }
+}
 
 bool ImplicitGemmFits(const ConvGeometry& g) {
   return g.stride_h == 1 && g.stride_w == 1 && (g.out_h() * g.out_w()) % kVec == 0 &&

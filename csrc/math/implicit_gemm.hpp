@@ -14,21 +14,19 @@
 // with col2im cost as much again; these kernels run at about 105 of the 116 GFLOP/s FMA peak
 // of one core. bench/NOTES.md has the measurements.
 //
-// The vectors are GCC/Clang vector extensions: 16 floats (one AVX-512 register) where the
-// target has AVX-512, 8 otherwise; the tile sizes follow the register count.
+// The vectors are those of math/simd.hpp; the tile sizes follow the register count.
 #pragma once
 
 #include <cstdint>
 
 #include "math/im2col.hpp"
+#include "math/simd.hpp"
 
 namespace augdrop {
 
 #if defined(__AVX512F__)
-constexpr int kVec = 16;      // floats per vector register
 constexpr int kMaxRows = 12;  // rows of an output tile: 2 * 12 accumulators of 32 registers
 #else
-constexpr int kVec = 8;
 constexpr int kMaxRows = 6;   // 2 * 6 accumulators of 16 registers
 #endif
 
@@ -50,6 +48,12 @@ void PackRowBlocks(int64_t M, int64_t R, const float* src, int64_t row_stride,
 // p < P (a multiple of kVec); c(i, p) at c[i * ldc + p].
 void ImplicitGemm(int64_t M, int64_t R, const float* packed_a, const int32_t* offsets,
                   const float* shifted, int64_t P, const float* bias, float* c, int64_t ldc);
+
+// dst(p, m) = src(m, p) for m < M rounded up to whole vectors (zero beyond M) and p < P (a
+// multiple of kVec): src(m, p) at src[m * lds + p], dst(p, m) at dst[p * ldd + m]. The top
+// diff transposed for ImplicitWeightGrad, by blocks of kVec x kVec in registers.
+void TransposeToVectors(int64_t M, int64_t P, const float* src, int64_t lds, float* dst,
+                        int64_t ldd);
 
 // dwt(k, m) += sum_p shifted[offsets[k] + p] * dyt(p, m), for k < K, m < ldd, p < P: the
 // weight gradient, transposed so that the output channels lie along the vectors. dyt is
