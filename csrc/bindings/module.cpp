@@ -5,6 +5,7 @@
 #include <pybind11/stl.h>
 
 #include "core/errors.hpp"
+#include "core/mode.hpp"
 #include "core/parallel.hpp"
 #ifdef AUGDROP_WITH_CUDA
 #include "core/cuda_device.hpp"
@@ -108,18 +109,37 @@ PYBIND11_MODULE(_core, m) {
   set_blas_threads(1);
   m.def("set_num_threads", &SetNumThreads, "Threads for the core's loops (default: all cores).");
   m.def("num_threads", &MaxThreads);
+  m.def("set_mode", [](const std::string& mode) {
+    AD_CHECK(mode == "cpu" || mode == "gpu", "mode must be 'cpu' or 'gpu', got '" << mode << "'");
+    SetMode(mode == "gpu" ? Mode::GPU : Mode::CPU);
+  });
+  m.def("get_mode", []() { return GetMode() == Mode::GPU ? "gpu" : "cpu"; });
+  m.def("set_device", &SetDevice);
+  m.def("synchronize", []() {
+#ifdef AUGDROP_WITH_CUDA
+    if (GetMode() == Mode::GPU) CudaSynchronize();
+#endif
+  }, py::call_guard<py::gil_scoped_release>());
+  m.def("set_gpu_dropout_masks", [](const std::string& source) {
+    AD_CHECK(source == "device" || source == "caffe",
+             "GPU dropout masks come from 'device' or 'caffe', not '" << source << "'");
+    SetGpuMasks(source == "caffe" ? GpuMasks::CAFFE_STREAM : GpuMasks::DEVICE);
+  });
   m.def("backends", []() {
     // What was compiled, and what this machine can use.
     py::dict out;
     out["cpu"] = true;
 #ifdef AUGDROP_WITH_CUDA
     out["cuda_compiled"] = true;
+    out["gpu_dropout_masks"] = GetGpuMasks() == GpuMasks::CAFFE_STREAM ? "caffe" : "device";
     const int count = CudaDeviceCount();
     out["cuda_devices"] = count;
     std::vector<std::string> names;
     for (int i = 0; i < count; ++i) names.push_back(CudaDeviceName(i));
     out["cuda_device_names"] = names;
+    out["gpu_usable"] = count > 0;
 #else
+    out["gpu_usable"] = false;
     out["cuda_compiled"] = false;
     out["cuda_devices"] = 0;
     out["cuda_device_names"] = std::vector<std::string>{};

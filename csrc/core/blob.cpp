@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "core/errors.hpp"
+#include "math/math_functions.hpp"
 
 namespace augdrop {
 
@@ -68,6 +69,32 @@ float* Blob::mutable_cpu_diff() {
   return static_cast<float*>(diff_->mutable_cpu_data());
 }
 
+const float* Blob::gpu_data() const {
+  AD_CHECK(data_, "blob has no data (never reshaped)");
+  return static_cast<const float*>(data_->gpu_data());
+}
+const float* Blob::gpu_diff() const {
+  AD_CHECK(diff_, "blob has no diff (never reshaped)");
+  return static_cast<const float*>(diff_->gpu_data());
+}
+float* Blob::mutable_gpu_data() {
+  AD_CHECK(data_, "blob has no data (never reshaped)");
+  return static_cast<float*>(data_->mutable_gpu_data());
+}
+float* Blob::mutable_gpu_diff() {
+  AD_CHECK(diff_, "blob has no diff (never reshaped)");
+  return static_cast<float*>(diff_->mutable_gpu_data());
+}
+
+#ifdef AUGDROP_WITH_CUDA
+namespace {
+// Where an operation on a blob's memory runs: beside the latest values (Caffe's rule).
+bool OnGpu(const std::shared_ptr<SyncedMemory>& m) {
+  return m && (m->head() == SyncedMemory::HEAD_AT_GPU || m->head() == SyncedMemory::SYNCED);
+}
+}  // namespace
+#endif
+
 void Blob::ShareData(const Blob& other) {
   AD_CHECK(count_ == other.count_, "ShareData between blobs of different counts");
   data_ = other.data_;
@@ -78,6 +105,12 @@ void Blob::ShareDiff(const Blob& other) {
 }
 
 void Blob::Update() {
+#ifdef AUGDROP_WITH_CUDA
+  if (OnGpu(data_)) {
+    gpu_axpy(count_, -1.f, gpu_diff(), mutable_gpu_data());
+    return;
+  }
+#endif
   float* data = mutable_cpu_data();
   const float* diff = cpu_diff();
   for (int64_t i = 0; i < count_; ++i) data[i] -= diff[i];
@@ -102,12 +135,21 @@ double Blob::sumsq_data() const {
   return s;
 }
 double Blob::sumsq_diff() const {
+#ifdef AUGDROP_WITH_CUDA
+  if (OnGpu(diff_)) return gpu_dot(count_, gpu_diff(), gpu_diff());
+#endif
   double s = 0;
   const float* d = cpu_diff();
   for (int64_t i = 0; i < count_; ++i) s += double(d[i]) * d[i];
   return s;
 }
 void Blob::scale_diff(float factor) {
+#ifdef AUGDROP_WITH_CUDA
+  if (OnGpu(diff_)) {
+    gpu_scal(count_, factor, mutable_gpu_diff());
+    return;
+  }
+#endif
   float* d = mutable_cpu_diff();
   for (int64_t i = 0; i < count_; ++i) d[i] *= factor;
 }

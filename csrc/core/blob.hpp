@@ -35,6 +35,12 @@ class Blob {
   const float* cpu_diff() const;
   float* mutable_cpu_data();
   float* mutable_cpu_diff();
+  // Device memory (builds with the CUDA backend); host and device copies are kept in step by
+  // SyncedMemory.
+  const float* gpu_data() const;
+  const float* gpu_diff() const;
+  float* mutable_gpu_data();
+  float* mutable_gpu_diff();
 
   // The memory behind data and diff (a numpy view holds it, so that a view taken before a
   // Reshape that reallocates stays valid memory, if stale).
@@ -45,7 +51,8 @@ class Blob {
   void ShareData(const Blob& other);
   void ShareDiff(const Blob& other);
 
-  // data -= diff (the parameter update of Caffe's Net::Update).
+  // data -= diff (the parameter update of Caffe's Net::Update); on the device where the data's
+  // latest values are (as are sumsq_diff and scale_diff).
   void Update();
   double asum_data() const;
   double asum_diff() const;

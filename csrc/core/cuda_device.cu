@@ -2,6 +2,8 @@
 
 #include <cuda_runtime.h>
 
+#include "core/cuda_check.hpp"
+
 namespace augdrop {
 
 int CudaDeviceCount() {
@@ -19,6 +21,19 @@ std::string CudaDeviceName(int device) {
   if (err != cudaSuccess) return cudaGetErrorString(err);
   return std::string(prop.name) + " (compute " + std::to_string(prop.major) + "." +
          std::to_string(prop.minor) + ", " + std::to_string(prop.totalGlobalMem >> 20) + " MiB)";
+}
+
+void CudaUseDevice(int device) { AD_CUDA_CHECK(cudaSetDevice(device)); }
+
+void CudaSynchronize() { AD_CUDA_CHECK(cudaDeviceSynchronize()); }
+
+cublasHandle_t CublasHandle() {
+  static cublasHandle_t handle = [] {
+    cublasHandle_t h = nullptr;
+    AD_CUBLAS_CHECK(cublasCreate(&h));
+    return h;
+  }();
+  return handle;
 }
 
 }  // namespace augdrop

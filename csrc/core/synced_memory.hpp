@@ -1,6 +1,7 @@
-// Host memory with room for a device copy, as Caffe's SyncedMemory (src/caffe/syncedmem.cpp).
-// The only place that would copy between host and device; the CUDA half arrives with the
-// CUDA backend (issue 6). Memory is 64-byte aligned and zero-filled on first use.
+// Host memory and, with the CUDA backend, its device copy, as Caffe's SyncedMemory
+// (src/caffe/syncedmem.cpp): the only place that copies between host and device. Each side
+// is allocated on first use; the head says which side holds the latest values, and reading
+// the other side copies them over. Host memory is 64-byte aligned; both are zero-filled.
 #pragma once
 
 #include <cstddef>
@@ -18,13 +19,18 @@ class SyncedMemory {
 
   const void* cpu_data();
   void* mutable_cpu_data();
+  // Device memory (builds with the CUDA backend; an error otherwise).
+  const void* gpu_data();
+  void* mutable_gpu_data();
   size_t size() const { return size_; }
   Head head() const { return head_; }
 
  private:
   void ToCpu();
+  void ToGpu();
 
   void* cpu_ptr_ = nullptr;
+  void* gpu_ptr_ = nullptr;
   size_t size_;
   Head head_ = UNINITIALIZED;
 };

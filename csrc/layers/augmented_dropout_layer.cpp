@@ -1,5 +1,6 @@
 #include "layers/augmented_dropout_layer.hpp"
 
+#include "core/mode.hpp"
 #include "layers/dropout_layer.hpp"
 #include "math/math_functions.hpp"
 
@@ -84,6 +85,12 @@ void AugmentedDropoutLayer::Forward_cpu(const BlobVec& bottom, const BlobVec& to
 
 void AugmentedDropoutLayer::PrepareBackward(const BlobVec& bottom, const BlobVec& top) {
   if (!RewritesTop() || !forward_done_) return;
+#ifdef AUGDROP_WITH_CUDA
+  if (GetMode() == Mode::GPU) {
+    PrepareBackward_gpu(top);
+    return;
+  }
+#endif
   const int64_t n = top[0]->count();
   AD_CHECK(input_copy_.count() == n && int64_t(backward_mask_.size()) == n,
            "backward features requested before a forward pass of the current shape");

@@ -33,10 +33,20 @@ class AugmentedDropoutLayer : public Layer {
   void Forward_cpu(const BlobVec& bottom, const BlobVec& top) override;
   void Backward_cpu(const BlobVec& top, const std::vector<bool>& propagate_down,
                     const BlobVec& bottom) override;
+#ifdef AUGDROP_WITH_CUDA
+  void Forward_gpu(const BlobVec& bottom, const BlobVec& top) override;
+  void Backward_gpu(const BlobVec& top, const std::vector<bool>& propagate_down,
+                    const BlobVec& bottom) override;
+#endif
 
  private:
   // True when x * m_b differs from the forward output, so the top must be rewritten.
   bool RewritesTop() const;
+#ifdef AUGDROP_WITH_CUDA
+  void PrepareBackward_gpu(const BlobVec& top);
+  Blob forward_keep_, extra_keep_;  // GPU mode: the 0/1 draws of m_f and m_e, on the device
+  Blob backward_mask_gpu_;          // GPU mode: m_b (scaled), on the device
+#endif
 
   Variant variant_ = Variant::AUGMENTED;
   float forward_ratio_ = 0.5f, backward_ratio_ = 0.f;

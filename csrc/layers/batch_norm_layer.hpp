@@ -37,6 +37,11 @@ class BatchNormLayer : public Layer {
   void Forward_cpu(const BlobVec& bottom, const BlobVec& top) override;
   void Backward_cpu(const BlobVec& top, const std::vector<bool>& propagate_down,
                     const BlobVec& bottom) override;
+#ifdef AUGDROP_WITH_CUDA
+  void Forward_gpu(const BlobVec& bottom, const BlobVec& top) override;
+  void Backward_gpu(const BlobVec& top, const std::vector<bool>& propagate_down,
+                    const BlobVec& bottom) override;
+#endif
 
  private:
   // Sums over spatial positions per (n, c), scaled by alpha, then over n: out (C).
@@ -52,6 +57,13 @@ class BatchNormLayer : public Layer {
   std::vector<float> variance_;      // (C); holds sqrt(var + eps) after the forward pass
   std::vector<float> num_by_chans_;  // (N, C)
   Blob x_norm_;                      // (N, C, ...): normalized output kept for backward
+#ifdef AUGDROP_WITH_CUDA
+  // GPU mode: mean_, variance_ and num_by_chans_ on the device, and the backward pass's sums.
+  Blob mean_gpu_;                  // (C)
+  Blob variance_gpu_;              // (C); holds sqrt(var + eps) after the forward pass
+  Blob num_by_chans_gpu_;          // (N, C)
+  Blob sum_dyy_gpu_, sum_dy_gpu_;  // (C)
+#endif
 };
 
 }  // namespace augdrop

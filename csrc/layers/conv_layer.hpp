@@ -36,6 +36,13 @@ class ConvolutionLayer : public Layer {
   void Forward_cpu(const BlobVec& bottom, const BlobVec& top) override;
   void Backward_cpu(const BlobVec& top, const std::vector<bool>& propagate_down,
                     const BlobVec& bottom) override;
+#ifdef AUGDROP_WITH_CUDA
+  // One engine on the GPU whatever engine() says (conv_layer.cu): Caffe's im2col + GEMM, as
+  // ForwardGemm / BackwardGemm with the images of a whole batch side by side in one chunk.
+  void Forward_gpu(const BlobVec& bottom, const BlobVec& top) override;
+  void Backward_gpu(const BlobVec& top, const std::vector<bool>& propagate_down,
+                    const BlobVec& bottom) override;
+#endif
 
  private:
   // Per-thread buffers for the current thread count (it may change between passes).
@@ -78,6 +85,13 @@ class ConvolutionLayer : public Layer {
   Blob shifted_diff_buffer_;  // per thread: the shifted copy of a top diff image
   Blob top_diff_t_buffer_;    // per thread, per group: an image's top diff, (H_out W_out, grad_ld_)
   Blob packed_weights_;       // W packed for the forward, and the flipped W^T for the backward
+#ifdef AUGDROP_WITH_CUDA
+  // GPU, for a chunk of L = chunk * H_out * W_out pixels (the whole batch unless that passes a
+  // memory budget), on the device:
+  Blob gpu_col_buffer_;        // the columns (C * k_h * k_w, L), also their diffs
+  Blob gpu_out_buffer_;        // the output or top diff (C_out, L), channel-major
+  Blob gpu_bias_multiplier_;   // (L,) ones, for the bias gradient's GEMV
+#endif
 };
 
 }  // namespace augdrop

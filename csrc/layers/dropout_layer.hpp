@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "layers/layer.hpp"
 
@@ -23,11 +24,19 @@ class DropoutLayer : public Layer {
   void Forward_cpu(const BlobVec& bottom, const BlobVec& top) override;
   void Backward_cpu(const BlobVec& top, const std::vector<bool>& propagate_down,
                     const BlobVec& bottom) override;
+#ifdef AUGDROP_WITH_CUDA
+  void Forward_gpu(const BlobVec& bottom, const BlobVec& top) override;
+  void Backward_gpu(const BlobVec& top, const std::vector<bool>& propagate_down,
+                    const BlobVec& bottom) override;
+#endif
 
  private:
   float threshold_ = 0.5f;
   float scale_ = 2.f;
   std::vector<uint32_t> mask_;
+#ifdef AUGDROP_WITH_CUDA
+  Blob keep_;  // GPU mode: the mask, 0 or 1 per element, on the device
+#endif
 };
 
 // Caffe's dropout ratio rules shared by Dropout and AugmentedDropout: r in [0, 1).
@@ -36,5 +45,11 @@ float CheckedDropoutRatio(double ratio, const char* field);
 float DropoutScale(float ratio);
 // The Caffe stream's keep mask: m[i] = 1 with probability 1 - ratio.
 void DrawKeepMask(int64_t count, float ratio, uint32_t* mask);
+#ifdef AUGDROP_WITH_CUDA
+// The same on the device: keep (reshaped to count) gets 1 with probability 1 - ratio, else 0,
+// from the source GetGpuMasks() names (core/mode.hpp); `words` is host scratch for the
+// CAFFE_STREAM source.
+void DrawKeepMaskGpu(int64_t count, float ratio, Blob* keep, std::vector<uint32_t>* words);
+#endif
 
 }  // namespace augdrop

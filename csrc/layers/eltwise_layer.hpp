@@ -32,6 +32,11 @@ class EltwiseLayer : public Layer {
   void Forward_cpu(const BlobVec& bottom, const BlobVec& top) override;
   void Backward_cpu(const BlobVec& top, const std::vector<bool>& propagate_down,
                     const BlobVec& bottom) override;
+#ifdef AUGDROP_WITH_CUDA
+  void Forward_gpu(const BlobVec& bottom, const BlobVec& top) override;
+  void Backward_gpu(const BlobVec& top, const std::vector<bool>& propagate_down,
+                    const BlobVec& bottom) override;
+#endif
 
  private:
   enum class Op { PROD, SUM, MAX };
@@ -39,6 +44,9 @@ class EltwiseLayer : public Layer {
   std::vector<float> coeffs_;   // (B)
   std::vector<int> max_idx_;    // (count): index of the bottom holding the max (MAX only)
   bool stable_prod_grad_ = true;
+#ifdef AUGDROP_WITH_CUDA
+  Blob max_idx_gpu_;  // GPU mode: max_idx_ on the device, the bottom index as a float (MAX only)
+#endif
 };
 
 }  // namespace augdrop

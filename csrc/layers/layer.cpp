@@ -1,5 +1,6 @@
 #include "layers/layer.hpp"
 
+#include "core/mode.hpp"
 #include "math/math_functions.hpp"
 
 namespace augdrop {
@@ -18,7 +19,11 @@ void Layer::SetUp(const BlobVec& bottom, const BlobVec& top) {
 
 float Layer::Forward(const BlobVec& bottom, const BlobVec& top) {
   Reshape(bottom, top);
-  Forward_cpu(bottom, top);
+  if (GetMode() == Mode::GPU) {
+    Forward_gpu(bottom, top);
+  } else {
+    Forward_cpu(bottom, top);
+  }
   float loss = 0;
   for (size_t i = 0; i < top.size(); ++i) {
     if (this->loss(int(i)) == 0) continue;
@@ -29,7 +34,11 @@ float Layer::Forward(const BlobVec& bottom, const BlobVec& top) {
 
 void Layer::Backward(const BlobVec& top, const std::vector<bool>& propagate_down,
                      const BlobVec& bottom) {
-  Backward_cpu(top, propagate_down, bottom);
+  if (GetMode() == Mode::GPU) {
+    Backward_gpu(top, propagate_down, bottom);
+  } else {
+    Backward_cpu(top, propagate_down, bottom);
+  }
 }
 
 void Layer::set_loss(int top_index, float value) {

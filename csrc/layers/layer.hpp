@@ -69,6 +69,13 @@ class Layer {
   virtual void Forward_cpu(const BlobVec& bottom, const BlobVec& top) = 0;
   virtual void Backward_cpu(const BlobVec& top, const std::vector<bool>& propagate_down,
                             const BlobVec& bottom) = 0;
+  // The GPU mode's versions (in the layer's .cu file). By default the host code runs, its
+  // blobs copied over by SyncedMemory, as in Caffe.
+  virtual void Forward_gpu(const BlobVec& bottom, const BlobVec& top) { Forward_cpu(bottom, top); }
+  virtual void Backward_gpu(const BlobVec& top, const std::vector<bool>& propagate_down,
+                            const BlobVec& bottom) {
+    Backward_cpu(top, propagate_down, bottom);
+  }
 
   Params layer_param_;
   Phase phase_;

@@ -5,6 +5,8 @@
 // counted over the padded input (clipped at H + pad), as Caffe does.
 #pragma once
 
+#include <memory>
+
 #include "layers/layer.hpp"
 
 namespace augdrop {
@@ -24,6 +26,11 @@ class PoolingLayer : public Layer {
   void Forward_cpu(const BlobVec& bottom, const BlobVec& top) override;
   void Backward_cpu(const BlobVec& top, const std::vector<bool>& propagate_down,
                     const BlobVec& bottom) override;
+#ifdef AUGDROP_WITH_CUDA
+  void Forward_gpu(const BlobVec& bottom, const BlobVec& top) override;
+  void Backward_gpu(const BlobVec& top, const std::vector<bool>& propagate_down,
+                    const BlobVec& bottom) override;
+#endif
 
  private:
   // One (n, c) plane; KH, KW > 0 give windows inside the image a fixed-size loop.
@@ -44,6 +51,10 @@ class PoolingLayer : public Layer {
   int64_t height_ = 0, width_ = 0, pooled_h_ = 0, pooled_w_ = 0;
   std::vector<int32_t> argmax_;  // MAX: bottom offset within the (n, c) plane, per top element
   std::vector<float> phases_;    // MAX: MaxPlaneVectors' scratch, per thread
+#ifdef AUGDROP_WITH_CUDA
+  // GPU mode, MAX: argmax_ on the device (int32 per top element), kept while it is big enough.
+  std::unique_ptr<SyncedMemory> argmax_gpu_;
+#endif
 };
 
 }  // namespace augdrop

@@ -33,6 +33,11 @@ class ScaleLayer : public Layer {
   void Forward_cpu(const BlobVec& bottom, const BlobVec& top) override;
   void Backward_cpu(const BlobVec& top, const std::vector<bool>& propagate_down,
                     const BlobVec& bottom) override;
+#ifdef AUGDROP_WITH_CUDA
+  void Forward_gpu(const BlobVec& bottom, const BlobVec& top) override;
+  void Backward_gpu(const BlobVec& top, const std::vector<bool>& propagate_down,
+                    const BlobVec& bottom) override;
+#endif
 
  private:
   bool bias_term_ = false;
@@ -42,6 +47,9 @@ class ScaleLayer : public Layer {
   int64_t inner_dim_ = 0;
   Blob temp_;                      // bottom data copy when computing in place
   std::vector<float> sum_result_;  // (outer, S): per-row sums for dscale
+#ifdef AUGDROP_WITH_CUDA
+  Blob sum_result_gpu_;  // GPU mode: sum_result_ on the device (outer, S)
+#endif
 };
 
 }  // namespace augdrop

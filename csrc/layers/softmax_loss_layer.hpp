@@ -41,6 +41,11 @@ class SoftmaxWithLossLayer : public Layer {
   void Forward_cpu(const BlobVec& bottom, const BlobVec& top) override;
   void Backward_cpu(const BlobVec& top, const std::vector<bool>& propagate_down,
                     const BlobVec& bottom) override;
+#ifdef AUGDROP_WITH_CUDA
+  void Forward_gpu(const BlobVec& bottom, const BlobVec& top) override;
+  void Backward_gpu(const BlobVec& top, const std::vector<bool>& propagate_down,
+                    const BlobVec& bottom) override;
+#endif
 
  private:
   enum class Normalization { FULL, VALID, BATCH_SIZE, NONE };
@@ -59,6 +64,12 @@ class SoftmaxWithLossLayer : public Layer {
   int softmax_axis_ = 1;
   int64_t outer_num_ = 0;
   int64_t inner_num_ = 0;
+#ifdef AUGDROP_WITH_CUDA
+  // GPU mode: the device sums of the loss, the non-ignored count and the first bad label,
+  // one per block, then in total (read back to the host; softmax_loss_layer.cu).
+  std::unique_ptr<SyncedMemory> block_sums_;
+  std::unique_ptr<SyncedMemory> total_sums_;
+#endif
 };
 
 }  // namespace augdrop

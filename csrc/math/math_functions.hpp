@@ -2,6 +2,7 @@
 // (include/caffe/util/math_functions.hpp). Row-major; 64-bit counts.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 namespace augdrop {
@@ -25,6 +26,31 @@ void cpu_copy(int64_t n, const float* x, float* y);
 void cpu_set(int64_t n, float value, float* x);
 float cpu_dot(int64_t n, const float* x, const float* y);
 float cpu_asum(int64_t n, const float* x);
+
+#ifdef AUGDROP_WITH_CUDA
+// The same on device memory (math_functions.cu; cuBLAS for the BLAS ones, as Caffe's
+// math_functions.cu), plus the elementwise helpers the layers' CUDA code shares.
+void gpu_gemm(Trans trans_a, Trans trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+              const float* A, const float* B, float beta, float* C);
+// batch GEMMs, matrix i at A + i * stride_a, B + i * stride_b, C + i * stride_c.
+void gpu_gemm_batched(Trans trans_a, Trans trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                      const float* A, int64_t stride_a, const float* B, int64_t stride_b,
+                      float beta, float* C, int64_t stride_c, int64_t batch);
+void gpu_gemv(Trans trans_a, int64_t M, int64_t N, float alpha, const float* A, const float* x,
+              float beta, float* y);
+void gpu_axpy(int64_t n, float alpha, const float* x, float* y);
+void gpu_axpby(int64_t n, float alpha, const float* x, float beta, float* y);
+void gpu_scal(int64_t n, float alpha, float* x);
+void gpu_copy(int64_t n, const float* x, float* y);
+void gpu_set(int64_t n, float value, float* x);
+float gpu_dot(int64_t n, const float* x, const float* y);
+float gpu_asum(int64_t n, const float* x);
+void gpu_add(int64_t n, const float* a, const float* b, float* y);  // y = a + b
+void gpu_mul(int64_t n, const float* a, const float* b, float* y);  // y = a * b
+void gpu_sign(int64_t n, const float* x, float* y);                 // y = sign(x)
+// Host <-> device copies outside SyncedMemory (masks made on the host).
+void gpu_memcpy_to_device(size_t bytes, const void* host, void* device);
+#endif
 
 // The BLAS library's own thread count (OpenBLAS keeps its own pool); the core keeps it at 1
 // and threads across images instead (core/parallel.hpp).

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <set>
 
+#include "core/mode.hpp"
 #include "math/math_functions.hpp"
 #include "net/insert_splits.hpp"
 #include "net/layer_registry.hpp"
@@ -316,7 +317,15 @@ float Net::ForwardBackward() {
 }
 
 void Net::ClearParamDiffs() {
-  for (Blob* b : learnable_params_) cpu_set(b->count(), 0.f, b->mutable_cpu_diff());
+  for (Blob* b : learnable_params_) {
+#ifdef AUGDROP_WITH_CUDA
+    if (GetMode() == Mode::GPU) {
+      gpu_set(b->count(), 0.f, b->mutable_gpu_diff());
+      continue;
+    }
+#endif
+    cpu_set(b->count(), 0.f, b->mutable_cpu_diff());
+  }
 }
 
 void Net::Update() {

@@ -1,6 +1,7 @@
 #include <cmath>
 
 #include "core/rng.hpp"
+#include "core/mode.hpp"
 #include "math/math_functions.hpp"
 #include "net/solvers/solver.hpp"
 
@@ -175,6 +176,12 @@ void SGDSolver::Normalize(int param_id) {
   const int64_t iter_size = param_.get_int("iter_size", 1);
   if (iter_size == 1) return;
   Blob* p = net_->learnable_params()[param_id];
+#ifdef AUGDROP_WITH_CUDA
+  if (GetMode() == Mode::GPU) {
+    gpu_scal(p->count(), 1.f / float(iter_size), p->mutable_gpu_diff());
+    return;
+  }
+#endif
   cpu_scal(p->count(), 1.f / float(iter_size), p->mutable_cpu_diff());
 }
 
@@ -184,6 +191,20 @@ void SGDSolver::Regularize(int param_id) {
                       net_->params_weight_decay()[param_id];
   if (decay == 0) return;
   const std::string type = param_.get_string("regularization_type", "L2");
+  AD_CHECK(type == "L2" || type == "L1", "unknown regularization_type '" << type << "' (L2 or L1)");
+#ifdef AUGDROP_WITH_CUDA
+  if (GetMode() == Mode::GPU) {
+    float* diff = p->mutable_gpu_diff();
+    if (type == "L2") {
+      gpu_axpy(p->count(), decay, p->gpu_data(), diff);
+    } else {  // the sign in the update_ scratch (Nesterov overwrites it before use)
+      float* sign = update_[param_id]->mutable_gpu_data();
+      gpu_sign(p->count(), p->gpu_data(), sign);
+      gpu_axpy(p->count(), decay, sign, diff);
+    }
+    return;
+  }
+#endif
   float* diff = p->mutable_cpu_diff();
   const float* data = p->cpu_data();
   if (type == "L2") {
@@ -200,6 +221,14 @@ void SGDSolver::ComputeUpdateValue(int param_id, float rate) {
   Blob* p = net_->learnable_params()[param_id];
   const float momentum = float(param_.get_float("momentum", 0));
   const float local_rate = rate * net_->params_lr()[param_id];
+#ifdef AUGDROP_WITH_CUDA
+  if (GetMode() == Mode::GPU) {
+    float* history = history_[param_id]->mutable_gpu_data();
+    gpu_axpby(p->count(), local_rate, p->gpu_diff(), momentum, history);
+    gpu_copy(p->count(), history, p->mutable_gpu_diff());
+    return;
+  }
+#endif
   float* history = history_[param_id]->mutable_cpu_data();
   // history = local_rate * diff + momentum * history; diff = history
   cpu_axpby(p->count(), local_rate, p->cpu_diff(), momentum, history);
@@ -230,6 +259,17 @@ void NesterovSolver::ComputeUpdateValue(int param_id, float rate) {
   const int64_t n = p->count();
   const float momentum = float(param_.get_float("momentum", 0));
   const float local_rate = rate * net_->params_lr()[param_id];
+#ifdef AUGDROP_WITH_CUDA
+  if (GetMode() == Mode::GPU) {
+    float* history = history_[param_id]->mutable_gpu_data();
+    float* update = update_[param_id]->mutable_gpu_data();
+    gpu_copy(n, history, update);
+    gpu_axpby(n, local_rate, p->gpu_diff(), momentum, history);
+    gpu_axpby(n, 1.f + momentum, history, -momentum, update);
+    gpu_copy(n, update, p->mutable_gpu_diff());
+    return;
+  }
+#endif
   float* history = history_[param_id]->mutable_cpu_data();
   float* update = update_[param_id]->mutable_cpu_data();
   cpu_copy(n, history, update);                                   // previous history

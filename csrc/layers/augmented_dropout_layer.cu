@@ -1,0 +1,91 @@
+// AugmentedDropout on the GPU: the formulas of augmented_dropout_layer.cpp, in the same float
+// operations, with masks from DrawKeepMaskGpu (dropout_layer.cu), m_f drawn before m_e.
+#include "core/cuda_check.hpp"
+#include "layers/augmented_dropout_layer.hpp"
+#include "layers/dropout_layer.hpp"
+#include "math/math_functions.hpp"
+
+namespace augdrop {
+namespace {
+
+__global__ void ApplyForwardMask(int64_t n, const float* x, const float* keep, float scale,
+                                 float* y) {
+  AD_CUDA_KERNEL_LOOP(i, n) y[i] = x[i] * keep[i] * scale;
+}
+
+// m_b from the variant: forward only (STANDARD), none (FORWARD), extra only (BACKWARD), both
+// (AUGMENTED); each mask is float(word) * scale, as on the CPU.
+__global__ void BackwardMask(int64_t n, const float* forward_keep, float forward_scale,
+                             const float* extra_keep, float extra_scale, float* mask) {
+  AD_CUDA_KERNEL_LOOP(i, n) {
+    const float f = forward_keep ? forward_keep[i] * forward_scale : 1.f;
+    mask[i] = extra_keep ? (forward_keep ? f * (extra_keep[i] * extra_scale)
+                                         : extra_keep[i] * extra_scale)
+                         : f;
+  }
+}
+
+__global__ void Multiply(int64_t n, const float* a, const float* b, float* y) {
+  AD_CUDA_KERNEL_LOOP(i, n) y[i] = a[i] * b[i];
+}
+
+}  // namespace
+
+void AugmentedDropoutLayer::Forward_gpu(const BlobVec& bottom, const BlobVec& top) {
+  const int64_t n = bottom[0]->count();
+  const float* x = bottom[0]->gpu_data();
+  if (phase_ != Phase::TRAIN) {
+    gpu_copy(n, x, top[0]->mutable_gpu_data());
+    return;
+  }
+  if (RewritesTop()) {
+    input_copy_.ReshapeLike(*bottom[0]);
+    gpu_copy(n, x, input_copy_.mutable_gpu_data());
+  }
+  const bool uses_forward_mask = variant_ != Variant::BACKWARD;
+  const bool uses_extra_mask = variant_ == Variant::BACKWARD || variant_ == Variant::AUGMENTED;
+  float* y = top[0]->mutable_gpu_data();
+  if (uses_forward_mask) {
+    DrawKeepMaskGpu(n, forward_ratio_, &forward_keep_, &word_mask_);
+    ApplyForwardMask<<<CudaBlocks(n), kCudaThreads>>>(n, x, forward_keep_.gpu_data(),
+                                                      forward_scale_, y);
+    AD_CUDA_POST_KERNEL_CHECK;
+  } else {
+    gpu_copy(n, x, y);
+  }
+  if (uses_extra_mask) DrawKeepMaskGpu(n, backward_ratio_, &extra_keep_, &word_mask_);
+  backward_mask_gpu_.Reshape({n});
+  BackwardMask<<<CudaBlocks(n), kCudaThreads>>>(
+      n, uses_forward_mask ? forward_keep_.gpu_data() : nullptr, forward_scale_,
+      uses_extra_mask ? extra_keep_.gpu_data() : nullptr, backward_scale_,
+      backward_mask_gpu_.mutable_gpu_data());
+  AD_CUDA_POST_KERNEL_CHECK;
+  forward_done_ = true;
+}
+
+void AugmentedDropoutLayer::PrepareBackward_gpu(const BlobVec& top) {
+  const int64_t n = top[0]->count();
+  AD_CHECK(input_copy_.count() == n && backward_mask_gpu_.count() == n,
+           "backward features requested before a GPU forward pass of the current shape");
+  Multiply<<<CudaBlocks(n), kCudaThreads>>>(n, input_copy_.gpu_data(),
+                                            backward_mask_gpu_.gpu_data(),
+                                            top[0]->mutable_gpu_data());
+  AD_CUDA_POST_KERNEL_CHECK;
+}
+
+void AugmentedDropoutLayer::Backward_gpu(const BlobVec& top,
+                                         const std::vector<bool>& propagate_down,
+                                         const BlobVec& bottom) {
+  if (!propagate_down[0]) return;
+  const int64_t n = bottom[0]->count();
+  if (phase_ != Phase::TRAIN) {
+    gpu_copy(n, top[0]->gpu_diff(), bottom[0]->mutable_gpu_diff());
+    return;
+  }
+  AD_CHECK(backward_mask_gpu_.count() == n, "Backward before a TRAIN forward pass on the GPU");
+  Multiply<<<CudaBlocks(n), kCudaThreads>>>(n, top[0]->gpu_diff(), backward_mask_gpu_.gpu_data(),
+                                            bottom[0]->mutable_gpu_diff());
+  AD_CUDA_POST_KERNEL_CHECK;
+}
+
+}  // namespace augdrop

@@ -1,0 +1,166 @@
+// Pooling on the GPU (Caffe's pooling_layer.cu): the same formulas as pooling_layer.cpp.
+// Forward: one thread per top element, its window in row-major order. Backward: one thread per
+// bottom element gathers from the windows that hold it, in ascending top order, which is the
+// order the CPU path adds them in, so the sums are the same float operations.
+#include <cfloat>
+#include <memory>
+
+#include "core/cuda_check.hpp"
+#include "layers/pooling_layer.hpp"
+
+namespace augdrop {
+namespace {
+
+// One (n, c) plane: (height, width) in, (pooled_h, pooled_w) out.
+struct PoolGeometry {
+  int64_t height, width, pooled_h, pooled_w;
+  int64_t kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w;
+};
+
+// Top element (ph, pw)'s window starts at (ph * stride_h - pad_h, pw * stride_w - pad_w).
+// The AVE divisor is ClipAveWindow's (pooling_layer.cpp): the window clipped at size + pad,
+// counted before clipping to the image.
+__device__ int64_t AvePoolSize(const PoolGeometry& g, int64_t hstart, int64_t wstart) {
+  const int64_t hend = min(hstart + g.kernel_h, g.height + g.pad_h);
+  const int64_t wend = min(wstart + g.kernel_w, g.width + g.pad_w);
+  return (hend - hstart) * (wend - wstart);
+}
+
+// x: (planes, height, width); y, argmax, mask: (planes, pooled_h, pooled_w); mask may be null.
+// Caffe's rule: the first maximum in row-major window order (strict >) from -FLT_MAX, index -1
+// where nothing in the window beats it; argmax is the offset within the plane.
+__global__ void MaxPoolForward(int64_t n, PoolGeometry g, const float* x, float* y,
+                               int32_t* argmax, float* mask) {
+  AD_CUDA_KERNEL_LOOP(index, n) {
+    const int64_t pw = index % g.pooled_w;
+    const int64_t ph = (index / g.pooled_w) % g.pooled_h;
+    const int64_t plane = index / (g.pooled_w * g.pooled_h);
+    const int64_t hstart = ph * g.stride_h - g.pad_h, wstart = pw * g.stride_w - g.pad_w;
+    const int64_t hend = min(hstart + g.kernel_h, g.height);
+    const int64_t wend = min(wstart + g.kernel_w, g.width);
+    const float* xin = x + plane * g.height * g.width;
+    float best = -FLT_MAX;
+    int32_t best_index = -1;
+    for (int64_t h = max(hstart, int64_t(0)); h < hend; ++h)
+      for (int64_t w = max(wstart, int64_t(0)); w < wend; ++w)
+        if (xin[h * g.width + w] > best) {
+          best = xin[h * g.width + w];
+          best_index = static_cast<int32_t>(h * g.width + w);
+        }
+    y[index] = best;
+    argmax[index] = best_index;
+    if (mask) mask[index] = float(best_index);
+  }
+}
+
+__global__ void AvePoolForward(int64_t n, PoolGeometry g, const float* x, float* y) {
+  AD_CUDA_KERNEL_LOOP(index, n) {
+    const int64_t pw = index % g.pooled_w;
+    const int64_t ph = (index / g.pooled_w) % g.pooled_h;
+    const int64_t plane = index / (g.pooled_w * g.pooled_h);
+    const int64_t hstart = ph * g.stride_h - g.pad_h, wstart = pw * g.stride_w - g.pad_w;
+    const int64_t pool_size = AvePoolSize(g, hstart, wstart);
+    const int64_t hend = min(hstart + g.kernel_h, g.height);
+    const int64_t wend = min(wstart + g.kernel_w, g.width);
+    const float* xin = x + plane * g.height * g.width;
+    float sum = 0;
+    for (int64_t h = max(hstart, int64_t(0)); h < hend; ++h)
+      for (int64_t w = max(wstart, int64_t(0)); w < wend; ++w) sum += xin[h * g.width + w];
+    y[index] = sum / float(pool_size);
+  }
+}
+
+// The top rows (or columns) whose windows hold padded coordinate hp = h + pad: [start, end).
+__device__ int64_t FirstWindow(int64_t hp, int64_t kernel, int64_t stride) {
+  return hp < kernel ? 0 : (hp - kernel) / stride + 1;
+}
+__device__ int64_t EndWindow(int64_t hp, int64_t stride, int64_t pooled) {
+  return min(hp / stride + 1, pooled);
+}
+
+// dy, argmax: (planes, pooled_h, pooled_w); dx: (planes, height, width), every element written.
+__global__ void MaxPoolBackward(int64_t n, PoolGeometry g, const float* dy,
+                                const int32_t* argmax, float* dx) {
+  AD_CUDA_KERNEL_LOOP(index, n) {
+    const int64_t w = index % g.width;
+    const int64_t h = (index / g.width) % g.height;
+    const int64_t plane = index / (g.width * g.height);
+    const int64_t phstart = FirstWindow(h + g.pad_h, g.kernel_h, g.stride_h);
+    const int64_t phend = EndWindow(h + g.pad_h, g.stride_h, g.pooled_h);
+    const int64_t pwstart = FirstWindow(w + g.pad_w, g.kernel_w, g.stride_w);
+    const int64_t pwend = EndWindow(w + g.pad_w, g.stride_w, g.pooled_w);
+    const int64_t offset = plane * g.pooled_h * g.pooled_w;
+    const int32_t self = static_cast<int32_t>(h * g.width + w);
+    float gradient = 0.f;
+    for (int64_t ph = phstart; ph < phend; ++ph)
+      for (int64_t pw = pwstart; pw < pwend; ++pw)
+        if (argmax[offset + ph * g.pooled_w + pw] == self)
+          gradient += dy[offset + ph * g.pooled_w + pw];
+    dx[index] = gradient;
+  }
+}
+
+__global__ void AvePoolBackward(int64_t n, PoolGeometry g, const float* dy, float* dx) {
+  AD_CUDA_KERNEL_LOOP(index, n) {
+    const int64_t w = index % g.width;
+    const int64_t h = (index / g.width) % g.height;
+    const int64_t plane = index / (g.width * g.height);
+    const int64_t phstart = FirstWindow(h + g.pad_h, g.kernel_h, g.stride_h);
+    const int64_t phend = EndWindow(h + g.pad_h, g.stride_h, g.pooled_h);
+    const int64_t pwstart = FirstWindow(w + g.pad_w, g.kernel_w, g.stride_w);
+    const int64_t pwend = EndWindow(w + g.pad_w, g.stride_w, g.pooled_w);
+    const float* dyout = dy + plane * g.pooled_h * g.pooled_w;
+    float gradient = 0.f;
+    for (int64_t ph = phstart; ph < phend; ++ph)
+      for (int64_t pw = pwstart; pw < pwend; ++pw) {
+        const int64_t pool_size =
+            AvePoolSize(g, ph * g.stride_h - g.pad_h, pw * g.stride_w - g.pad_w);
+        gradient += dyout[ph * g.pooled_w + pw] / float(pool_size);
+      }
+    dx[index] = gradient;
+  }
+}
+
+}  // namespace
+
+void PoolingLayer::Forward_gpu(const BlobVec& bottom, const BlobVec& top) {
+  const PoolGeometry g{height_,   width_,    pooled_h_, pooled_w_, kernel_h_,
+                       kernel_w_, stride_h_, stride_w_, pad_h_,    pad_w_};
+  const int64_t n = top[0]->count();
+  if (method_ == Method::AVE) {
+    AvePoolForward<<<CudaBlocks(n), kCudaThreads>>>(n, g, bottom[0]->gpu_data(),
+                                                    top[0]->mutable_gpu_data());
+    AD_CUDA_POST_KERNEL_CHECK;
+    return;
+  }
+  const size_t bytes = size_t(n) * sizeof(int32_t);
+  if (!argmax_gpu_ || argmax_gpu_->size() < bytes)
+    argmax_gpu_ = std::make_unique<SyncedMemory>(bytes);
+  float* mask = top.size() > 1 ? top[1]->mutable_gpu_data() : nullptr;
+  MaxPoolForward<<<CudaBlocks(n), kCudaThreads>>>(
+      n, g, bottom[0]->gpu_data(), top[0]->mutable_gpu_data(),
+      static_cast<int32_t*>(argmax_gpu_->mutable_gpu_data()), mask);
+  AD_CUDA_POST_KERNEL_CHECK;
+}
+
+void PoolingLayer::Backward_gpu(const BlobVec& top, const std::vector<bool>& propagate_down,
+                                const BlobVec& bottom) {
+  if (!propagate_down[0]) return;
+  const PoolGeometry g{height_,   width_,    pooled_h_, pooled_w_, kernel_h_,
+                       kernel_w_, stride_h_, stride_w_, pad_h_,    pad_w_};
+  const int64_t n = bottom[0]->count();
+  if (method_ == Method::AVE) {
+    AvePoolBackward<<<CudaBlocks(n), kCudaThreads>>>(n, g, top[0]->gpu_diff(),
+                                                     bottom[0]->mutable_gpu_diff());
+    AD_CUDA_POST_KERNEL_CHECK;
+    return;
+  }
+  AD_CHECK(argmax_gpu_ && argmax_gpu_->size() >= size_t(top[0]->count()) * sizeof(int32_t),
+           "Pooling backward before a MAX forward pass on the GPU");
+  MaxPoolBackward<<<CudaBlocks(n), kCudaThreads>>>(
+      n, g, top[0]->gpu_diff(), static_cast<const int32_t*>(argmax_gpu_->gpu_data()),
+      bottom[0]->mutable_gpu_diff());
+  AD_CUDA_POST_KERNEL_CHECK;
+}
+
+}  // namespace augdrop
