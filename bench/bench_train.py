@@ -27,7 +27,11 @@ NETS = {
 }
 
 
-def ensure_torch():
+def ensure_torch(device="cpu"):
+    if device != "cpu":  # the GPU machine's own PyTorch (no network there to install one)
+        import torch
+        assert torch.cuda.is_available(), "PyTorch sees no GPU"
+        return torch
     try:
         import torch
     except ImportError:
@@ -82,14 +86,18 @@ def torch_model(torch, name, ratio):
 
 
 def bench_net(name, args, torch):
+    import augdrop_caffe as caffe
+
     batch, ratio = 100, 0.5 if name == "lenet" else 0.1
     solver = our_solver(name, batch, ratio)
     solver.step(2)  # warm-up: first-touch allocations
+    gpu = args.device == "cuda"
     if torch is not None:
-        model = torch_model(torch, name, ratio)
+        dev = torch.device("cuda" if gpu else "cpu")
+        model = torch_model(torch, name, ratio).to(dev)
         opt = torch.optim.SGD(model.parameters(), lr=0.001, momentum=0.9, weight_decay=0.0005)
-        x = torch.randn(batch, *NETS[name][1])
-        y = torch.randint(0, 10, (batch,))
+        x = torch.randn(batch, *NETS[name][1], device=dev)
+        y = torch.randint(0, 10, (batch,), device=dev)
         loss_fn = torch.nn.CrossEntropyLoss()
 
         def torch_step():
@@ -103,11 +111,16 @@ def bench_net(name, args, torch):
     for _ in range(args.rounds):
         t = time.perf_counter()
         solver.step(args.iterations)
+        caffe.synchronize()
         ours.append((time.perf_counter() - t) / args.iterations)
         if torch is not None:
+            if gpu:
+                torch.cuda.synchronize()
             t = time.perf_counter()
             for _ in range(args.iterations):
                 torch_step()
+            if gpu:
+                torch.cuda.synchronize()
             theirs.append((time.perf_counter() - t) / args.iterations)
     best_ours = min(ours)
     line = f"{name:<14} augdrop {1e3 * best_ours:7.2f} ms/it {batch / best_ours:8.0f} img/s"
@@ -160,18 +173,26 @@ def main():
     p.add_argument("--threads", type=int, default=os.cpu_count())
     p.add_argument("--no-torch", action="store_true")
     p.add_argument("--no-layers", action="store_true")
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
+                   help="cuda: both on the GPU (PyTorch eager on the same GPU)")
     args = p.parse_args()
     import augdrop_caffe as caffe
     from augdrop_caffe.timing import format_layer_times, layer_times
 
     caffe.set_num_threads(args.threads)
+    if args.device == "cuda":
+        caffe.set_mode_gpu()
     torch = None
     if not args.no_torch:
-        torch = ensure_torch()
+        torch = ensure_torch(args.device)
         torch.set_num_threads(args.threads)
-    print(f"threads {args.threads}, {args.rounds} rounds of {args.iterations} iterations, "
-          f"batch 100, best round")
+    where = (f"GPU {caffe.backends()['cuda_device_names'][0]}" if args.device == "cuda"
+             else f"threads {args.threads}")
+    print(f"{where}, {args.rounds} rounds of {args.iterations} iterations, batch 100, best round"
+          + (f", torch {torch.__version__}" if torch is not None else ""))
     solvers = {name: bench_net(name, args, torch) for name in args.nets}
+    if args.device == "cuda":
+        return  # per-layer times and the dropout benchmark are CPU measurements
     if not args.no_layers:
         for name, solver in solvers.items():
             print(f"\n{name}: per-layer times (ms, one training pass)")

@@ -29,6 +29,9 @@ except golden.GoldenMissing as e:  # fail (never skip) below, with the reason
 
 INPUT_PREFIXES = ("input/", "topdiff/", "batch/")
 
+# The mode a replay runs in; test_gpu.py replays every case with caffe.set_mode_gpu.
+set_replay_mode = caffe.set_mode_cpu
+
 
 def _require_golden():
     if MISSING:
@@ -126,7 +129,7 @@ def replay_net(name, z, tmp):
     r = Replay(name, golden.text(z, "kind"))
     path = tmp / f"{name}.prototxt"
     path.write_text(golden.text(z, "prototxt"))
-    caffe.set_mode_cpu()
+    set_replay_mode()
     caffe.set_random_seed(int(z["seed"]))
     net = caffe.Net(str(path), _phase(z))
 
@@ -199,7 +202,7 @@ def replay_solver(name, z, tmp):
     r = Replay(name, golden.text(z, "kind"))
     path = tmp / f"{name}_solver.prototxt"
     path.write_text(golden.text(z, "solver_prototxt"))
-    caffe.set_mode_cpu()
+    set_replay_mode()
     solver = caffe.get_solver(str(path))
     net = solver.net
 

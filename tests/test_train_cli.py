@@ -310,7 +310,7 @@ def test_time_prints_a_per_layer_table(tmp_path, capsys, monkeypatch):
     rows = {line.split()[0]: line.split() for line in lines[1:] if not line.startswith("Average")}
     assert list(rows) == ["mnist", "conv1", "pool1", "conv2", "pool2", "ip1", "relu1", "drop1",
                           "ip2", "loss"]  # the TRAIN phase's layers, in order
-    assert rows["conv1"][1] == "Convolution" and rows["drop1"][1] == "AugmentedDropout"
+    assert rows["conv1"][1] == "Convolution[IMPLICIT]" and rows["drop1"][1] == "AugmentedDropout"
     assert all(float(r[2]) >= 0 and float(r[3]) >= 0 for r in rows.values())
     for what in ("Average forward pass", "Average backward pass", "Average forward-backward"):
         assert any(line.startswith(what) and line.endswith(" ms") for line in lines)

@@ -3,7 +3,7 @@
 A pycaffe-like API over the compiled core:
 
     import augdrop_caffe as caffe
-    caffe.set_mode_cpu(); caffe.set_random_seed(1)
+    caffe.set_mode_cpu(); caffe.set_random_seed(1)      # or set_mode_gpu(), set_device(i)
     net = caffe.Net('lenet.prototxt', caffe.TRAIN)
     net.blobs['data'].data[...] = x
     net.forward(); net.backward()
@@ -22,15 +22,40 @@ TEST = 1
 
 
 def set_mode_cpu():
-    """Run on the CPU (the only backend of this build's layers for now)."""
+    """Run the layers and the solver on the CPU (the default)."""
+    _core.set_mode("cpu")
 
 
 def set_mode_gpu():
-    raise EngineError("the GPU backend is not implemented yet; use set_mode_cpu()")
+    """Run them on the GPU (set_device picks which). Needs a build with the CUDA backend and
+    a usable device: EngineError says which is missing (see backends())."""
+    _core.set_mode("gpu")
 
 
 def set_device(device_id):
-    raise EngineError("the GPU backend is not implemented yet; use set_mode_cpu()")
+    """The CUDA device of the GPU mode (default 0), as caffe.set_device."""
+    _core.set_device(int(device_id))
+
+
+def mode():
+    """'cpu' or 'gpu'."""
+    return _core.get_mode()
+
+
+def synchronize():
+    """Wait for the GPU's queued work (a no-op on the CPU), for timing."""
+    _core.synchronize()
+
+
+def set_gpu_dropout_masks(source):
+    """Where the GPU mode's dropout masks come from:
+    'device' (default): drawn on the GPU by a counter-based generator (Philox4x32-10) keyed by
+        two words of Caffe's stream per mask: fast and reproducible for a seed, but not the
+        masks of a CPU run;
+    'caffe': drawn on the host from Caffe's stream exactly as the CPU path draws them, then
+        copied to the GPU: a GPU run then sees the same masks as a CPU run of the same seed
+        (so the two can be compared exactly), at the cost of the host draws."""
+    _core.set_gpu_dropout_masks(str(source))
 
 
 def set_random_seed(seed):
@@ -50,6 +75,6 @@ def set_num_threads(n):
 
 __all__ = [
     "CaffeModelError", "EngineError", "Net", "NesterovSolver", "PrototxtError", "SGDSolver",
-    "TEST", "TRAIN", "backends", "get_solver", "set_device", "set_mode_cpu", "set_mode_gpu",
-    "set_num_threads", "set_random_seed",
+    "TEST", "TRAIN", "backends", "get_solver", "mode", "set_device", "set_gpu_dropout_masks",
+    "set_mode_cpu", "set_mode_gpu", "set_num_threads", "set_random_seed", "synchronize",
 ]

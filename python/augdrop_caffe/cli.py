@@ -22,7 +22,8 @@ def _cmd_train(args):
     summary = train(args.solver, weights=args.weights, snapshot=args.snapshot,
                     dropout=parse_dropout_args(args.dropout), seed=args.seed,
                     iterations=args.iterations, data_root=args.data_root, output=args.output,
-                    sample_fallback=args.sample_fallback, quiet=args.quiet, quick=args.quick)
+                    sample_fallback=args.sample_fallback, quiet=args.quiet, quick=args.quick,
+                    device=args.device)
     final = summary["final_test"]
     if "accuracy" in final:
         print(f"Final test accuracy: {final['accuracy']:.4f}")
@@ -83,7 +84,7 @@ def _cmd_replicate(args):
     failures = replicate(args.table, args.store, seeds=args.seeds, jobs=args.jobs,
                          quick=args.quick, data_root=args.data_root,
                          sample_fallback=args.sample_fallback, retry_failed=args.retry_failed,
-                         iterations=args.iterations)
+                         iterations=args.iterations, device=args.device)
     print(f"Report: augdrop-caffe report {args.table} --store {args.store}"
           + (" --quick" if args.quick else ""))
     return 1 if failures else 0
@@ -105,6 +106,8 @@ def build_parser():
     threads = argparse.ArgumentParser(add_help=False)
     threads.add_argument("--threads", type=int,
                          help="threads for the core (default: OMP_NUM_THREADS, else all cores)")
+    threads.add_argument("--device", help="cpu, cuda or cuda:N (train: default the solver's "
+                                          "solver_mode; otherwise cpu)")
 
     t = sub.add_parser("train", help="train from a solver prototxt", parents=[threads])
     t.add_argument("--solver", required=True)
@@ -159,8 +162,9 @@ def build_parser():
                                   "ResNet-20 tables table2, table5 (GPU-scale: 640,000 iterations a run)")
     r.add_argument("--seeds", type=int, default=4, help="seeds 1..N per cell (paper: 4)")
     r.add_argument("--jobs", type=int, default=1, help="trainings at once")
-    r.add_argument("--device", default="cpu", choices=["cpu"],
-                   help="only cpu in this build (the CUDA backend is not implemented yet)")
+    r.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
+                   help="where each training runs; cuda: all jobs share the GPU "
+                        "(device 0), --jobs of them at once keep it busy")
     r.add_argument("--store", default=os.path.join("results", "store"),
                    help="the results store folder (default results/store)")
     r.add_argument("--quick", action="store_true", help="smoke runs of 300 iterations (says so)")
@@ -186,6 +190,9 @@ def main(argv=None):
         if getattr(args, "threads", None):
             from . import set_num_threads
             set_num_threads(args.threads)
+        if getattr(args, "device", None) and args.func is not _cmd_replicate:
+            from .device import use_device
+            use_device(args.device)
         return args.func(args)
     except (DropoutSpecError,) as e:
         print(f"augdrop-caffe: {e}", file=sys.stderr)

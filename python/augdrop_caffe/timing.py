@@ -3,11 +3,15 @@ import time
 
 import numpy as np
 
+from ._loader import _core
+
 
 def layer_times(net, iterations=50):
     """[(layer name, type, forward ms, backward ms)] averaged over iterations, and the
-    average whole forward-backward in ms. The first pass is a warm-up."""
+    average whole forward-backward in ms. The first pass is a warm-up. In GPU mode each
+    layer's time includes waiting for its kernels (synchronize)."""
     raw = net._net
+    sync = _core.synchronize
     n = len(net.layers)
     fwd, bwd = np.zeros(n), np.zeros(n)
     raw.forward()
@@ -17,13 +21,15 @@ def layer_times(net, iterations=50):
         for i in range(n):
             s = time.perf_counter()
             raw.forward_from_to(i, i)
+            sync()
             fwd[i] += time.perf_counter() - s
         for i in reversed(range(n)):
             s = time.perf_counter()
             raw.backward_from_to(i, i)
+            sync()
             bwd[i] += time.perf_counter() - s
     total = (time.perf_counter() - t0) / iterations
-    rows = [(l.name, f"{l.type} ({l.engine})" if l.engine else l.type,
+    rows = [(l.name, f"{l.type}[{l.engine}]" if l.engine else l.type,
              1e3 * fwd[i] / iterations, 1e3 * bwd[i] / iterations)
             for i, l in enumerate(net.layers)]
     return rows, 1e3 * total

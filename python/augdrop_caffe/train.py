@@ -11,6 +11,7 @@ from . import __version__
 from .data import DataError, find_data_root
 from .data.sources import register_source
 from .dropout_spec import apply_dropout
+from .device import solver_device, use_device
 from .solver import get_solver
 
 NET_FIELDS = ("net_param", "train_net_param", "test_net_param")
@@ -89,8 +90,9 @@ QUICK_ITERATIONS, QUICK_TEST_ITER, QUICK_TEST_INTERVAL = 300, 10, 100
 
 def train(solver_path, weights=None, snapshot=None, dropout=(None, {}), seed=None,
           iterations=None, data_root=None, output=None, sample_fallback=False, quiet=False,
-          quick=False):
-    """Train as `caffe train` does; returns the summary dict (also written as JSON)."""
+          quick=False, device=None):
+    """Train as `caffe train` does; returns the summary dict (also written as JSON).
+    device: 'cpu', 'cuda' or 'cuda:N'; by default the solver's solver_mode and device_id."""
     if data_root:
         os.environ["AUGDROP_DATA"] = os.path.abspath(data_root)
     output = output or os.path.join(
@@ -126,6 +128,8 @@ def train(solver_path, weights=None, snapshot=None, dropout=(None, {}), seed=Non
         param["snapshot_prefix"] = [os.path.join(output, prefix)]
         settings.update({k: v[-1] for k, v in param.items()
                          if k not in NET_FIELDS and len(v) == 1 and not isinstance(v[-1], dict)})
+        # Before the nets are built, as `caffe train` sets Caffe's mode.
+        settings["device"] = use_device(device or solver_device(param))
 
     solver = get_solver(solver_path, edit=edit)
     for n in notes:
@@ -202,7 +206,8 @@ def train(solver_path, weights=None, snapshot=None, dropout=(None, {}), seed=Non
         "iterations_per_s": len(losses) / max(wall, 1e-9),
         "final_test": final, "test_curve": test_curve, "train_curve": train_curve,
         "hardware": {"machine": platform.machine(), "processor": platform.processor(),
-                     "cpus": os.cpu_count(), "python": platform.python_version()},
+                     "cpus": os.cpu_count(), "python": platform.python_version(),
+                     "device": settings.get("device", "cpu")},
     }
     tmp = os.path.join(output, "summary.json.tmp")
     with open(tmp, "w") as f:

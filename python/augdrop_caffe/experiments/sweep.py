@@ -41,7 +41,7 @@ def _die_with_parent(parent):
         os._exit(1)
 
 
-def train_one(run, data_root=None, sample_fallback=False, threads=None):
+def train_one(run, data_root=None, sample_fallback=False, threads=None, device="cpu"):
     """Train one run in a child process; returns its record (status ok or failed)."""
     output = tempfile.mkdtemp(prefix=f"augdrop-{run.key}-")
     cmd = [sys.executable, "-m", "augdrop_caffe.cli", "train",
@@ -55,6 +55,7 @@ def train_one(run, data_root=None, sample_fallback=False, threads=None):
         cmd += ["--data-root", data_root]
     if sample_fallback:
         cmd.append("--sample-fallback")
+    cmd += ["--device", device]
     env = dict(os.environ)
     if threads:
         env["OMP_NUM_THREADS"] = str(threads)
@@ -84,7 +85,7 @@ def train_one(run, data_root=None, sample_fallback=False, threads=None):
 
 
 def replicate(table, store_dir, seeds=4, jobs=1, quick=False, data_root=None,
-              sample_fallback=False, retry_failed=False, iterations=0, log=print):
+              sample_fallback=False, retry_failed=False, iterations=0, device="cpu", log=print):
     store = ResultStore(store_dir)
     runs = expand(table, seeds, quick, iterations)
     todo = []
@@ -101,7 +102,7 @@ def replicate(table, store_dir, seeds=4, jobs=1, quick=False, data_root=None,
     threads = max(1, cores // max(jobs, 1))
     failures = 0
     with ThreadPoolExecutor(max_workers=max(jobs, 1)) as pool:
-        futures = {pool.submit(train_one, run, data_root, sample_fallback, threads): run
+        futures = {pool.submit(train_one, run, data_root, sample_fallback, threads, device): run
                    for run in todo}
         for done, future in enumerate(as_completed(futures), 1):
             run = futures[future]
