@@ -39,7 +39,5 @@ inline int CudaBlocks(int64_t n) {
   return static_cast<int>(blocks < 65535 * 16 ? (blocks > 0 ? blocks : 1) : 65535 * 16);
 }
 
-// The process's cuBLAS handle (created on first use, on the current device).
-cublasHandle_t CublasHandle();
 
 }  // namespace augdrop

@@ -27,13 +27,4 @@ void CudaUseDevice(int device) { AD_CUDA_CHECK(cudaSetDevice(device)); }
 
 void CudaSynchronize() { AD_CUDA_CHECK(cudaDeviceSynchronize()); }
 
-cublasHandle_t CublasHandle() {
-  static cublasHandle_t handle = [] {
-    cublasHandle_t h = nullptr;
-    AD_CUBLAS_CHECK(cublasCreate(&h));
-    return h;
-  }();
-  return handle;
-}
-
 }  // namespace augdrop

@@ -1,9 +1,57 @@
 #include "math/math_functions.hpp"
 
+#include <dlfcn.h>
+
+#include <string>
+
 #include "core/cuda_check.hpp"
 
 namespace augdrop {
 namespace {
+
+// cuBLAS is opened on first use (dlopen), not linked: loading it and its Lt companion costs
+// about 250 MB of resident memory, which a CPU run of a CUDA build should not pay. The search
+// follows the module's RUNPATH (the nvidia-cublas wheel beside it, or the build's cuBLAS).
+struct Cublas {
+  decltype(&cublasCreate_v2) create;
+  decltype(&cublasSgemm_v2) sgemm;
+  decltype(&cublasSgemmStridedBatched) sgemm_batched;
+  decltype(&cublasSgemv_v2) sgemv;
+  decltype(&cublasSaxpy_v2) saxpy;
+  decltype(&cublasSscal_v2) sscal;
+  decltype(&cublasSdot_v2) sdot;
+  decltype(&cublasSasum_v2) sasum;
+  cublasHandle_t handle = nullptr;
+};
+
+template <class F>
+void Bind(void* lib, const char* symbol, F* out) {
+  void* p = dlsym(lib, symbol);
+  AD_CHECK(p != nullptr, "the loaded cuBLAS has no " << symbol);
+  *out = reinterpret_cast<F>(p);
+}
+
+const Cublas& Api() {
+  static const Cublas api = [] {
+    const std::string versioned = "libcublas.so." + std::to_string(CUBLAS_VER_MAJOR);
+    void* lib = dlopen(versioned.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (lib == nullptr) lib = dlopen("libcublas.so", RTLD_NOW | RTLD_LOCAL);
+    AD_CHECK(lib != nullptr, "GPU mode: cannot load cuBLAS (" << versioned << "): " << dlerror()
+                                                              << "; pip install nvidia-cublas");
+    Cublas a;
+    Bind(lib, "cublasCreate_v2", &a.create);
+    Bind(lib, "cublasSgemm_v2", &a.sgemm);
+    Bind(lib, "cublasSgemmStridedBatched", &a.sgemm_batched);
+    Bind(lib, "cublasSgemv_v2", &a.sgemv);
+    Bind(lib, "cublasSaxpy_v2", &a.saxpy);
+    Bind(lib, "cublasSscal_v2", &a.sscal);
+    Bind(lib, "cublasSdot_v2", &a.sdot);
+    Bind(lib, "cublasSasum_v2", &a.sasum);
+    AD_CUBLAS_CHECK(a.create(&a.handle));
+    return a;
+  }();
+  return api;
+}
 
 int AsInt(int64_t v) {
   AD_CHECK(v >= 0 && v <= 0x7fffffff, "matrix dimension " << v << " exceeds cuBLAS's 32 bits");
@@ -32,7 +80,7 @@ void gpu_gemm(Trans trans_a, Trans trans_b, int64_t M, int64_t N, int64_t K, flo
               const float* A, const float* B, float beta, float* C) {
   const int lda = AsInt(trans_a == Trans::No ? K : M);
   const int ldb = AsInt(trans_b == Trans::No ? N : K);
-  AD_CUBLAS_CHECK(cublasSgemm(CublasHandle(), Op(trans_b), Op(trans_a), AsInt(N), AsInt(M),
+  AD_CUBLAS_CHECK(Api().sgemm(Api().handle, Op(trans_b), Op(trans_a), AsInt(N), AsInt(M),
                               AsInt(K), &alpha, B, ldb, A, lda, &beta, C, AsInt(N)));
 }
 
@@ -41,7 +89,7 @@ void gpu_gemm_batched(Trans trans_a, Trans trans_b, int64_t M, int64_t N, int64_
                       float beta, float* C, int64_t stride_c, int64_t batch) {
   const int lda = AsInt(trans_a == Trans::No ? K : M);
   const int ldb = AsInt(trans_b == Trans::No ? N : K);
-  AD_CUBLAS_CHECK(cublasSgemmStridedBatched(CublasHandle(), Op(trans_b), Op(trans_a), AsInt(N),
+  AD_CUBLAS_CHECK(Api().sgemm_batched(Api().handle, Op(trans_b), Op(trans_a), AsInt(N),
                                             AsInt(M), AsInt(K), &alpha, B, ldb, stride_b, A, lda,
                                             stride_a, &beta, C, AsInt(N), stride_c, AsInt(batch)));
 }
@@ -50,16 +98,16 @@ void gpu_gemv(Trans trans_a, int64_t M, int64_t N, float alpha, const float* A, 
               float beta, float* y) {
   // Row-major A (M x N) is column-major A^T: flip the transpose.
   const cublasOperation_t op = trans_a == Trans::No ? CUBLAS_OP_T : CUBLAS_OP_N;
-  AD_CUBLAS_CHECK(cublasSgemv(CublasHandle(), op, AsInt(N), AsInt(M), &alpha, A, AsInt(N), x, 1,
+  AD_CUBLAS_CHECK(Api().sgemv(Api().handle, op, AsInt(N), AsInt(M), &alpha, A, AsInt(N), x, 1,
                               &beta, y, 1));
 }
 
 void gpu_axpy(int64_t n, float alpha, const float* x, float* y) {
-  AD_CUBLAS_CHECK(cublasSaxpy(CublasHandle(), AsInt(n), &alpha, x, 1, y, 1));
+  AD_CUBLAS_CHECK(Api().saxpy(Api().handle, AsInt(n), &alpha, x, 1, y, 1));
 }
 
 void gpu_scal(int64_t n, float alpha, float* x) {
-  AD_CUBLAS_CHECK(cublasSscal(CublasHandle(), AsInt(n), &alpha, x, 1));
+  AD_CUBLAS_CHECK(Api().sscal(Api().handle, AsInt(n), &alpha, x, 1));
 }
 
 void gpu_axpby(int64_t n, float alpha, const float* x, float beta, float* y) {
@@ -82,13 +130,13 @@ void gpu_set(int64_t n, float value, float* x) {
 
 float gpu_dot(int64_t n, const float* x, const float* y) {
   float out = 0;
-  AD_CUBLAS_CHECK(cublasSdot(CublasHandle(), AsInt(n), x, 1, y, 1, &out));
+  AD_CUBLAS_CHECK(Api().sdot(Api().handle, AsInt(n), x, 1, y, 1, &out));
   return out;
 }
 
 float gpu_asum(int64_t n, const float* x) {
   float out = 0;
-  AD_CUBLAS_CHECK(cublasSasum(CublasHandle(), AsInt(n), x, 1, &out));
+  AD_CUBLAS_CHECK(Api().sasum(Api().handle, AsInt(n), x, 1, &out));
   return out;
 }
 
