@@ -55,8 +55,11 @@ void AugmentedDropoutLayer::Forward_gpu(const BlobVec& bottom, const BlobVec& to
   }
   if (uses_extra_mask) DrawKeepMaskGpu(n, backward_ratio_, &extra_keep_, &word_mask_);
   backward_mask_gpu_.Reshape({n});
+  // FORWARD: m_b = 1, although m_f was drawn and applied.
+  const bool backward_uses_forward_mask =
+      variant_ == Variant::STANDARD || variant_ == Variant::AUGMENTED;
   BackwardMask<<<CudaBlocks(n), kCudaThreads>>>(
-      n, uses_forward_mask ? forward_keep_.gpu_data() : nullptr, forward_scale_,
+      n, backward_uses_forward_mask ? forward_keep_.gpu_data() : nullptr, forward_scale_,
       uses_extra_mask ? extra_keep_.gpu_data() : nullptr, backward_scale_,
       backward_mask_gpu_.mutable_gpu_data());
   AD_CUDA_POST_KERNEL_CHECK;

@@ -1,0 +1,189 @@
+"""More GPU-vs-CPU cases than tests/test_gpu.py: in-place layers, options off the default path,
+sizes that need several blocks or several iterations per thread, param-diff accumulation over
+two backward passes, L1 regularization, iter_size and clip_gradients on the solver. Skipped, as
+test_gpu.py, where no GPU is usable; CI runs them on the CUDA emulator (tools/cuda_emu)."""
+import numpy as np
+import pytest
+
+import augdrop_caffe as caffe
+from gradient_check import write_net
+from test_gpu import ATOL, RTOL, assert_same, pytestmark, run_both  # noqa: F401 - skips here too
+from test_gradients import distinct, gaussian
+
+
+@pytest.fixture(autouse=True)
+def cpu_mode_after():
+    yield
+    caffe.set_mode_cpu()
+    caffe.set_gpu_dropout_masks("device")
+
+
+AD = ('layer {{ name: "l" type: "AugmentedDropout" bottom: "x" top: "{top}" '
+      'augmented_dropout_param {{ variant: {v} forward_ratio: 0.3 backward_ratio: 0.2 {extra} }} }} '
+      'layer {{ name: "ip" type: "InnerProduct" bottom: "{top}" top: "z" '
+      'inner_product_param {{ num_output: 3 }} }}')
+
+CASES = {
+    "eltwise_prod_unstable3": ('layer { name: "l" type: "Eltwise" bottom: "x" bottom: "z" bottom: "w" '
+                               'top: "y" eltwise_param { operation: PROD stable_prod_grad: false } }',
+                               {"x": (2, 3, 4), "z": (2, 3, 4), "w": (2, 3, 4)}),
+    "eltwise_prod_stable3": ('layer { name: "l" type: "Eltwise" bottom: "x" bottom: "z" bottom: "w" '
+                             'top: "y" eltwise_param { operation: PROD } }',
+                             {"x": (2, 3, 4), "z": (2, 3, 4), "w": (2, 3, 4)}),
+    "eltwise_max3": ('layer { name: "l" type: "Eltwise" bottom: "x" bottom: "z" bottom: "w" top: "y" '
+                     'eltwise_param { operation: MAX } }', {"x": (2, 3, 4), "z": (2, 3, 4), "w": (2, 3, 4)}),
+    "eltwise_sum3": ('layer { name: "l" type: "Eltwise" bottom: "x" bottom: "z" bottom: "w" top: "y" '
+                     'eltwise_param { operation: SUM coeff: 1 coeff: -0.5 coeff: 1 } }',
+                     {"x": (2, 3, 4), "z": (2, 3, 4), "w": (2, 3, 4)}),
+    "relu_inplace": ('layer { name: "l" type: "ReLU" bottom: "x" top: "x" }', {"x": (3, 700)}),
+    "relu_big": ('layer { name: "l" type: "ReLU" bottom: "x" top: "y" }', {"x": (5, 1000)}),
+    "dropout_inplace": ('layer { name: "l" type: "Dropout" bottom: "x" top: "x" '
+                        'dropout_param { dropout_ratio: 0.4 } }', {"x": (3, 700)}),
+    "batchnorm_inplace": ('layer { name: "l" type: "BatchNorm" bottom: "x" top: "x" }', {"x": (4, 3, 2, 2)}),
+    "batchnorm_big_spatial": ('layer { name: "l" type: "BatchNorm" bottom: "x" top: "y" }', {"x": (3, 2, 23, 29)}),
+    "batchnorm_2d": ('layer { name: "l" type: "BatchNorm" bottom: "x" top: "y" }', {"x": (8, 5)}),
+    "batchnorm_global_train": ('layer { name: "l" type: "BatchNorm" bottom: "x" top: "y" '
+                               'batch_norm_param { use_global_stats: true } }', {"x": (4, 3, 2, 2)}),
+    "scale_inplace": ('layer { name: "l" type: "Scale" bottom: "x" top: "x" scale_param { bias_term: true } }',
+                      {"x": (2, 3, 4, 2)}),
+    "scale_nobias": ('layer { name: "l" type: "Scale" bottom: "x" top: "y" }', {"x": (2, 3, 4, 2)}),
+    "scale_big_inner": ('layer { name: "l" type: "Scale" bottom: "x" top: "y" scale_param { bias_term: true } }',
+                        {"x": (2, 3, 30, 31)}),
+    "scale_axis0_2axes": ('layer { name: "l" type: "Scale" bottom: "x" top: "y" '
+                          'scale_param { axis: 0 num_axes: 2 bias_term: true } }', {"x": (2, 3, 4)}),
+    "softmax_axis2": ('layer { name: "l" type: "Softmax" bottom: "x" top: "y" softmax_param { axis: 2 } }',
+                      {"x": (2, 3, 4, 5)}),
+    "softmax_inplace": ('layer { name: "l" type: "Softmax" bottom: "x" top: "x" }', {"x": (3, 7)}),
+    "pool_max_mask_top": ('layer { name: "l" type: "Pooling" bottom: "x" top: "y" top: "m" '
+                          'pooling_param { pool: MAX kernel_size: 3 stride: 2 pad: 1 } }', {"x": (2, 2, 9, 8)}),
+    "pool_ave_pad": ('layer { name: "l" type: "Pooling" bottom: "x" top: "y" '
+                     'pooling_param { pool: AVE kernel_h: 3 kernel_w: 2 stride_h: 2 stride_w: 1 pad_h: 1 pad_w: 1 } }',
+                     {"x": (2, 2, 7, 6)}),
+    "pool_max_big": ('layer { name: "l" type: "Pooling" bottom: "x" top: "y" '
+                     'pooling_param { pool: MAX kernel_size: 2 stride: 2 } }', {"x": (4, 8, 16, 16)}),
+    "ip_nobias_axis2": ('layer { name: "l" type: "InnerProduct" bottom: "x" top: "y" '
+                        'inner_product_param { num_output: 4 bias_term: false axis: 2 } }', {"x": (2, 3, 5)}),
+    "ip_big": ('layer { name: "l" type: "InnerProduct" bottom: "x" top: "y" '
+               'inner_product_param { num_output: 600 } }', {"x": (9, 70)}),
+    "conv_two_bottoms": ('layer { name: "l" type: "Convolution" bottom: "x" bottom: "z" top: "y" top: "yz" '
+                         'convolution_param { num_output: 3 kernel_size: 3 pad: 1 stride: 2 } }',
+                         {"x": (2, 2, 5, 5), "z": (2, 2, 5, 5)}),
+    "conv_big": ('layer { name: "l" type: "Convolution" bottom: "x" top: "y" '
+                 'convolution_param { num_output: 8 kernel_size: 5 } }', {"x": (3, 4, 20, 20)}),
+}
+for _v in ("STANDARD", "FORWARD", "BACKWARD", "AUGMENTED"):
+    CASES[f"ad_{_v.lower()}_inplace"] = (AD.format(top="x", v=_v, extra=""), {"x": (4, 40)})
+    CASES[f"ad_{_v.lower()}_no_mbf"] = (AD.format(top="y", v=_v, extra="mask_backward_features: false"),
+                                        {"x": (4, 40)})
+    CASES[f"ad_{_v.lower()}_big"] = (AD.format(top="y", v=_v, extra=""), {"x": (3, 1500)})
+
+
+def values_for(case, inputs):
+    maker = distinct if "max" in case else gaussian
+    return {name: maker(shape, seed=i) for i, (name, shape) in enumerate(inputs.items())}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_layer(tmp_path, case):
+    body, inputs = CASES[case]
+    assert_same(run_both(tmp_path, body, inputs, values_for(case, inputs)))
+
+
+def test_softmax_loss_many_blocks(tmp_path):
+    """1800 labels: SumBlocks over 4 blocks, then SumTotal."""
+    body = ('layer { name: "l" type: "SoftmaxWithLoss" bottom: "x" bottom: "label" top: "loss" '
+            'loss_param { ignore_label: 1 normalization: VALID } }')
+    inputs = {"x": (2, 5, 30, 30), "label": (2, 1, 30, 30)}
+    values = {"x": gaussian(inputs["x"]),
+              "label": np.random.default_rng(3).integers(0, 5, inputs["label"]).astype(np.float32)}
+    pairs = run_both(tmp_path, body, inputs, values)
+    assert_same({k: v for k, v in pairs.items() if k != "diff/label"})
+
+
+@pytest.mark.parametrize("norm", ["FULL", "BATCH_SIZE", "NONE"])
+def test_softmax_loss_normalizations(tmp_path, norm):
+    body = ('layer { name: "l" type: "SoftmaxWithLoss" bottom: "x" bottom: "label" top: "loss" '
+            f'loss_weight: 2.5 loss_param {{ normalization: {norm} }} }}')
+    inputs = {"x": (6, 4), "label": (6,)}
+    values = {"x": gaussian(inputs["x"]),
+              "label": np.random.default_rng(4).integers(0, 4, 6).astype(np.float32)}
+    pairs = run_both(tmp_path, body, inputs, values)
+    assert_same({k: v for k, v in pairs.items() if k != "diff/label"})
+
+
+def test_softmax_loss_bad_label_raises_on_gpu(tmp_path):
+    body = 'layer { name: "l" type: "SoftmaxWithLoss" bottom: "x" bottom: "label" top: "loss" }'
+    caffe.set_mode_gpu()
+    net = caffe.Net(write_net(tmp_path, body, {"x": (4, 3), "label": (4,)}), caffe.TRAIN)
+    net.blobs["x"].data[...] = gaussian((4, 3))
+    net.blobs["label"].data[...] = np.array([0, 1, 7, 2], np.float32)
+    with pytest.raises(caffe.EngineError):
+        net.forward()
+
+
+BODY_ACC = ('layer { name: "c" type: "Convolution" bottom: "x" top: "c" convolution_param { num_output: 3 kernel_size: 3 } } '
+            'layer { name: "s" type: "Scale" bottom: "c" top: "s" scale_param { bias_term: true } } '
+            'layer { name: "ip" type: "InnerProduct" bottom: "s" top: "y" inner_product_param { num_output: 4 } }')
+
+
+def test_param_diffs_accumulate_over_two_backwards(tmp_path):
+    inputs = {"x": (2, 2, 6, 6)}
+    x = gaussian(inputs["x"])
+    outs = []
+    for mode in (caffe.set_mode_cpu, caffe.set_mode_gpu):
+        mode()
+        caffe.set_random_seed(3)
+        net = caffe.Net(write_net(tmp_path, BODY_ACC, inputs), caffe.TRAIN)
+        rng = np.random.default_rng(3)
+        for layer in net.layers:
+            for b in layer.blobs:
+                b.data[...] = rng.normal(0, 0.5, size=b.data.shape)
+        net.blobs["x"].data[...] = x
+        net.clear_param_diffs()
+        for _ in range(2):
+            y = net.forward()["y"]
+            net.backward(y=gaussian(np.shape(y), seed=11))
+        outs.append({f"{k}/{i}": np.array(b.diff) for k, bs in net.params.items() for i, b in enumerate(bs)})
+    for k in outs[0]:
+        np.testing.assert_allclose(outs[1][k], outs[0][k], rtol=RTOL, atol=ATOL, err_msg=k)
+
+
+@pytest.mark.parametrize("extra", ['regularization_type: "L1"', "iter_size: 2", "clip_gradients: 0.1"])
+def test_solver_options_gpu_match_cpu(tmp_path, extra):
+    net = tmp_path / "net.prototxt"
+    net.write_text(
+        'name: "small" layer { name: "data" type: "Input" top: "x" top: "label" '
+        'input_param { shape { dim: 6 dim: 2 dim: 8 dim: 8 } shape { dim: 6 } } }\n'
+        'layer { name: "conv" type: "Convolution" bottom: "x" top: "c" convolution_param { '
+        'num_output: 4 kernel_size: 3 weight_filler { type: "xavier" } } }\n'
+        + ('' if "L1" in extra else  # BN zeroes the conv bias gradient: L1 on noise-signed values
+           'layer { name: "bn" type: "BatchNorm" bottom: "c" top: "c" }\n') +
+        'layer { name: "sc" type: "Scale" bottom: "c" top: "c" scale_param { bias_term: true } }\n'
+        'layer { name: "relu" type: "ReLU" bottom: "c" top: "c" }\n'
+        'layer { name: "pool" type: "Pooling" bottom: "c" top: "p" pooling_param { pool: AVE '
+        'kernel_size: 2 stride: 2 } }\n'
+        'layer { name: "drop" type: "AugmentedDropout" bottom: "p" top: "d" '
+        'augmented_dropout_param { variant: FORWARD forward_ratio: 0.3 } }\n'
+        'layer { name: "ip" type: "InnerProduct" bottom: "d" top: "ip" inner_product_param { '
+        'num_output: 3 weight_filler { type: "xavier" } } }\n'
+        'layer { name: "loss" type: "SoftmaxWithLoss" bottom: "ip" bottom: "label" top: "loss" }\n')
+    solver = tmp_path / "solver.prototxt"
+    solver.write_text(f'net: "{net}" type: "SGD" base_lr: 0.05 momentum: 0.9 '
+                      f'weight_decay: 0.01 lr_policy: "fixed" max_iter: 6 random_seed: 3 {extra}\n')
+    caffe.set_gpu_dropout_masks("caffe")
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(6, 2, 8, 8)).astype(np.float32)
+    label = rng.integers(0, 3, 6).astype(np.float32)
+    params = []
+    for mode in (caffe.set_mode_cpu, caffe.set_mode_gpu):
+        mode()
+        s = caffe.get_solver(str(solver))
+        for _ in range(6):
+            s.net.blobs["x"].data[...] = x
+            s.net.blobs["label"].data[...] = label
+            s.step(1)
+        params.append({f"{k}/{i}": np.array(b.data) for k, bs in s.net.params.items()
+                       for i, b in enumerate(bs)})
+    for key in params[0]:
+        np.testing.assert_allclose(params[1][key], params[0][key], rtol=1e-3, atol=1e-5,
+                                   err_msg=key)
