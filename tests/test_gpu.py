@@ -161,15 +161,21 @@ def test_solver_steps_gpu_match_cpu(tmp_path, solver_type):
     solver.write_text(f'net: "{net}" type: "{solver_type}" base_lr: 0.05 momentum: 0.9 '
                       'weight_decay: 0.001 lr_policy: "step" gamma: 0.5 stepsize: 4 '
                       'max_iter: 10 random_seed: 3\n')
+    train_both_and_compare(solver, (8, 1, 12, 12), steps=10)
+
+
+def train_both_and_compare(solver, input_shape, steps):
+    """`steps` solver steps on the CPU, then on the GPU, from the same file, inputs and masks
+    (Caffe's stream); the parameters must end close."""
     caffe.set_gpu_dropout_masks("caffe")
     rng = np.random.default_rng(0)
-    x = rng.normal(size=(8, 1, 12, 12)).astype(np.float32)
-    label = rng.integers(0, 3, 8).astype(np.float32)
+    x = rng.normal(size=input_shape).astype(np.float32)
+    label = rng.integers(0, 3, input_shape[0]).astype(np.float32)
     params = []
     for mode in (caffe.set_mode_cpu, caffe.set_mode_gpu):
         mode()
         s = caffe.get_solver(str(solver))
-        for _ in range(10):
+        for _ in range(steps):
             s.net.blobs["x"].data[...] = x
             s.net.blobs["label"].data[...] = label
             s.step(1)

@@ -7,7 +7,8 @@ import pytest
 
 import augdrop_caffe as caffe
 from gradient_check import write_net
-from test_gpu import ATOL, RTOL, assert_same, pytestmark, run_both  # noqa: F401 - skips here too
+from test_gpu import (ATOL, RTOL, assert_same, pytestmark,  # noqa: F401 - skips here too
+                      run_both, train_both_and_compare)
 from test_gradients import distinct, gaussian
 
 
@@ -170,20 +171,4 @@ def test_solver_options_gpu_match_cpu(tmp_path, extra):
     solver = tmp_path / "solver.prototxt"
     solver.write_text(f'net: "{net}" type: "SGD" base_lr: 0.05 momentum: 0.9 '
                       f'weight_decay: 0.01 lr_policy: "fixed" max_iter: 6 random_seed: 3 {extra}\n')
-    caffe.set_gpu_dropout_masks("caffe")
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(6, 2, 8, 8)).astype(np.float32)
-    label = rng.integers(0, 3, 6).astype(np.float32)
-    params = []
-    for mode in (caffe.set_mode_cpu, caffe.set_mode_gpu):
-        mode()
-        s = caffe.get_solver(str(solver))
-        for _ in range(6):
-            s.net.blobs["x"].data[...] = x
-            s.net.blobs["label"].data[...] = label
-            s.step(1)
-        params.append({f"{k}/{i}": np.array(b.data) for k, bs in s.net.params.items()
-                       for i, b in enumerate(bs)})
-    for key in params[0]:
-        np.testing.assert_allclose(params[1][key], params[0][key], rtol=1e-3, atol=1e-5,
-                                   err_msg=key)
+    train_both_and_compare(solver, (6, 2, 8, 8), steps=6)

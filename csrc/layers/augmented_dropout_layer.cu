@@ -25,10 +25,6 @@ __global__ void BackwardMask(int64_t n, const float* forward_keep, float forward
   }
 }
 
-__global__ void Multiply(int64_t n, const float* a, const float* b, float* y) {
-  AD_CUDA_KERNEL_LOOP(i, n) y[i] = a[i] * b[i];
-}
-
 }  // namespace
 
 void AugmentedDropoutLayer::Forward_gpu(const BlobVec& bottom, const BlobVec& top) {
@@ -70,10 +66,7 @@ void AugmentedDropoutLayer::PrepareBackward_gpu(const BlobVec& top) {
   const int64_t n = top[0]->count();
   AD_CHECK(input_copy_.count() == n && backward_mask_gpu_.count() == n,
            "backward features requested before a GPU forward pass of the current shape");
-  Multiply<<<CudaBlocks(n), kCudaThreads>>>(n, input_copy_.gpu_data(),
-                                            backward_mask_gpu_.gpu_data(),
-                                            top[0]->mutable_gpu_data());
-  AD_CUDA_POST_KERNEL_CHECK;
+  gpu_mul(n, input_copy_.gpu_data(), backward_mask_gpu_.gpu_data(), top[0]->mutable_gpu_data());
 }
 
 void AugmentedDropoutLayer::Backward_gpu(const BlobVec& top,
@@ -86,9 +79,7 @@ void AugmentedDropoutLayer::Backward_gpu(const BlobVec& top,
     return;
   }
   AD_CHECK(backward_mask_gpu_.count() == n, "Backward before a TRAIN forward pass on the GPU");
-  Multiply<<<CudaBlocks(n), kCudaThreads>>>(n, top[0]->gpu_diff(), backward_mask_gpu_.gpu_data(),
-                                            bottom[0]->mutable_gpu_diff());
-  AD_CUDA_POST_KERNEL_CHECK;
+  gpu_mul(n, top[0]->gpu_diff(), backward_mask_gpu_.gpu_data(), bottom[0]->mutable_gpu_diff());
 }
 
 }  // namespace augdrop

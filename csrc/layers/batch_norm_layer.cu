@@ -2,29 +2,13 @@
 // The per-(n, c) sums run in a different order from the host loop (a tree within each row), so
 // the statistics agree with the CPU path to rounding, not bit for bit. The running statistics
 // are read and updated on the device, the scale factor blobs_[2] included.
+#include "core/cuda_block_sum.cuh"
 #include "core/cuda_check.hpp"
 #include "layers/batch_norm_layer.hpp"
 #include "math/math_functions.hpp"
 
 namespace augdrop {
 namespace {
-
-constexpr int kReduceThreads = 256;  // a multiple of 32, at most 1024
-
-// The sum of v over the block, valid in thread 0; blockDim.x a multiple of 32.
-__device__ float BlockSum(float v) {
-  __shared__ float warp_sums[32];
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_down_sync(0xffffffffu, v, offset);
-  if (lane == 0) warp_sums[warp] = v;
-  __syncthreads();
-  if (warp == 0) {
-    v = lane < int(blockDim.x >> 5) ? warp_sums[lane] : 0.f;
-    for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_down_sync(0xffffffffu, v, offset);
-  }
-  __syncthreads();  // warp_sums is reused by the next call
-  return v;
-}
 
 // out[r] = alpha * sum_k data[r, k]; data: (rows, len). One block a row.
 __global__ void RowSums(int64_t rows, int64_t len, const float* data, float alpha, float* out) {

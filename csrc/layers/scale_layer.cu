@@ -1,29 +1,13 @@
 // Scale on the GPU (Caffe's scale_layer.cu): the same formulas as scale_layer.cpp.
 // The sums run in a different order from the host loops (a tree within each row), so dscale
 // and dbias agree with the CPU path to rounding, not bit for bit.
+#include "core/cuda_block_sum.cuh"
 #include "core/cuda_check.hpp"
 #include "layers/scale_layer.hpp"
 #include "math/math_functions.hpp"
 
 namespace augdrop {
 namespace {
-
-constexpr int kReduceThreads = 256;  // a multiple of 32, at most 1024
-
-// The sum of v over the block, valid in thread 0; blockDim.x a multiple of 32.
-__device__ float BlockSum(float v) {
-  __shared__ float warp_sums[32];
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_down_sync(0xffffffffu, v, offset);
-  if (lane == 0) warp_sums[warp] = v;
-  __syncthreads();
-  if (warp == 0) {
-    v = lane < int(blockDim.x >> 5) ? warp_sums[lane] : 0.f;
-    for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_down_sync(0xffffffffu, v, offset);
-  }
-  __syncthreads();  // warp_sums is reused by the next call
-  return v;
-}
 
 // out[r] = sum_k a[r, k] * b[r, k] (b null: sum_k a[r, k]); a, b: (rows, len). One block a row.
 __global__ void RowSums(int64_t rows, int64_t len, const float* a, const float* b, float* out) {

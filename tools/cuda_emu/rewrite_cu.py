@@ -7,8 +7,10 @@ Every launch `Kernel<<<grid, block[, shmem[, stream]]>>>(args)` becomes
 `::cuda_emu::Launch({grid, block...}, "Kernel", COOP, Kernel, args)`, on the same line, so the
 line numbers of the output are those of the .cu file (a #line directive names it). COOP is true
 for kernels that can reach __syncthreads or a warp intrinsic, directly or through __device__
-functions of the same file; those run their blocks as fibers. Nothing else changes.
+functions of the same file or of the project headers it includes; those run their blocks as
+fibers. Nothing else changes.
 """
+import os
 import re
 import sys
 
@@ -88,9 +90,29 @@ def cooperative_set(code):
     return coop
 
 
+INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
+
+
+def included_code(src, path):
+    """The comment-stripped text of the project headers src includes (found below the nearest
+    csrc/ folder above path, as the build's include path has it), for their __device__
+    functions."""
+    parts = os.path.abspath(path).split(os.sep)
+    if "csrc" not in parts:
+        return ""
+    root = os.sep.join(parts[:len(parts) - parts[::-1].index("csrc")])
+    out = []
+    for name in INCLUDE.findall(src):
+        header = os.path.join(root, name)
+        if os.path.isfile(header):
+            with open(header) as f:
+                out.append(strip_comments(f.read()))
+    return "\n".join(out)
+
+
 def rewrite(src, path):
     code = strip_comments(src)
-    coop = cooperative_set(code)
+    coop = cooperative_set(included_code(src, path) + "\n" + code)
     pieces, last = [], 0
     launches = []
     for m in LAUNCH.finditer(code):
