@@ -256,6 +256,41 @@ def test_killed_sweep_resumes(tmp_path):
         {(r.setup, r.dropout, r.seed) for r in runs}
 
 
+def test_a_training_killed_from_outside_is_not_recorded(tmp_path):
+    """SIGTERM to a training (a user, a shutdown) is no failure of the run: nothing is
+    recorded for it, so that the next sweep trains it again; the sweep goes on."""
+    data_root = tmp_path / "empty-data"
+    data_root.mkdir()
+    store = tmp_path / "store"
+    cmd = _replicate_cmd("table3", store, data_root, "--iterations", "1000000")
+    marker = str(tmp_path)
+    try:
+        with open(tmp_path / "sweep.log", "w") as log:
+            proc = subprocess.Popen(cmd, env=_sweep_env(tmp_path), stdout=log,
+                                    stderr=subprocess.STDOUT, start_new_session=True)
+            deadline = time.monotonic() + 60
+            while not [p for p, c in _processes_mentioning(marker) if " train " in c]:
+                assert proc.poll() is None and time.monotonic() < deadline
+                time.sleep(0.05)
+            time.sleep(1.0)  # the training is under way
+            for pid, _ in [(p, c) for p, c in _processes_mentioning(marker) if " train " in c]:
+                os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + 30
+            while "INTERRUPTED" not in (tmp_path / "sweep.log").read_text():
+                assert time.monotonic() < deadline, (tmp_path / "sweep.log").read_text()
+                time.sleep(0.05)
+            os.kill(proc.pid, signal.SIGKILL)  # the sweep went on to the next run: stop it
+            proc.wait(timeout=10)
+    finally:
+        for pid, _ in _processes_mentioning(marker):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    assert "killed by signal 15" in (tmp_path / "sweep.log").read_text()
+    assert _snapshot(store) == {}
+
+
 def _runs_with_a_broken_one(table, seeds=4, quick=False, iterations=0):
     return [Run("lenet-mnist", "standard:0.1", 1, quick, iterations),
             Run("broken", "none", 1, quick, iterations),

@@ -41,6 +41,12 @@ def _die_with_parent(parent):
         os._exit(1)
 
 
+# A training killed by one of these was stopped from outside (a user, a shutdown): it is not
+# recorded, so that the next sweep trains it again. Any other death is a failure, recorded.
+INTERRUPTING_SIGNALS = {int(signal.SIGHUP), int(signal.SIGINT), int(signal.SIGKILL),
+                        int(signal.SIGTERM)}
+
+
 def train_one(run, data_root=None, sample_fallback=False, threads=None, device="cpu"):
     """Train one run in a child process; returns its record (status ok or failed)."""
     output = tempfile.mkdtemp(prefix=f"augdrop-{run.key}-")
@@ -67,6 +73,10 @@ def train_one(run, data_root=None, sample_fallback=False, threads=None, device="
                               preexec_fn=functools.partial(_die_with_parent, os.getpid())
                               if _PRCTL is not None else None)
         summary_path = os.path.join(output, "summary.json")
+        if -proc.returncode in INTERRUPTING_SIGNALS:  # stopped from outside, not a failure
+            record.update(status="interrupted", error=f"killed by signal {-proc.returncode}",
+                          wall_time_s=time.time() - start)
+            return record
         if proc.returncode != 0 or not os.path.isfile(summary_path):
             error = (proc.stderr.strip() or proc.stdout.strip() or f"exit code {proc.returncode}")
             record.update(status="failed", error=error[-2000:], wall_time_s=time.time() - start)
@@ -107,6 +117,11 @@ def replicate(table, store_dir, seeds=4, jobs=1, quick=False, data_root=None,
         for done, future in enumerate(as_completed(futures), 1):
             run = futures[future]
             record = future.result()
+            if record["status"] == "interrupted":
+                failures += 1
+                log(f"[{done}/{len(todo)}] {run.key}: INTERRUPTED ({record['error']}), not "
+                    "recorded: the next sweep trains it again")
+                continue
             store.put(run.key, record)
             if record["status"] == "ok":
                 acc = record["final_test"].get("accuracy")
