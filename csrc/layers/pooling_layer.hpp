@@ -41,6 +41,7 @@ class PoolingLayer : public Layer {
   // MAX forward of one plane, kVec output columns at a time, with a thread's scratch for the
   // plane's rows split by column phase (height * stride_w runs of PhaseRun() floats).
   void MaxPlaneVectors(const float* xin, float* yout, int32_t* arg, float* phases) const;
+  // (+ 16: a whole vector of slack past the last output, kVec <= 16)
   int64_t PhaseRun() const { return pooled_w_ + (kernel_w_ + stride_w_ - 1) / stride_w_ + 16; }
 
   enum class Method { MAX, AVE };
