@@ -419,7 +419,7 @@ def test_report_markdown(hand_store):
                                     "0.9918 / — (0)", "0.9917 / — (0)", "0.9922 / — (0)"]
     assert _row(md, "standard")[0] == "0.9916 / 0.9850 ± 0.0071 (2)"
     assert _row(md, "augmented") == ["0.9918 / — (0)", "0.9923 / — (0)",
-                                     "0.9925 / 0.9925 ± 0.0000 (1)", "0.9920 / — (0)",
+                                     "0.9925 / 0.9925 (1)", "0.9920 / — (0)",
                                      "0.9925 / — (0)"]
     assert md.count("— (0)") == 8
     assert ("Settings: base_lr 0.01, lr_policy step, gamma 0.1, stepsize 6000, momentum 0.9, "
@@ -432,7 +432,7 @@ def test_report_quick_banner_and_separation(hand_store):
     md = report_mod.render_markdown("table3", hand_store.folder, quick=True)
     assert md.splitlines()[0] == ("## Table 3: LeNet on MNIST, test accuracy (augmented: backward "
                                   "ratio 0.0001) — QUICK SMOKE RUNS, NOT THE PAPER'S SETTING")
-    assert _row(md, "standard")[0] == "0.9916 / 0.4321 ± 0.0000 (1)"
+    assert _row(md, "standard")[0] == "0.9916 / 0.4321 (1)"
     assert md.count("— (0)") == 9
     assert "wall time per run 2-2 s (mean 2 s)" in md
 
@@ -483,10 +483,10 @@ def test_report_finds_iteration_override_runs(tmp_path):
     assert report_mod.store_iterations(store, "table3", quick=False) == 0
     md = report_mod.render_markdown("table3", store.folder, quick=True)
     assert "RUNS OF 10 ITERATIONS" in md and "QUICK" in md
-    assert _row(md, "standard")[:3] == ["0.9916 / 0.6000 ± 0.0000 (1)",
-                                        "0.9922 / 0.7000 ± 0.0000 (1)", "0.9918 / — (0)"]
+    assert _row(md, "standard")[:3] == ["0.9916 / 0.6000 (1)",
+                                        "0.9922 / 0.7000 (1)", "0.9918 / — (0)"]
     md20 = report_mod.render_markdown("table3", store.folder, quick=True, iterations=20)
-    assert _row(md20, "standard")[2] == "0.9918 / 0.8000 ± 0.0000 (1)"
+    assert _row(md20, "standard")[2] == "0.9918 / 0.8000 (1)"
     # full-length runs come first once there are any
     _put(store, "lenet-mnist", "standard:0.5", 1, 0.99, quick=True)
     assert report_mod.store_iterations(store, "table3", quick=True) == 0
@@ -517,7 +517,7 @@ def test_quick_replicate_then_report(tmp_path, capsys):
     md = mds[0].read_text()
     assert md in printed
     assert "QUICK SMOKE RUNS, NOT THE PAPER'S SETTING" in md
-    filled = re.findall(r"\d\.\d{4} / \d\.\d{4} ± 0\.0000 \(1\)", md)
+    filled = re.findall(r"\d\.\d{4} / \d\.\d{4} \(1\)", md)
     assert len(filled) == 10 and "— (0)" not in md
     assert ("Settings: base_lr 0.01, lr_policy step, gamma 0.1, stepsize 6000, momentum 0.9, "
             "weight_decay 0.0005, max_iter 10, test_iter 10, test_interval 100.") in md

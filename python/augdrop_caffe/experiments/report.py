@@ -56,7 +56,8 @@ def render_markdown(table, store_dir, quick=False, iterations=None):
     by_pos = {(c.row, c.column): c for c in cells}
     lines = [f"## {table_title(table)}" + (" — QUICK SMOKE RUNS, NOT THE PAPER'S SETTING" if quick else "")
              + (f" — RUNS OF {iterations} ITERATIONS (--iterations override)" if iterations else ""), ""]
-    lines.append("Each cell: paper / this project, mean ± std over seeds (n seeds).")
+    lines.append("Each cell: paper / this project, mean ± std over seeds (n seeds; "
+                 "a cell of one seed shows no spread).")
     lines.append("")
     lines.append("| | " + " | ".join(columns) + " |")
     lines.append("|---|" + "---|" * len(columns))
@@ -74,7 +75,9 @@ def render_markdown(table, store_dir, quick=False, iterations=None):
                 walls.append(r["wall_time_s"])
                 hardware = hardware or r.get("hardware")
                 settings = settings or r.get("settings")
-            ours = f"{mean:.4f} ± {std:.4f} ({n})" if n else "— (0)"
+            # one seed has no spread: print no "± 0.0000" that would read as a measured one
+            ours = (f"{mean:.4f} ± {std:.4f} ({n})" if n > 1 else
+                    f"{mean:.4f} ({n})" if n else "— (0)")
             out.append(f"{cell.paper:.4f} / {ours}")
         lines.append("| " + " | ".join(out) + " |")
     lines.append("")
