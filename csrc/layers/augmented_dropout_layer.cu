@@ -1,5 +1,6 @@
 // AugmentedDropout on the GPU: the formulas of augmented_dropout_layer.cpp, in the same float
-// operations, with masks from DrawKeepMaskGpu (dropout_layer.cu), m_f drawn before m_e.
+// operations, with Dropout's DrawKeepMaskGpu and ApplyKeepMaskGpu (dropout_layer.cu); m_f is
+// drawn before m_e.
 #include "core/cuda_check.hpp"
 #include "layers/augmented_dropout_layer.hpp"
 #include "layers/dropout_layer.hpp"
@@ -7,11 +8,6 @@
 
 namespace augdrop {
 namespace {
-
-__global__ void ApplyForwardMask(int64_t n, const float* x, const float* keep, float scale,
-                                 float* y) {
-  AD_CUDA_KERNEL_LOOP(i, n) y[i] = x[i] * keep[i] * scale;
-}
 
 // m_b from the variant: forward only (STANDARD), none (FORWARD), extra only (BACKWARD), both
 // (AUGMENTED); each mask is float(word) * scale, as on the CPU.
@@ -43,9 +39,7 @@ void AugmentedDropoutLayer::Forward_gpu(const BlobVec& bottom, const BlobVec& to
   float* y = top[0]->mutable_gpu_data();
   if (uses_forward_mask) {
     DrawKeepMaskGpu(n, forward_ratio_, &forward_keep_, &word_mask_);
-    ApplyForwardMask<<<CudaBlocks(n), kCudaThreads>>>(n, x, forward_keep_.gpu_data(),
-                                                      forward_scale_, y);
-    AD_CUDA_POST_KERNEL_CHECK;
+    ApplyKeepMaskGpu(n, x, forward_keep_, forward_scale_, y);
   } else {
     gpu_copy(n, x, y);
   }

@@ -61,6 +61,11 @@ void DrawKeepMaskGpu(int64_t count, float ratio, Blob* keep, std::vector<uint32_
   AD_CUDA_POST_KERNEL_CHECK;
 }
 
+void ApplyKeepMaskGpu(int64_t count, const float* x, const Blob& keep, float scale, float* y) {
+  ApplyMask<<<CudaBlocks(count), kCudaThreads>>>(count, x, keep.gpu_data(), scale, y);
+  AD_CUDA_POST_KERNEL_CHECK;
+}
+
 void DropoutLayer::Forward_gpu(const BlobVec& bottom, const BlobVec& top) {
   const int64_t n = bottom[0]->count();
   if (phase_ != Phase::TRAIN) {
@@ -68,9 +73,7 @@ void DropoutLayer::Forward_gpu(const BlobVec& bottom, const BlobVec& top) {
     return;
   }
   DrawKeepMaskGpu(n, threshold_, &keep_, &mask_);
-  ApplyMask<<<CudaBlocks(n), kCudaThreads>>>(n, bottom[0]->gpu_data(), keep_.gpu_data(), scale_,
-                                             top[0]->mutable_gpu_data());
-  AD_CUDA_POST_KERNEL_CHECK;
+  ApplyKeepMaskGpu(n, bottom[0]->gpu_data(), keep_, scale_, top[0]->mutable_gpu_data());
 }
 
 void DropoutLayer::Backward_gpu(const BlobVec& top, const std::vector<bool>& propagate_down,
@@ -82,9 +85,7 @@ void DropoutLayer::Backward_gpu(const BlobVec& top, const std::vector<bool>& pro
     return;
   }
   AD_CHECK(keep_.count() == n, "Dropout backward before a TRAIN forward pass on the GPU");
-  ApplyMask<<<CudaBlocks(n), kCudaThreads>>>(n, top[0]->gpu_diff(), keep_.gpu_data(), scale_,
-                                             bottom[0]->mutable_gpu_diff());
-  AD_CUDA_POST_KERNEL_CHECK;
+  ApplyKeepMaskGpu(n, top[0]->gpu_diff(), keep_, scale_, bottom[0]->mutable_gpu_diff());
 }
 
 }  // namespace augdrop

@@ -50,6 +50,8 @@ void DrawKeepMask(int64_t count, float ratio, uint32_t* mask);
 // from the source GetGpuMasks() names (core/mode.hpp); `words` is host scratch for the
 // CAFFE_STREAM source.
 void DrawKeepMaskGpu(int64_t count, float ratio, Blob* keep, std::vector<uint32_t>* words);
+// y = x * keep * scale on the GPU, in the CPU path's order of multiplication.
+void ApplyKeepMaskGpu(int64_t count, const float* x, const Blob& keep, float scale, float* y);
 #endif
 
 }  // namespace augdrop

@@ -26,23 +26,31 @@ __device__ int64_t AvePoolSize(const PoolGeometry& g, int64_t hstart, int64_t ws
   return (hend - hstart) * (wend - wstart);
 }
 
+// Top element `index`'s plane and window: rows [hstart, hend), columns [wstart, wend); the
+// starts are before clipping at 0 (the AVE divisor needs them), the ends clipped to the image.
+struct TopWindow {
+  int64_t plane, hstart, wstart, hend, wend;
+};
+__device__ TopWindow WindowOf(const PoolGeometry& g, int64_t index) {
+  const int64_t pw = index % g.pooled_w;
+  const int64_t ph = (index / g.pooled_w) % g.pooled_h;
+  const int64_t hstart = ph * g.stride_h - g.pad_h, wstart = pw * g.stride_w - g.pad_w;
+  return {index / (g.pooled_w * g.pooled_h), hstart, wstart, min(hstart + g.kernel_h, g.height),
+          min(wstart + g.kernel_w, g.width)};
+}
+
 // x: (planes, height, width); y, argmax, mask: (planes, pooled_h, pooled_w); mask may be null.
 // Caffe's rule: the first maximum in row-major window order (strict >) from -FLT_MAX, index -1
 // where nothing in the window beats it; argmax is the offset within the plane.
 __global__ void MaxPoolForward(int64_t n, PoolGeometry g, const float* x, float* y,
                                int32_t* argmax, float* mask) {
   AD_CUDA_KERNEL_LOOP(index, n) {
-    const int64_t pw = index % g.pooled_w;
-    const int64_t ph = (index / g.pooled_w) % g.pooled_h;
-    const int64_t plane = index / (g.pooled_w * g.pooled_h);
-    const int64_t hstart = ph * g.stride_h - g.pad_h, wstart = pw * g.stride_w - g.pad_w;
-    const int64_t hend = min(hstart + g.kernel_h, g.height);
-    const int64_t wend = min(wstart + g.kernel_w, g.width);
-    const float* xin = x + plane * g.height * g.width;
+    const TopWindow t = WindowOf(g, index);
+    const float* xin = x + t.plane * g.height * g.width;
     float best = -FLT_MAX;
     int32_t best_index = -1;
-    for (int64_t h = max(hstart, int64_t(0)); h < hend; ++h)
-      for (int64_t w = max(wstart, int64_t(0)); w < wend; ++w)
+    for (int64_t h = max(t.hstart, int64_t(0)); h < t.hend; ++h)
+      for (int64_t w = max(t.wstart, int64_t(0)); w < t.wend; ++w)
         if (xin[h * g.width + w] > best) {
           best = xin[h * g.width + w];
           best_index = static_cast<int32_t>(h * g.width + w);
@@ -55,18 +63,12 @@ __global__ void MaxPoolForward(int64_t n, PoolGeometry g, const float* x, float*
 
 __global__ void AvePoolForward(int64_t n, PoolGeometry g, const float* x, float* y) {
   AD_CUDA_KERNEL_LOOP(index, n) {
-    const int64_t pw = index % g.pooled_w;
-    const int64_t ph = (index / g.pooled_w) % g.pooled_h;
-    const int64_t plane = index / (g.pooled_w * g.pooled_h);
-    const int64_t hstart = ph * g.stride_h - g.pad_h, wstart = pw * g.stride_w - g.pad_w;
-    const int64_t pool_size = AvePoolSize(g, hstart, wstart);
-    const int64_t hend = min(hstart + g.kernel_h, g.height);
-    const int64_t wend = min(wstart + g.kernel_w, g.width);
-    const float* xin = x + plane * g.height * g.width;
+    const TopWindow t = WindowOf(g, index);
+    const float* xin = x + t.plane * g.height * g.width;
     float sum = 0;
-    for (int64_t h = max(hstart, int64_t(0)); h < hend; ++h)
-      for (int64_t w = max(wstart, int64_t(0)); w < wend; ++w) sum += xin[h * g.width + w];
-    y[index] = sum / float(pool_size);
+    for (int64_t h = max(t.hstart, int64_t(0)); h < t.hend; ++h)
+      for (int64_t w = max(t.wstart, int64_t(0)); w < t.wend; ++w) sum += xin[h * g.width + w];
+    y[index] = sum / float(AvePoolSize(g, t.hstart, t.wstart));
   }
 }
 
@@ -78,22 +80,31 @@ __device__ int64_t EndWindow(int64_t hp, int64_t stride, int64_t pooled) {
   return min(hp / stride + 1, pooled);
 }
 
+// Bottom element `index` at (plane, h, w), and the top elements whose windows hold it: rows
+// [phstart, phend), columns [pwstart, pwend).
+struct Covering {
+  int64_t plane, h, w, phstart, phend, pwstart, pwend;
+};
+__device__ Covering CoveringOf(const PoolGeometry& g, int64_t index) {
+  const int64_t w = index % g.width;
+  const int64_t h = (index / g.width) % g.height;
+  return {index / (g.width * g.height), h, w,
+          FirstWindow(h + g.pad_h, g.kernel_h, g.stride_h),
+          EndWindow(h + g.pad_h, g.stride_h, g.pooled_h),
+          FirstWindow(w + g.pad_w, g.kernel_w, g.stride_w),
+          EndWindow(w + g.pad_w, g.stride_w, g.pooled_w)};
+}
+
 // dy, argmax: (planes, pooled_h, pooled_w); dx: (planes, height, width), every element written.
 __global__ void MaxPoolBackward(int64_t n, PoolGeometry g, const float* dy,
                                 const int32_t* argmax, float* dx) {
   AD_CUDA_KERNEL_LOOP(index, n) {
-    const int64_t w = index % g.width;
-    const int64_t h = (index / g.width) % g.height;
-    const int64_t plane = index / (g.width * g.height);
-    const int64_t phstart = FirstWindow(h + g.pad_h, g.kernel_h, g.stride_h);
-    const int64_t phend = EndWindow(h + g.pad_h, g.stride_h, g.pooled_h);
-    const int64_t pwstart = FirstWindow(w + g.pad_w, g.kernel_w, g.stride_w);
-    const int64_t pwend = EndWindow(w + g.pad_w, g.stride_w, g.pooled_w);
-    const int64_t offset = plane * g.pooled_h * g.pooled_w;
-    const int32_t self = static_cast<int32_t>(h * g.width + w);
+    const Covering c = CoveringOf(g, index);
+    const int64_t offset = c.plane * g.pooled_h * g.pooled_w;
+    const int32_t self = static_cast<int32_t>(c.h * g.width + c.w);
     float gradient = 0.f;
-    for (int64_t ph = phstart; ph < phend; ++ph)
-      for (int64_t pw = pwstart; pw < pwend; ++pw)
+    for (int64_t ph = c.phstart; ph < c.phend; ++ph)
+      for (int64_t pw = c.pwstart; pw < c.pwend; ++pw)
         if (argmax[offset + ph * g.pooled_w + pw] == self)
           gradient += dy[offset + ph * g.pooled_w + pw];
     dx[index] = gradient;
@@ -102,17 +113,11 @@ __global__ void MaxPoolBackward(int64_t n, PoolGeometry g, const float* dy,
 
 __global__ void AvePoolBackward(int64_t n, PoolGeometry g, const float* dy, float* dx) {
   AD_CUDA_KERNEL_LOOP(index, n) {
-    const int64_t w = index % g.width;
-    const int64_t h = (index / g.width) % g.height;
-    const int64_t plane = index / (g.width * g.height);
-    const int64_t phstart = FirstWindow(h + g.pad_h, g.kernel_h, g.stride_h);
-    const int64_t phend = EndWindow(h + g.pad_h, g.stride_h, g.pooled_h);
-    const int64_t pwstart = FirstWindow(w + g.pad_w, g.kernel_w, g.stride_w);
-    const int64_t pwend = EndWindow(w + g.pad_w, g.stride_w, g.pooled_w);
-    const float* dyout = dy + plane * g.pooled_h * g.pooled_w;
+    const Covering c = CoveringOf(g, index);
+    const float* dyout = dy + c.plane * g.pooled_h * g.pooled_w;
     float gradient = 0.f;
-    for (int64_t ph = phstart; ph < phend; ++ph)
-      for (int64_t pw = pwstart; pw < pwend; ++pw) {
+    for (int64_t ph = c.phstart; ph < c.phend; ++ph)
+      for (int64_t pw = c.pwstart; pw < c.pwend; ++pw) {
         const int64_t pool_size =
             AvePoolSize(g, ph * g.stride_h - g.pad_h, pw * g.stride_w - g.pad_w);
         gradient += dyout[ph * g.pooled_w + pw] / float(pool_size);
