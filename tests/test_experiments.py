@@ -450,6 +450,25 @@ def test_report_files_and_png(hand_store, tmp_path):
     assert "QUICK SMOKE RUNS" in Path(md_q).read_text()
 
 
+def test_plot_panels_follow_the_papers_figures():
+    # Figures 1-2: one panel per variant, a line per ratio, the plain net in every panel
+    panels, reference = report_mod.plot_panels("table1")
+    assert [title for title, _ in panels] == ["standard", "forward", "backward"]
+    assert [label for label, _ in panels[1][1]] == ["0.3", "0.2", "0.1", "0.05", "0.01", "0.005"]
+    assert panels[2][1][0][1].dropout == "backward:0.3"
+    assert [c.dropout for c in reference] == ["none"]
+    # Figure 3: standard against augmented at each ratio
+    panels, reference = report_mod.plot_panels("table3")
+    ratios = ("0.1", "0.2", "0.3", "0.4", "0.5")
+    assert [title for title, _ in panels] == [f"ratio {r}" for r in ratios]
+    assert [(label, c.dropout) for label, c in panels[2][1]] == [
+        ("standard", "standard:0.3"), ("augmented", "augmented:0.3/0.0001")]
+    assert reference == []
+    panels, _ = report_mod.plot_panels("table4-cifar10")
+    assert [title for title, _ in panels] == ["CIFAR-10 0.1", "CIFAR-10 0.2", "CIFAR-10 0.3"]
+    assert [label for label, _ in panels[0][1]] == ["standard", "augmented"]
+
+
 def test_report_empty_store(tmp_path, capsys):
     store = tmp_path / "store"
     code = cli.main(["report", "table3", "--store", str(store), "--output", str(tmp_path / "out")])

@@ -95,8 +95,41 @@ def render_markdown(table, store_dir, quick=False, iterations=None):
     return "\n".join(lines) + "\n"
 
 
+# Tables whose claim is a comparison at each ratio get one panel per column (Figure 3's
+# layout: standard against augmented); the others one panel per row (Figures 1 and 2: one
+# variant at several ratios).
+PANELS_BY_COLUMN = {"table3"}
+
+
+def plot_panels(table):
+    """The plot's panels: [(title, [(line label, cell)])], and the reference cells drawn in
+    every panel (the plain net, whose column is "-")."""
+    by_column = table in PANELS_BY_COLUMN
+    panels, reference = {}, []
+    for cell in table_cells(table):
+        if cell.column == "-":
+            reference.append(cell)
+            continue
+        group, label = (cell.column, cell.row) if by_column else (cell.row, cell.column)
+        title = f"ratio {group}" if by_column else group
+        panels.setdefault(title, []).append((label, cell))
+    return list(panels.items()), reference
+
+
+def _mean_curve(records, curve):
+    """(iterations, loss averaged over the records that have that iteration)."""
+    losses = defaultdict(list)
+    for r in records:
+        for point in r[curve]:
+            if "loss" in point:
+                losses[point["iter"]].append(point["loss"])
+    its = sorted(losses)
+    return its, [sum(losses[i]) / len(losses[i]) for i in its]
+
+
 def render_plots(table, store_dir, out_png, quick=False, iterations=None):
-    """Training and test loss against iterations, mean over seeds, one line per cell."""
+    """Training and test loss against iterations, mean over seeds: a column of two panels
+    (training, test) per group of cells (plot_panels), one line per cell."""
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -106,34 +139,45 @@ def render_plots(table, store_dir, out_png, quick=False, iterations=None):
     store = ResultStore(store_dir)
     if iterations is None:
         iterations = store_iterations(store, table, quick)
-    fig, (ax_train, ax_test) = plt.subplots(1, 2, figsize=(12, 4.5))
-    drawn = 0
-    for cell in table_cells(table):
-        _, records = cell_results(store, cell, quick, iterations=iterations)
-        if not records:
-            continue
-        for ax, curve, key in ((ax_train, "train_curve", "loss"), (ax_test, "test_curve", "loss")):
-            sums = defaultdict(list)
-            for r in records:
-                for point in r[curve]:
-                    if key in point:
-                        sums[point["iter"]].append(point[key])
-            its = sorted(sums)
-            ax.plot(its, [sum(sums[i]) / len(sums[i]) for i in its], label=f"{cell.row} {cell.column}"
-                    if cell.column != "-" else cell.row, linewidth=1)
-        drawn += 1
-    if not drawn:
-        plt.close(fig)
+
+    def records_of(cell):
+        return cell_results(store, cell, quick, iterations=iterations)[1]
+
+    panels, reference = plot_panels(table)
+    reference = [(cell, records_of(cell)) for cell in reference]
+    reference = [(cell, recs) for cell, recs in reference if recs]
+    filled = []
+    for title, lines in panels:
+        lines = [(label, records_of(cell)) for label, cell in lines]
+        lines = [(label, recs) for label, recs in lines if recs]
+        if lines:
+            filled.append((title, lines))
+    if not filled:
         return None
-    for ax, title in ((ax_train, "training loss"), (ax_test, "test loss")):
-        ax.set_xlabel("iteration")
-        ax.set_ylabel(title)
-        ax.set_yscale("log")
-        ax.grid(alpha=0.3)
-    ax_test.legend(fontsize=6, ncol=2)
-    fig.suptitle(table_title(table) + (" — QUICK SMOKE RUNS" if quick else ""), fontsize=10)
+    # one colour per line label in every panel, so a ratio (or variant) reads the same throughout
+    labels = list(dict.fromkeys(label for _, lines in filled for label, _ in lines))
+    colours = {label: plt.cm.tab10(i % 10) for i, label in enumerate(labels)}
+    fig, axes = plt.subplots(2, len(filled), figsize=(4.2 * len(filled) + 1, 7), sharey="row",
+                             squeeze=False)
+    for col, (title, lines) in enumerate(filled):
+        for row, curve in enumerate(("train_curve", "test_curve")):
+            ax = axes[row][col]
+            for cell, recs in reference:
+                ax.plot(*_mean_curve(recs, curve), color="black", linestyle="--", linewidth=1,
+                        label=cell.row)
+            for label, recs in lines:
+                ax.plot(*_mean_curve(recs, curve), color=colours[label], linewidth=1, label=label)
+            ax.set_yscale("log")
+            ax.grid(alpha=0.3)
+            ax.set_xlabel("iteration")
+            if col == 0:
+                ax.set_ylabel("training loss" if row == 0 else "test loss")
+        axes[0][col].set_title(title, fontsize=10)
+        axes[1][col].legend(fontsize=7)
+    fig.suptitle(table_title(table) + " — loss curves, mean over seeds"
+                 + (" — QUICK SMOKE RUNS" if quick else ""), fontsize=10)
     fig.tight_layout()
-    fig.savefig(out_png, dpi=110)
+    fig.savefig(out_png, dpi=100)
     plt.close(fig)
     return out_png
 
