@@ -61,7 +61,7 @@ def render_markdown(table, store_dir, quick=False, iterations=None):
     lines.append("")
     lines.append("| | " + " | ".join(columns) + " |")
     lines.append("|---|" + "---|" * len(columns))
-    hardware, walls, settings = None, [], None
+    seen = []
     for row in rows:
         out = [row]
         for col in columns:
@@ -71,16 +71,22 @@ def render_markdown(table, store_dir, quick=False, iterations=None):
                 continue
             accs, records = cell_results(store, cell, quick, iterations=iterations)
             mean, std, n = _stats(accs)
-            for r in records:
-                walls.append(r["wall_time_s"])
-                hardware = hardware or r.get("hardware")
-                settings = settings or r.get("settings")
+            seen += records
             # one seed has no spread: print no "± 0.0000" that would read as a measured one
             ours = (f"{mean:.4f} ± {std:.4f} ({n})" if n > 1 else
                     f"{mean:.4f} ({n})" if n else "— (0)")
             out.append(f"{cell.paper:.4f} / {ours}")
         lines.append("| " + " | ".join(out) + " |")
     lines.append("")
+    lines += run_facts(seen)
+    return "\n".join(lines) + "\n"
+
+
+def run_facts(records):
+    """The settings and hardware lines of a report (markdown and plot), from its runs' records."""
+    settings = next((r["settings"] for r in records if r.get("settings")), None)
+    hardware = next((r["hardware"] for r in records if r.get("hardware")), None)
+    lines = []
     if settings:
         keys = ("base_lr", "lr_policy", "gamma", "stepsize", "stepvalue", "momentum",
                 "weight_decay", "max_iter", "test_iter", "test_interval")
@@ -89,10 +95,11 @@ def render_markdown(table, store_dir, quick=False, iterations=None):
             f"{k} {settings[k]:.6g}" if isinstance(settings[k], float) else f"{k} {settings[k]}"
             for k in keys if k in settings) + ".")
     if hardware:
+        walls = [r["wall_time_s"] for r in records]
         lines.append(f"Hardware: {hardware.get('cpus')} CPU cores ({hardware.get('machine')}), "
                      f"Python {hardware.get('python')}; wall time per run "
                      f"{min(walls):.0f}-{max(walls):.0f} s (mean {sum(walls) / len(walls):.0f} s).")
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 # Tables whose claim is a comparison at each ratio get one panel per column (Figure 3's
@@ -176,7 +183,10 @@ def render_plots(table, store_dir, out_png, quick=False, iterations=None):
         axes[1][col].legend(fontsize=7)
     fig.suptitle(table_title(table) + " — loss curves, mean over seeds"
                  + (" — QUICK SMOKE RUNS" if quick else ""), fontsize=10)
-    fig.tight_layout()
+    everything = [r for _, recs in reference for r in recs]
+    everything += [r for _, lines in filled for _, recs in lines for r in recs]
+    fig.text(0.5, 0.005, "\n".join(run_facts(everything)), ha="center", va="bottom", fontsize=7)
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
     fig.savefig(out_png, dpi=100)
     plt.close(fig)
     return out_png
