@@ -450,6 +450,29 @@ def test_report_files_and_png(hand_store, tmp_path):
     assert "QUICK SMOKE RUNS" in Path(md_q).read_text()
 
 
+def test_report_augmented_minus_standard(tmp_path):
+    store = ResultStore(str(tmp_path / "store"))
+    _put(store, "lenet-mnist", "standard:0.1", 1, 0.990)
+    _put(store, "lenet-mnist", "standard:0.1", 2, 0.980)
+    _put(store, "lenet-mnist", "augmented:0.1/0.0001", 1, 0.995)
+    _put(store, "lenet-mnist", "augmented:0.1/0.0001", 2, 0.985)
+    _put(store, "lenet-mnist", "augmented:0.2/0.0001", 1, 0.993)
+    _put(store, "lenet-mnist", "standard:0.3", 1, 0.991)
+    _put(store, "lenet-mnist", "augmented:0.3/0.0001", 1, 0.992)
+    md = report_mod.render_markdown("table3", store.folder)
+    se = math.sqrt(2 * statistics.stdev([0.99, 0.98]) ** 2 / 2)  # two cells, 2 seeds each
+    assert _row(md, "ratio 0.1") == ["+0.0002", f"+0.0050 ± {se:.4f}", "2, 2"]
+    assert _row(md, "ratio 0.2") == ["+0.0001", "—", "0, 1"]
+    assert _row(md, "ratio 0.3") == ["+0.0007", "+0.0010 (no spread from one seed)", "1, 1"]
+    _put(store, "quick-cifar10", "standard:0.2", 1, 0.76)
+    _put(store, "quick-cifar10", "augmented:0.2/0.0002", 1, 0.77)
+    md4 = report_mod.render_markdown("table4-cifar10", store.folder)
+    gains4 = md4.split("Augmented minus standard")[1]
+    assert _row(gains4, "CIFAR-10 0.2") == ["+0.0038", "+0.0100 (no spread from one seed)",
+                                              "1, 1"]
+    assert "Augmented minus standard" not in report_mod.render_markdown("table1", store.folder)
+
+
 def test_plot_panels_follow_the_papers_figures():
     # Figures 1-2: one panel per variant, a line per ratio, the plain net in every panel
     panels, reference = report_mod.plot_panels("table1")

@@ -78,8 +78,49 @@ def render_markdown(table, store_dir, quick=False, iterations=None):
             out.append(f"{cell.paper:.4f} / {ours}")
         lines.append("| " + " | ".join(out) + " |")
     lines.append("")
+    lines += augmented_gain_lines(store, cells, quick, iterations)
     lines += run_facts(seen)
     return "\n".join(lines) + "\n"
+
+
+def augmented_pairs(cells):
+    """(label, standard cell, augmented cell) for each place a table sets the two side by side:
+    the same column in rows "standard" and "augmented" (Table 3), or the same row in such
+    columns (Tables 4, 5)."""
+    pairs = {}
+    for cell in cells:
+        if cell.row in ("standard", "augmented"):
+            pairs.setdefault(f"ratio {cell.column}", {})[cell.row] = cell
+        elif cell.column in ("standard", "augmented"):
+            pairs.setdefault(cell.row, {})[cell.column] = cell
+    return [(label, p["standard"], p["augmented"]) for label, p in pairs.items()
+            if "standard" in p and "augmented" in p]
+
+
+def augmented_gain_lines(store, cells, quick, iterations):
+    """The paper's claim, measured: augmented minus standard accuracy beside the paper's, with
+    the standard error of the difference of two means over seeds (needs 2 seeds a side)."""
+    pairs = augmented_pairs(cells)
+    if not pairs:
+        return []
+    lines = ["Augmented minus standard (the paper's claim is a gain at every ratio); ± is the "
+             "standard error of the difference of the two means, from the seed spread:", "",
+             "| | paper | this project | seeds (standard, augmented) |", "|---|---|---|---|"]
+    for label, standard, augmented in pairs:
+        (m_s, s_s, n_s), (m_a, s_a, n_a) = (
+            _stats(cell_results(store, c, quick, iterations=iterations)[0])
+            for c in (standard, augmented))
+        paper = f"{augmented.paper - standard.paper:+.4f}"
+        if not (n_s and n_a):
+            ours = "—"
+        elif n_s > 1 and n_a > 1:
+            se = math.sqrt(s_s ** 2 / n_s + s_a ** 2 / n_a)
+            ours = f"{m_a - m_s:+.4f} ± {se:.4f}"
+        else:
+            ours = f"{m_a - m_s:+.4f} (no spread from one seed)"
+        lines.append(f"| {label} | {paper} | {ours} | {n_s}, {n_a} |")
+    lines.append("")
+    return lines
 
 
 def run_facts(records):
