@@ -471,6 +471,26 @@ def test_report_augmented_minus_standard(tmp_path):
     assert _row(gains4, "CIFAR-10 0.2") == ["+0.0038", "+0.0100 (no spread from one seed)",
                                               "1, 1"]
     assert "Augmented minus standard" not in report_mod.render_markdown("table1", store.folder)
+    assert "Best ratio" in md and "Best ratio" not in md4
+    assert "standard paper 0.2, ours — (not every ratio run)" in md
+
+
+def test_report_forward_backward_minus_standard_and_best_ratio(tmp_path):
+    store = ResultStore(str(tmp_path / "store"))
+    for i, ratio in enumerate((0.3, 0.2, 0.1, 0.05, 0.01, 0.005)):
+        _put(store, "quick-cifar10", f"standard:{ratio:g}", 1, 0.70 + 0.01 * i)
+        _put(store, "quick-cifar10", f"forward:{ratio:g}", 1, 0.60 + 0.01 * (i % 3))
+    _put(store, "quick-cifar10", "backward:0.3", 1, 0.65)
+    md = report_mod.render_markdown("table1", store.folder)
+    forward = md.split("Forward minus standard")[1].split("Backward minus standard")[0]
+    assert "the paper finds forward dropout below standard dropout" in forward
+    assert _row(forward, "ratio 0.3") == ["-0.0615", "-0.1000 (no spread from one seed)", "1, 1"]
+    assert _row(forward, "ratio 0.005") == ["-0.0030", "-0.1300 (no spread from one seed)", "1, 1"]
+    backward = md.split("Backward minus standard")[1]
+    assert _row(backward, "ratio 0.3") == ["-0.0090", "-0.0500 (no spread from one seed)", "1, 1"]
+    assert _row(backward, "ratio 0.2")[1:] == ["—", "1, 0"]
+    assert ("Best ratio (highest mean accuracy): standard paper 0.1, ours 0.005; forward paper "
+            "0.05, ours 0.1; backward paper 0.005, ours — (not every ratio run).") in md
 
 
 def test_plot_panels_follow_the_papers_figures():

@@ -54,8 +54,9 @@ def render_markdown(table, store_dir, quick=False, iterations=None):
         if c.column not in columns:
             columns.append(c.column)
     by_pos = {(c.row, c.column): c for c in cells}
-    lines = [f"## {table_title(table)}" + (" — QUICK SMOKE RUNS, NOT THE PAPER'S SETTING" if quick else "")
-             + (f" — RUNS OF {iterations} ITERATIONS (--iterations override)" if iterations else ""), ""]
+    banner = ((" — QUICK SMOKE RUNS, NOT THE PAPER'S SETTING" if quick else "")
+              + (f" — RUNS OF {iterations} ITERATIONS (--iterations override)" if iterations else ""))
+    lines = [f"## {table_title(table)}{banner}", ""]
     lines.append("Each cell: paper / this project, mean ± std over seeds (n seeds; "
                  "a cell of one seed shows no spread).")
     lines.append("")
@@ -78,49 +79,78 @@ def render_markdown(table, store_dir, quick=False, iterations=None):
             out.append(f"{cell.paper:.4f} / {ours}")
         lines.append("| " + " | ".join(out) + " |")
     lines.append("")
-    lines += augmented_gain_lines(store, cells, quick, iterations)
+    lines += variant_minus_standard_lines(store, cells, quick, iterations)
+    lines += best_ratio_lines(store, cells, quick, iterations)
     lines += run_facts(seen)
     return "\n".join(lines) + "\n"
 
 
-def augmented_pairs(cells):
-    """(label, standard cell, augmented cell) for each place a table sets the two side by side:
-    the same column in rows "standard" and "augmented" (Table 3), or the same row in such
+VARIANTS = ("standard", "forward", "backward", "augmented")
+# What the paper says of each variant against standard dropout (PAPER.md, "Observed").
+CLAIMS = {"forward": "the paper finds forward dropout below standard dropout",
+          "backward": "the paper finds backward dropout below standard dropout",
+          "augmented": "the paper's claim is a gain at every ratio"}
+
+
+def variant_pairs(cells):
+    """{variant: [(label, standard cell, variant cell)]} wherever a table sets a variant beside
+    standard dropout: the same column in variant rows (Tables 1-3), or the same row in variant
     columns (Tables 4, 5)."""
-    pairs = {}
+    places = {}
     for cell in cells:
-        if cell.row in ("standard", "augmented"):
-            pairs.setdefault(f"ratio {cell.column}", {})[cell.row] = cell
-        elif cell.column in ("standard", "augmented"):
-            pairs.setdefault(cell.row, {})[cell.column] = cell
-    return [(label, p["standard"], p["augmented"]) for label, p in pairs.items()
-            if "standard" in p and "augmented" in p]
+        if cell.row in VARIANTS:
+            places.setdefault(f"ratio {cell.column}", {})[cell.row] = cell
+        elif cell.column in VARIANTS:
+            places.setdefault(cell.row, {})[cell.column] = cell
+    pairs = {}
+    for label, by_variant in places.items():
+        for variant, cell in by_variant.items():
+            if variant != "standard" and "standard" in by_variant:
+                pairs.setdefault(variant, []).append((label, by_variant["standard"], cell))
+    return pairs
 
 
-def augmented_gain_lines(store, cells, quick, iterations):
-    """The paper's claim, measured: augmented minus standard accuracy beside the paper's, with
-    the standard error of the difference of two means over seeds (needs 2 seeds a side)."""
-    pairs = augmented_pairs(cells)
-    if not pairs:
-        return []
-    lines = ["Augmented minus standard (the paper's claim is a gain at every ratio); ± is the "
-             "standard error of the difference of the two means, from the seed spread:", "",
-             "| | paper | this project | seeds (standard, augmented) |", "|---|---|---|---|"]
-    for label, standard, augmented in pairs:
-        (m_s, s_s, n_s), (m_a, s_a, n_a) = (
-            _stats(cell_results(store, c, quick, iterations=iterations)[0])
-            for c in (standard, augmented))
-        paper = f"{augmented.paper - standard.paper:+.4f}"
-        if not (n_s and n_a):
-            ours = "—"
-        elif n_s > 1 and n_a > 1:
-            se = math.sqrt(s_s ** 2 / n_s + s_a ** 2 / n_a)
-            ours = f"{m_a - m_s:+.4f} ± {se:.4f}"
-        else:
-            ours = f"{m_a - m_s:+.4f} (no spread from one seed)"
-        lines.append(f"| {label} | {paper} | {ours} | {n_s}, {n_a} |")
-    lines.append("")
+def variant_minus_standard_lines(store, cells, quick, iterations):
+    """The paper's comparisons, measured: a variant's accuracy minus standard dropout's beside
+    the paper's, with the standard error of the difference of two means over seeds."""
+    lines = []
+    for variant, pairs in variant_pairs(cells).items():
+        lines += [f"{variant.capitalize()} minus standard ({CLAIMS[variant]}); ± is the standard "
+                  "error of the difference of the two means, from the seed spread:", "",
+                  f"| | paper | this project | seeds (standard, {variant}) |", "|---|---|---|---|"]
+        for label, standard, other in pairs:
+            (m_s, s_s, n_s), (m_o, s_o, n_o) = (
+                _stats(cell_results(store, c, quick, iterations=iterations)[0])
+                for c in (standard, other))
+            if not (n_s and n_o):
+                ours = "—"
+            elif n_s > 1 and n_o > 1:
+                ours = f"{m_o - m_s:+.4f} ± {math.sqrt(s_s ** 2 / n_s + s_o ** 2 / n_o):.4f}"
+            else:
+                ours = f"{m_o - m_s:+.4f} (no spread from one seed)"
+            paper = other.paper - standard.paper
+            lines.append(f"| {label} | {paper:+.4f} | {ours} | {n_s}, {n_o} |")
+        lines.append("")
     return lines
+
+
+def best_ratio_lines(store, cells, quick, iterations):
+    """Where each variant row peaks (the paper: forward and backward peak at different ratios),
+    for tables whose rows are variants over several ratios; only rows with every ratio run."""
+    rows = {}
+    for cell in cells:
+        if cell.row in VARIANTS:
+            rows.setdefault(cell.row, []).append(cell)
+    parts = []
+    for variant, row in rows.items():
+        if len(row) < 3:
+            continue
+        means = [_stats(cell_results(store, c, quick, iterations=iterations)[0])[0] for c in row]
+        paper = max(row, key=lambda c: c.paper).column
+        ours = ("— (not every ratio run)" if None in means
+                else row[means.index(max(means))].column)
+        parts.append(f"{variant} paper {paper}, ours {ours}")
+    return ["Best ratio (highest mean accuracy): " + "; ".join(parts) + ".", ""] if parts else []
 
 
 def run_facts(records):
