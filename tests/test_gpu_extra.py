@@ -172,3 +172,28 @@ def test_solver_options_gpu_match_cpu(tmp_path, extra):
     solver.write_text(f'net: "{net}" type: "SGD" base_lr: 0.05 momentum: 0.9 '
                       f'weight_decay: 0.01 lr_policy: "fixed" max_iter: 6 random_seed: 3 {extra}\n')
     train_both_and_compare(solver, (6, 2, 8, 8), steps=6)
+
+
+def test_relu_keeps_nan_as_the_cpu_does(tmp_path):
+    """A diverging run must reach the non-finite-loss check: ReLU passes NaN on, on both paths."""
+    body = 'layer { name: "l" type: "ReLU" bottom: "x" top: "y" relu_param { negative_slope: 0.1 } }'
+    x = gaussian((2, 3, 4))
+    x[0, 0, :2] = np.nan
+    x[1, 2, 3] = -0.0
+    pairs = run_both(tmp_path, body, {"x": (2, 3, 4)}, {"x": x})
+    cpu, gpu = pairs["top/y"]
+    assert np.isnan(cpu[0, 0, :2]).all() and np.isnan(gpu[0, 0, :2]).all()
+    assert_same(pairs)  # NaN where the CPU has NaN, the same numbers elsewhere
+
+
+def test_out_of_device_memory_is_an_error_the_caller_can_go_on_after(tmp_path):
+    """A failed cudaMalloc raises EngineError and leaves no sticky error behind: the next
+    launches (a small net) run."""
+    caffe.set_mode_gpu()
+    huge = caffe.Net(write_net(tmp_path, 'layer { name: "l" type: "ReLU" bottom: "x" top: "y" }',
+                               {"x": (1024, 1024, 1024, 512)}), caffe.TEST)  # 2 TiB
+    with pytest.raises(caffe.EngineError, match="cudaMalloc"):
+        huge.forward()
+    del huge
+    assert_same(run_both(tmp_path, 'layer { name: "l" type: "ReLU" bottom: "x" top: "y" }',
+                         {"x": (2, 3)}, {"x": gaussian((2, 3))}))

@@ -9,9 +9,12 @@
 
 #include "core/errors.hpp"
 
+// cudaGetLastError() clears the runtime's sticky copy of a recoverable error (out of memory,
+// bad launch configuration), so that a caller who catches the exception can go on.
 #define AD_CUDA_CHECK(expr)                                                            \
   do {                                                                                 \
     const cudaError_t ad_err_ = (expr);                                                \
+    if (ad_err_ != cudaSuccess) cudaGetLastError();                                    \
     AD_CHECK(ad_err_ == cudaSuccess, "CUDA error: " << cudaGetErrorString(ad_err_)     \
                                                     << " in " #expr);                  \
   } while (0)
@@ -24,7 +27,7 @@
   } while (0)
 
 // A launch's error (bad configuration, no kernel image for this GPU) right after it.
-#define AD_CUDA_POST_KERNEL_CHECK AD_CUDA_CHECK(cudaPeekAtLastError())
+#define AD_CUDA_POST_KERNEL_CHECK AD_CUDA_CHECK(cudaGetLastError())
 
 // Grid-stride loop over [0, n).
 #define AD_CUDA_KERNEL_LOOP(i, n)                                                      \

@@ -6,7 +6,12 @@ namespace augdrop {
 namespace {
 
 __global__ void ReLUForward(int64_t n, const float* x, float* y, float slope) {
-  AD_CUDA_KERNEL_LOOP(i, n) y[i] = fmaxf(x[i], 0.f) + slope * fminf(x[i], 0.f);
+  // std::max / std::min's comparisons, not fmaxf / fminf: a NaN input stays NaN, as on the CPU
+  // and in Caffe, so a diverging run is caught at its first non-finite loss.
+  AD_CUDA_KERNEL_LOOP(i, n) {
+    const float v = x[i];
+    y[i] = (v < 0.f ? 0.f : v) + slope * (0.f < v ? 0.f : v);
+  }
 }
 
 __global__ void ReLUBackward(int64_t n, const float* dy, const float* x, float* dx, float slope) {
