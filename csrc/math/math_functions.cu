@@ -2,6 +2,7 @@
 
 #include <dlfcn.h>
 
+#include <map>
 #include <string>
 
 #include "core/cuda_check.hpp"
@@ -21,7 +22,6 @@ struct Cublas {
   decltype(&cublasSscal_v2) sscal;
   decltype(&cublasSdot_v2) sdot;
   decltype(&cublasSasum_v2) sasum;
-  cublasHandle_t handle = nullptr;
 };
 
 template <class F>
@@ -47,10 +47,20 @@ const Cublas& Api() {
     Bind(lib, "cublasSscal_v2", &a.sscal);
     Bind(lib, "cublasSdot_v2", &a.sdot);
     Bind(lib, "cublasSasum_v2", &a.sasum);
-    AD_CUBLAS_CHECK(a.create(&a.handle));
     return a;
   }();
   return api;
+}
+
+// A cuBLAS handle belongs to the device current at its creation: one per device, made on first
+// use there, so that a set_device() after the first GEMM does not run on the old device.
+cublasHandle_t Handle() {
+  static std::map<int, cublasHandle_t> handles;
+  int device = 0;
+  AD_CUDA_CHECK(cudaGetDevice(&device));
+  cublasHandle_t& handle = handles[device];
+  if (handle == nullptr) AD_CUBLAS_CHECK(Api().create(&handle));
+  return handle;
 }
 
 int AsInt(int64_t v) {
@@ -80,7 +90,7 @@ void gpu_gemm(Trans trans_a, Trans trans_b, int64_t M, int64_t N, int64_t K, flo
               const float* A, const float* B, float beta, float* C) {
   const int lda = AsInt(trans_a == Trans::No ? K : M);
   const int ldb = AsInt(trans_b == Trans::No ? N : K);
-  AD_CUBLAS_CHECK(Api().sgemm(Api().handle, Op(trans_b), Op(trans_a), AsInt(N), AsInt(M),
+  AD_CUBLAS_CHECK(Api().sgemm(Handle(), Op(trans_b), Op(trans_a), AsInt(N), AsInt(M),
                               AsInt(K), &alpha, B, ldb, A, lda, &beta, C, AsInt(N)));
 }
 
@@ -89,7 +99,7 @@ void gpu_gemm_batched(Trans trans_a, Trans trans_b, int64_t M, int64_t N, int64_
                       float beta, float* C, int64_t stride_c, int64_t batch) {
   const int lda = AsInt(trans_a == Trans::No ? K : M);
   const int ldb = AsInt(trans_b == Trans::No ? N : K);
-  AD_CUBLAS_CHECK(Api().sgemm_batched(Api().handle, Op(trans_b), Op(trans_a), AsInt(N),
+  AD_CUBLAS_CHECK(Api().sgemm_batched(Handle(), Op(trans_b), Op(trans_a), AsInt(N),
                                             AsInt(M), AsInt(K), &alpha, B, ldb, stride_b, A, lda,
                                             stride_a, &beta, C, AsInt(N), stride_c, AsInt(batch)));
 }
@@ -98,16 +108,16 @@ void gpu_gemv(Trans trans_a, int64_t M, int64_t N, float alpha, const float* A, 
               float beta, float* y) {
   // Row-major A (M x N) is column-major A^T: flip the transpose.
   const cublasOperation_t op = trans_a == Trans::No ? CUBLAS_OP_T : CUBLAS_OP_N;
-  AD_CUBLAS_CHECK(Api().sgemv(Api().handle, op, AsInt(N), AsInt(M), &alpha, A, AsInt(N), x, 1,
+  AD_CUBLAS_CHECK(Api().sgemv(Handle(), op, AsInt(N), AsInt(M), &alpha, A, AsInt(N), x, 1,
                               &beta, y, 1));
 }
 
 void gpu_axpy(int64_t n, float alpha, const float* x, float* y) {
-  AD_CUBLAS_CHECK(Api().saxpy(Api().handle, AsInt(n), &alpha, x, 1, y, 1));
+  AD_CUBLAS_CHECK(Api().saxpy(Handle(), AsInt(n), &alpha, x, 1, y, 1));
 }
 
 void gpu_scal(int64_t n, float alpha, float* x) {
-  AD_CUBLAS_CHECK(Api().sscal(Api().handle, AsInt(n), &alpha, x, 1));
+  AD_CUBLAS_CHECK(Api().sscal(Handle(), AsInt(n), &alpha, x, 1));
 }
 
 void gpu_axpby(int64_t n, float alpha, const float* x, float beta, float* y) {
@@ -130,13 +140,13 @@ void gpu_set(int64_t n, float value, float* x) {
 
 float gpu_dot(int64_t n, const float* x, const float* y) {
   float out = 0;
-  AD_CUBLAS_CHECK(Api().sdot(Api().handle, AsInt(n), x, 1, y, 1, &out));
+  AD_CUBLAS_CHECK(Api().sdot(Handle(), AsInt(n), x, 1, y, 1, &out));
   return out;
 }
 
 float gpu_asum(int64_t n, const float* x) {
   float out = 0;
-  AD_CUBLAS_CHECK(Api().sasum(Api().handle, AsInt(n), x, 1, &out));
+  AD_CUBLAS_CHECK(Api().sasum(Handle(), AsInt(n), x, 1, &out));
   return out;
 }
 
