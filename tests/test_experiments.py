@@ -322,6 +322,8 @@ def test_failed_run_is_recorded_and_the_sweep_goes_on(tmp_path, monkeypatch, cap
         assert store.get(key)["status"] == "ok"
         assert f"{key}: accuracy " in out
     assert "[3/3]" in out
+    assert "[1/3]" in out and "left)" in out.split("[2/3]")[0]  # an estimate while runs remain
+    assert "left" not in out.split("[3/3]")[1]
 
     # a plain rerun keeps the failure; --retry-failed trains it (only it) again
     ok_before = _snapshot(store_dir)
@@ -448,6 +450,13 @@ def test_report_files_and_png(hand_store, tmp_path):
     md_q, png_q = report_mod.report("table3", hand_store.folder, str(out), quick=True)
     assert md_q == str(out / "table3-quick.md") and Path(png_q).read_bytes()[:8] == PNG_MAGIC
     assert "QUICK SMOKE RUNS" in Path(md_q).read_text()
+
+
+def test_sweep_time_left():
+    assert sweep.time_left(600, 2, 3) == "; about 15 min left"
+    assert sweep.time_left(30, 1, 2) == "; about 60 s left"
+    assert sweep.time_left(3600, 1, 2) == "; about 2.0 h left"
+    assert sweep.time_left(10, 1, 0) == "" and sweep.time_left(0, 0, 5) == ""
 
 
 def test_report_augmented_minus_standard(tmp_path):

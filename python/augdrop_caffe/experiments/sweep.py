@@ -94,6 +94,16 @@ def train_one(run, data_root=None, sample_fallback=False, threads=None, device="
         shutil.rmtree(output, ignore_errors=True)
 
 
+def time_left(elapsed_s, done, remaining):
+    """The sweep's estimate after `done` runs in `elapsed_s` seconds, `remaining` to go: the
+    mean time between completions so far (which counts parallel jobs) times what is left."""
+    if remaining <= 0 or done <= 0:
+        return ""
+    left = elapsed_s / done * remaining
+    return (f"; about {left / 3600:.1f} h left" if left >= 5400 else
+            f"; about {left / 60:.0f} min left" if left >= 120 else f"; about {left:.0f} s left")
+
+
 def replicate(table, store_dir, seeds=4, jobs=1, quick=False, data_root=None,
               sample_fallback=False, retry_failed=False, iterations=0, device="cpu", log=print):
     store = ResultStore(store_dir)
@@ -111,24 +121,27 @@ def replicate(table, store_dir, seeds=4, jobs=1, quick=False, data_root=None,
         cores = os.cpu_count() or 1
     threads = max(1, cores // max(jobs, 1))
     failures = 0
+    start = time.monotonic()
     with ThreadPoolExecutor(max_workers=max(jobs, 1)) as pool:
         futures = {pool.submit(train_one, run, data_root, sample_fallback, threads, device): run
                    for run in todo}
         for done, future in enumerate(as_completed(futures), 1):
             run = futures[future]
             record = future.result()
+            eta = time_left(time.monotonic() - start, done, len(todo) - done)
             if record["status"] == "interrupted":
                 failures += 1
                 log(f"[{done}/{len(todo)}] {run.key}: INTERRUPTED ({record['error']}), not "
-                    "recorded: the next sweep trains it again")
+                    f"recorded: the next sweep trains it again{eta}")
                 continue
             store.put(run.key, record)
             if record["status"] == "ok":
                 acc = record["final_test"].get("accuracy")
                 acc = f"{acc:.4f}" if isinstance(acc, (int, float)) else "n/a"
                 log(f"[{done}/{len(todo)}] {run.key}: accuracy {acc} "
-                    f"({record['wall_time_s']:.0f} s)")
+                    f"({record['wall_time_s']:.0f} s{eta})")
             else:
                 failures += 1
-                log(f"[{done}/{len(todo)}] {run.key}: FAILED: {record['error'].splitlines()[-1]}")
+                log(f"[{done}/{len(todo)}] {run.key}: FAILED: "
+                    f"{record['error'].splitlines()[-1]}{eta}")
     return failures
