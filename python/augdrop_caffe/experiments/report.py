@@ -62,7 +62,9 @@ def render_markdown(table, store_dir, quick=False, iterations=None):
     lines.append("")
     lines.append("| | " + " | ".join(columns) + " |")
     lines.append("|---|" + "---|" * len(columns))
-    seen = []
+    # each cell's runs read once: the table, the comparisons and the footer all use them
+    results = {c: cell_results(store, c, quick, iterations=iterations) for c in cells}
+    stats = {c: _stats(accs) for c, (accs, _) in results.items()}
     for row in rows:
         out = [row]
         for col in columns:
@@ -70,18 +72,16 @@ def render_markdown(table, store_dir, quick=False, iterations=None):
             if cell is None:
                 out.append("")
                 continue
-            accs, records = cell_results(store, cell, quick, iterations=iterations)
-            mean, std, n = _stats(accs)
-            seen += records
+            mean, std, n = stats[cell]
             # one seed has no spread: print no "± 0.0000" that would read as a measured one
             ours = (f"{mean:.4f} ± {std:.4f} ({n})" if n > 1 else
                     f"{mean:.4f} ({n})" if n else "— (0)")
             out.append(f"{cell.paper:.4f} / {ours}")
         lines.append("| " + " | ".join(out) + " |")
     lines.append("")
-    lines += variant_minus_standard_lines(store, cells, quick, iterations)
-    lines += best_ratio_lines(store, cells, quick, iterations)
-    lines += run_facts(seen)
+    lines += variant_minus_standard_lines(cells, stats)
+    lines += best_ratio_lines(cells, stats)
+    lines += run_facts([r for _, records in results.values() for r in records])
     return "\n".join(lines) + "\n"
 
 
@@ -110,18 +110,17 @@ def variant_pairs(cells):
     return pairs
 
 
-def variant_minus_standard_lines(store, cells, quick, iterations):
+def variant_minus_standard_lines(cells, stats):
     """The paper's comparisons, measured: a variant's accuracy minus standard dropout's beside
-    the paper's, with the standard error of the difference of two means over seeds."""
+    the paper's, with the standard error of the difference of two means over seeds. stats:
+    {cell: (mean, std, n)}."""
     lines = []
     for variant, pairs in variant_pairs(cells).items():
         lines += [f"{variant.capitalize()} minus standard ({CLAIMS[variant]}); ± is the standard "
                   "error of the difference of the two means, from the seed spread:", "",
                   f"| | paper | this project | seeds (standard, {variant}) |", "|---|---|---|---|"]
         for label, standard, other in pairs:
-            (m_s, s_s, n_s), (m_o, s_o, n_o) = (
-                _stats(cell_results(store, c, quick, iterations=iterations)[0])
-                for c in (standard, other))
+            (m_s, s_s, n_s), (m_o, s_o, n_o) = stats[standard], stats[other]
             if not (n_s and n_o):
                 ours = "—"
             elif n_s > 1 and n_o > 1:
@@ -134,7 +133,7 @@ def variant_minus_standard_lines(store, cells, quick, iterations):
     return lines
 
 
-def best_ratio_lines(store, cells, quick, iterations):
+def best_ratio_lines(cells, stats):
     """Where each variant row peaks (the paper: forward and backward peak at different ratios),
     for tables whose rows are variants over several ratios; only rows with every ratio run."""
     rows = {}
@@ -145,7 +144,7 @@ def best_ratio_lines(store, cells, quick, iterations):
     for variant, row in rows.items():
         if len(row) < 3:
             continue
-        means = [_stats(cell_results(store, c, quick, iterations=iterations)[0])[0] for c in row]
+        means = [stats[c][0] for c in row]
         paper = max(row, key=lambda c: c.paper).column
         ours = ("— (not every ratio run)" if None in means
                 else row[means.index(max(means))].column)
