@@ -109,6 +109,9 @@ PYBIND11_MODULE(_core, m) {
   set_blas_threads(1);
   m.def("set_num_threads", &SetNumThreads, "Threads for the core's loops (default: all cores).");
   m.def("num_threads", &MaxThreads);
+  m.def("set_reduction_slots", &SetReductionSlots,
+        "Blocks that loops keeping partial sums are cut into, whatever the thread count.");
+  m.def("reduction_slots", &ReductionSlots);
   m.def("set_mode", [](const std::string& mode) {
     AD_CHECK(mode == "cpu" || mode == "gpu", "mode must be 'cpu' or 'gpu', got '" << mode << "'");
     SetMode(mode == "gpu" ? Mode::GPU : Mode::CPU);
@@ -124,6 +127,30 @@ PYBIND11_MODULE(_core, m) {
     AD_CHECK(source == "device" || source == "caffe",
              "GPU dropout masks come from 'device' or 'caffe', not '" << source << "'");
     SetGpuMasks(source == "caffe" ? GpuMasks::CAFFE_STREAM : GpuMasks::DEVICE);
+  });
+  m.def("build_info", []() {
+    // What this binary was built from and for: the facts a run record needs to say which
+    // code made its numbers.
+    py::dict out;
+#ifdef AUGDROP_GIT_COMMIT
+    out["commit"] = AUGDROP_GIT_COMMIT;
+#else
+    out["commit"] = "unknown";
+#endif
+    out["compiler"] = __VERSION__;
+#if defined(__AVX512F__)
+    out["simd"] = "AVX-512";
+#elif defined(__AVX2__)
+    out["simd"] = "AVX2";
+#else
+    out["simd"] = "none";
+#endif
+#ifdef _OPENMP
+    out["openmp"] = true;
+#else
+    out["openmp"] = false;
+#endif
+    return out;
   });
   m.def("backends", []() {
     // What was compiled, and what this machine can use.

@@ -1,8 +1,15 @@
 #include "core/parallel.hpp"
 
+#include <atomic>
+
 #include "core/errors.hpp"
 
 namespace augdrop {
+namespace {
+
+std::atomic<int> reduction_slots{2};
+
+}  // namespace
 
 int MaxThreads() {
 #ifdef _OPENMP
@@ -17,6 +24,13 @@ void SetNumThreads(int n) {
 #ifdef _OPENMP
   omp_set_num_threads(n);
 #endif
+}
+
+int ReductionSlots() { return reduction_slots.load(std::memory_order_relaxed); }
+
+void SetReductionSlots(int n) {
+  AD_CHECK(n >= 1 && n <= 256, "the reduction slot count must be in [1, 256], got " << n);
+  reduction_slots.store(n, std::memory_order_relaxed);
 }
 
 }  // namespace augdrop

@@ -2,6 +2,13 @@
 // core owns; OpenMP when the compiler has it, a plain loop otherwise. The BLAS runs single-
 // threaded inside these loops: on these nets' small matrices, splitting the work by image
 // beats the BLAS's own threading, and one pool of threads never fights another.
+//
+// Reproducible on any thread count: a loop whose blocks keep partial sums (weight gradients
+// summed over images) cuts its range into ReductionSlots() blocks, a number that does not
+// follow the thread count, and adds the partial sums in block order. One thread or many then
+// give the same bits. The default, 2, is the cut the 2-core development machine made before
+// this rule (so the results recorded there are reproduced on any machine); more slots let
+// more threads work on those loops, and change the last bits (the run's record says how many).
 #pragma once
 
 #include <algorithm>
@@ -26,18 +33,25 @@ void ParallelFor(int64_t n, F&& f) {
   for (int64_t i = 0; i < n; ++i) f(i, 0);
 }
 
-// f(begin, end) over about equal blocks of [0, n), one per thread, each at least min_block.
-template <class F>
-void ParallelBlocks(int64_t n, int64_t min_block, F&& f);
-
 int MaxThreads();
 // Threads for the core's loops (OMP_NUM_THREADS or --threads; default all cores).
 void SetNumThreads(int n);
 
+// Blocks of a loop that keeps partial sums (see above); default 2.
+int ReductionSlots();
+void SetReductionSlots(int n);
+
+// How many blocks [0, n) is cut into: ReductionSlots(), fewer where a block would hold less
+// than min_block items. A function of n and min_block alone, never of the thread count.
+inline int64_t SlotCount(int64_t n, int64_t min_block) {
+  return std::max<int64_t>(1, std::min<int64_t>(ReductionSlots(), n / std::max<int64_t>(min_block, 1)));
+}
+
+// f(slot, begin, end, thread) over the SlotCount(n, min_block) blocks [n*s/S, n*(s+1)/S).
 template <class F>
-void ParallelBlocks(int64_t n, int64_t min_block, F&& f) {
-  const int64_t blocks = std::max<int64_t>(1, std::min<int64_t>(MaxThreads(), n / std::max<int64_t>(min_block, 1)));
-  ParallelFor(blocks, [&](int64_t b, int) { f(n * b / blocks, n * (b + 1) / blocks); });
+void ParallelSlots(int64_t n, int64_t min_block, F&& f) {
+  const int64_t slots = SlotCount(n, min_block);
+  ParallelFor(slots, [&](int64_t s, int t) { f(s, n * s / slots, n * (s + 1) / slots, t); });
 }
 
 }  // namespace augdrop

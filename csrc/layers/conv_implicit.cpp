@@ -16,16 +16,31 @@
 namespace augdrop {
 namespace {
 
-// f(n, thread) for the images n in [0, num), in contiguous blocks, one per thread, each worth
-// at least about a million multiply-adds (`work` per image): smaller ones are not worth
-// waking a thread for.
+// Images per block: at least about a million multiply-adds (`work` per image); smaller
+// blocks are not worth waking a thread for.
+int64_t MinImagesPerBlock(int64_t work) {
+  return std::max<int64_t>(1, (int64_t(1) << 20) / std::max<int64_t>(work, 1));
+}
+
+// f(n, thread) for the images n in [0, num), in contiguous blocks, one per thread.
 template <class F>
 void ForEachImage(int64_t num, int64_t work, F&& f) {
-  const int64_t min_block = std::max<int64_t>(1, (int64_t(1) << 20) / std::max<int64_t>(work, 1));
-  const int64_t blocks = std::max<int64_t>(1, std::min<int64_t>(MaxThreads(), num / min_block));
+  const int64_t blocks = std::max<int64_t>(1, std::min<int64_t>(MaxThreads(), num / MinImagesPerBlock(work)));
   ParallelFor(blocks, [&](int64_t b, int t) {
     for (int64_t n = num * b / blocks; n < num * (b + 1) / blocks; ++n) f(n, t);
   });
+}
+
+// f(n, slot, thread) for the images n in [0, num), in the reduction slots' blocks
+// (core/parallel.hpp): the gradient sums do not follow the thread count. Returns the number
+// of slots used.
+template <class F>
+int64_t ForEachImageBySlot(int64_t num, int64_t work, F&& f) {
+  const int64_t min_block = MinImagesPerBlock(work);
+  ParallelSlots(num, min_block, [&](int64_t slot, int64_t begin, int64_t end, int t) {
+    for (int64_t n = begin; n < end; ++n) f(n, slot, t);
+  });
+  return SlotCount(num, min_block);
 }
 
 }  // namespace
@@ -129,14 +144,15 @@ void ConvolutionLayer::BackwardImplicit(const BlobVec& top, const std::vector<bo
   float* shifted_diffs = shifted_diff_buffer_.mutable_cpu_data();
   float* dyts = top_diff_t_buffer_.mutable_cpu_data();
   float* cols = col_buffer_.mutable_cpu_data();
+  int64_t slots = 1;
   for (size_t i = 0; i < top.size(); ++i) {
     if (!weight_grad && !bias_grad && !propagate_down[i]) continue;
     const float* dy = top[i]->cpu_diff();
     const float* x = bottom[i]->cpu_data();
     float* dx = propagate_down[i] ? bottom[i]->mutable_cpu_diff() : nullptr;
-    ForEachImage(num, 2 * num_output_ * kd * hw, [&](int64_t n, int t) {
+    slots = ForEachImageBySlot(num, 2 * num_output_ * kd * hw, [&](int64_t n, int64_t slot, int t) {
       const float* dyn = dy + n * out_dim;
-      float* dwt = accs + t * acc_size;
+      float* dwt = accs + slot * acc_size;
       float* db = dwt + group_ * kd * ld;
       if (bias_grad) {
         for (int64_t c = 0; c < num_output_; ++c) {
@@ -175,7 +191,7 @@ void ConvolutionLayer::BackwardImplicit(const BlobVec& top, const std::vector<bo
       }
     });
   }
-  ReduceGradients(weight_grad, bias_grad);
+  ReduceGradients(slots, weight_grad, bias_grad);
 }
 
 }  // namespace augdrop

@@ -101,8 +101,9 @@ void ConvolutionLayer::Reshape(const BlobVec& bottom, const BlobVec& top) {
 }
 
 void ConvolutionLayer::EnsureThreadBuffers() {
-  if (threads_ == MaxThreads()) return;
+  if (threads_ == MaxThreads() && slots_ == ReductionSlots()) return;
   threads_ = MaxThreads();
+  slots_ = ReductionSlots();
   const auto round16 = [](int64_t n) { return (n + 15) / 16 * 16; };  // 64-byte aligned rows
   const int64_t weight_count = blobs_[0]->count();
   if (implicit_) {
@@ -112,12 +113,12 @@ void ConvolutionLayer::EnsureThreadBuffers() {
     packed_weights_.Reshape({2 * weight_count});
     col_buffer_.Reshape({threads_, flipped_backward_ ? 0 : round16(kernel_dim_ * group_ * out_spatial_)});
     out_buffer_.Reshape({0});
-    weight_diff_buffer_.Reshape({threads_, round16(group_ * kernel_dim_ * grad_ld_ + num_output_)});
+    weight_diff_buffer_.Reshape({slots_, round16(group_ * kernel_dim_ * grad_ld_ + num_output_)});
   } else {
     const int64_t pixels = chunk_ * out_spatial_;
     col_buffer_.Reshape({threads_, round16(kernel_dim_ * group_ * pixels)});
     out_buffer_.Reshape({threads_, round16(num_output_ * pixels)});
-    weight_diff_buffer_.Reshape({threads_, round16(weight_count + num_output_)});
+    weight_diff_buffer_.Reshape({slots_, round16(weight_count + num_output_)});
   }
 }
 
@@ -138,15 +139,15 @@ void ConvolutionLayer::Backward_cpu(const BlobVec& top, const std::vector<bool>&
   }
 }
 
-void ConvolutionLayer::ReduceGradients(bool weight_grad, bool bias_grad) {
+void ConvolutionLayer::ReduceGradients(int64_t slots, bool weight_grad, bool bias_grad) {
   const float* accs = weight_diff_buffer_.cpu_data();
   const int64_t acc_size = weight_diff_buffer_.count(1), weight_count = blobs_[0]->count();
   const int64_t per_group = num_output_ / group_, ld = grad_ld_;
   const int64_t weight_part = implicit_ ? group_ * kernel_dim_ * ld : weight_count;
   if (weight_grad) {
     float* dw = blobs_[0]->mutable_cpu_diff();
-    for (int t = 0; t < threads_; ++t) {
-      const float* acc = accs + t * acc_size;
+    for (int64_t s = 0; s < slots; ++s) {
+      const float* acc = accs + s * acc_size;
       if (!implicit_) {
         cpu_axpy(weight_count, 1.f, acc, dw);
         continue;
@@ -159,7 +160,7 @@ void ConvolutionLayer::ReduceGradients(bool weight_grad, bool bias_grad) {
   }
   if (bias_grad) {
     float* db = blobs_[1]->mutable_cpu_diff();
-    for (int t = 0; t < threads_; ++t) cpu_axpy(num_output_, 1.f, accs + t * acc_size + weight_part, db);
+    for (int64_t s = 0; s < slots; ++s) cpu_axpy(num_output_, 1.f, accs + s * acc_size + weight_part, db);
   }
 }
 
@@ -220,10 +221,11 @@ void ConvolutionLayer::BackwardGemm(const BlobVec& top, const std::vector<bool>&
     const float* dy = top[i]->cpu_diff();
     const float* x = bottom[i]->cpu_data();
     float* dx = propagate_down[i] ? bottom[i]->mutable_cpu_diff() : nullptr;
-    ParallelFor(chunks, [&](int64_t chunk, int t) {
+    // One chunk of images: its top diff, the bias and weight gradients into the slot's
+    // accumulator dw (then db), its bottom diff.
+    const auto backward_chunk = [&](int64_t chunk, float* dw, int t) {
       float* col = cols + t * col_buffer_.count(1);
       float* dyb = outs + t * out_buffer_.count(1);
-      float* dw = accs + t * acc_size;
       float* db = dw + weight_count;
       const int64_t n0 = chunk * chunk_, count = std::min(chunk_, num - n0), L = count * hw;
       // dyb (C_out, L): the chunk's top diff, channel-major.
@@ -254,9 +256,12 @@ void ConvolutionLayer::BackwardGemm(const BlobVec& top, const std::vector<bool>&
         }
         for (int64_t k = 0; k < count; ++k) col2im_cpu(col + k * hw, geom_, dx + (n0 + k) * in_dim, L);
       }
+    };
+    ParallelSlots(chunks, 1, [&](int64_t slot, int64_t begin, int64_t end, int t) {
+      for (int64_t chunk = begin; chunk < end; ++chunk) backward_chunk(chunk, accs + slot * acc_size, t);
     });
   }
-  ReduceGradients(weight_grad, bias_grad);
+  ReduceGradients(SlotCount(chunks, 1), weight_grad, bias_grad);
 }
 
 }  // namespace augdrop

@@ -6,9 +6,11 @@
 //  - CAFFE (engine: CAFFE, and any geometry IMPLICIT does not take): Caffe's im2col + BLAS
 //    GEMM recipe.
 // DEVIATION: Caffe runs one GEMM per image on one thread. Here threads take chunks of images
-// (a chunk's columns side by side, sized to stay in cache), each with its own buffers and its
-// own weight-gradient accumulator, summed at the end: the same products, summed in another
-// order, so float rounding differs in the last bits.
+// (a chunk's columns side by side, sized to stay in cache), each with its own buffers; the
+// backward pass cuts the batch into reduction slots (core/parallel.hpp), each with its own
+// weight-gradient accumulator, summed in slot order at the end: the same products, summed in
+// another order, so float rounding differs in the last bits (the same bits on any thread
+// count).
 // bottom: (N, C, H, W); top: (N, C_out, H_out, W_out) with
 // H_out = (H + 2 pad_h - (dilation_h (k_h - 1) + 1)) / stride_h + 1.
 // W: (C_out, C / group, k_h, k_w); b: (C_out,).
@@ -45,7 +47,8 @@ class ConvolutionLayer : public Layer {
 #endif
 
  private:
-  // Per-thread buffers for the current thread count (it may change between passes).
+  // Per-thread buffers for the current thread count, and per-slot gradient accumulators for
+  // the current reduction slot count (either may change between passes).
   void EnsureThreadBuffers();
   // The CAFFE engine (conv_layer.cpp) and the IMPLICIT engine (conv_implicit.cpp).
   void ForwardGemm(const BlobVec& bottom, const BlobVec& top);
@@ -55,8 +58,8 @@ class ConvolutionLayer : public Layer {
   void ForwardImplicit(const BlobVec& bottom, const BlobVec& top);
   void BackwardImplicit(const BlobVec& top, const std::vector<bool>& propagate_down,
                         const BlobVec& bottom);
-  // Sums the threads' gradient accumulators into the parameter diffs, in thread order.
-  void ReduceGradients(bool weight_grad, bool bias_grad);
+  // Sums the first `slots` gradient accumulators into the parameter diffs, in slot order.
+  void ReduceGradients(int64_t slots, bool weight_grad, bool bias_grad);
 
   ConvGeometry geom_{};
   int64_t num_output_ = 0, group_ = 1;
@@ -67,12 +70,13 @@ class ConvolutionLayer : public Layer {
   int64_t out_spatial_ = 0;   // H_out * W_out
   int64_t chunk_ = 1;         // images per GEMM (IMPLICIT: 1)
   int threads_ = 1;
+  int slots_ = 1;             // reduction slots the accumulators are sized for
   // CAFFE, per thread, for a chunk of L = chunk * H_out * W_out pixels (IMPLICIT: the column
   // diffs of one image where the data gradient goes by col2im):
   Blob col_buffer_;           // the columns (C * k_h * k_w, L), also their diffs
   Blob out_buffer_;           // the output or top diff (C_out, L), channel-major
-  // Both: per thread, a weight and bias gradient accumulator (IMPLICIT: the weight part
-  // transposed per group, (kernel_dim, grad_ld_)).
+  // Both: per reduction slot, a weight and bias gradient accumulator (IMPLICIT: the weight
+  // part transposed per group, (kernel_dim, grad_ld_)).
   Blob weight_diff_buffer_;
   // IMPLICIT:
   bool flipped_backward_ = false;  // the data gradient as a convolution, not col2im

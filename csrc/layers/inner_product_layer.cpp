@@ -38,13 +38,15 @@ void InnerProductLayer::Reshape(const BlobVec& bottom, const BlobVec& top) {
 }
 
 // Threads split the batch rows (forward, bottom diff) or the outputs (weight and bias
-// diffs), each running a single-threaded GEMM on its block.
+// diffs), each running a single-threaded GEMM on its block; the blocks are the reduction
+// slots (core/parallel.hpp), so every GEMM call, and its rounding, is the same on any
+// thread count.
 void InnerProductLayer::Forward_cpu(const BlobVec& bottom, const BlobVec& top) {
   const float* x = bottom[0]->cpu_data();   // (M, K)
   const float* w = blobs_[0]->cpu_data();   // (N, K) or (K, N)
   const float* b = bias_term_ ? blobs_[1]->cpu_data() : nullptr;
   float* y = top[0]->mutable_cpu_data();    // (M, N)
-  ParallelBlocks(M_, 8, [&](int64_t m0, int64_t m1) {
+  ParallelSlots(M_, 8, [&](int64_t, int64_t m0, int64_t m1, int) {
     cpu_gemm(Trans::No, transpose_ ? Trans::No : Trans::Yes, m1 - m0, N_, K_, 1.f, x + m0 * K_,
              w, 0.f, y + m0 * N_);
     if (b)
@@ -62,7 +64,7 @@ void InnerProductLayer::Backward_cpu(const BlobVec& top, const std::vector<bool>
   if (weight_grad || bias_grad) {
     float* dw = weight_grad ? blobs_[0]->mutable_cpu_diff() : nullptr;
     float* db = bias_grad ? blobs_[1]->mutable_cpu_diff() : nullptr;
-    ParallelBlocks(N_, 8, [&](int64_t n0, int64_t n1) {
+    ParallelSlots(N_, 8, [&](int64_t, int64_t n0, int64_t n1, int) {
       if (dw && transpose_)  // dW[:, n0:n1] (K, n) += x^T (K, M) dy[:, n0:n1] (M, n)
         cpu_gemm_ld(Trans::Yes, Trans::No, K_, n1 - n0, M_, 1.f, x, K_, dy + n0, N_, 1.f,
                     dw + n0, N_);
@@ -77,7 +79,7 @@ void InnerProductLayer::Backward_cpu(const BlobVec& top, const std::vector<bool>
   if (propagate_down[0]) {
     const float* w = blobs_[0]->cpu_data();
     float* dx = bottom[0]->mutable_cpu_diff();  // (M, K) = dy (M, N) * op(W) (N, K)
-    ParallelBlocks(M_, 8, [&](int64_t m0, int64_t m1) {
+    ParallelSlots(M_, 8, [&](int64_t, int64_t m0, int64_t m1, int) {
       cpu_gemm(Trans::No, transpose_ ? Trans::Yes : Trans::No, m1 - m0, K_, N_, 1.f,
                dy + m0 * N_, w, 0.f, dx + m0 * K_);
     });

@@ -69,12 +69,30 @@ def backends():
 
 
 def set_num_threads(n):
-    """Threads for the BLAS (and, later, the core's own loops)."""
+    """Threads for the core's loops (default: all cores). Results do not depend on it."""
     _core.set_num_threads(int(n))
+
+
+def num_threads():
+    """Threads the core's loops use now."""
+    return _core.num_threads()
+
+
+def set_reduction_slots(n=2):
+    """Blocks that the loops keeping partial sums (weight gradients summed over a batch) are
+    cut into, whatever the thread count: with the same slots, 1 or N threads give the same
+    bits. The default, 2, reproduces the results recorded so far; more slots let more than two
+    threads share those loops, and change the last bits (a run's record names the count)."""
+    _core.set_reduction_slots(int(n))
+
+
+def reduction_slots():
+    return _core.reduction_slots()
 
 
 __all__ = [
     "CaffeModelError", "EngineError", "Net", "NesterovSolver", "PrototxtError", "SGDSolver",
     "TEST", "TRAIN", "backends", "get_solver", "mode", "set_device", "set_gpu_dropout_masks",
-    "set_mode_cpu", "set_mode_gpu", "set_num_threads", "set_random_seed", "synchronize",
+    "num_threads", "reduction_slots", "set_mode_cpu", "set_mode_gpu", "set_num_threads",
+    "set_random_seed", "set_reduction_slots", "synchronize",
 ]

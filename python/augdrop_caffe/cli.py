@@ -81,10 +81,18 @@ def _cmd_data(args):
 def _cmd_replicate(args):
     from .experiments.sweep import replicate
 
+    if args.verify:
+        from .experiments.verify import verify
+
+        reproduced, _ = verify(args.verify, args.store, data_root=args.data_root,
+                               threads=args.threads, sample_fallback=args.sample_fallback)
+        return 0 if reproduced else EXIT_FAILURE
+    if not args.table:
+        raise SystemExit("augdrop-caffe replicate: give a TABLE, or --verify RUN")
     failures = replicate(args.table, args.store, seeds=args.seeds, jobs=args.jobs,
                          quick=args.quick, data_root=args.data_root,
                          sample_fallback=args.sample_fallback, retry_failed=args.retry_failed,
-                         iterations=args.iterations, device=args.device)
+                         iterations=args.iterations, device=args.device, threads=args.threads)
     print(f"Report: augdrop-caffe report {args.table} --store {args.store}"
           + (" --quick" if args.quick else ""))
     return 1 if failures else 0
@@ -106,6 +114,10 @@ def build_parser():
     threads = argparse.ArgumentParser(add_help=False)
     threads.add_argument("--threads", type=int,
                          help="threads for the core (default: OMP_NUM_THREADS, else all cores)")
+    threads.add_argument("--reduction-slots", type=int,
+                         help="blocks that gradient sums over a batch are cut into, whatever "
+                              "the thread count (default 2; the same slots give the same bits "
+                              "on any thread count)")
     threads.add_argument("--device", help="cpu, cuda or cuda:N (train: default the solver's "
                                           "solver_mode; otherwise cpu)")
 
@@ -158,7 +170,7 @@ def build_parser():
     d.set_defaults(func=_cmd_data)
 
     r = sub.add_parser("replicate", help="train the runs of a paper table (resumable)")
-    r.add_argument("table", help="table1, table3, table4 (table4-cifar10, table4-svhn), or the "
+    r.add_argument("table", nargs="?", help="table1, table3, table4 (table4-cifar10, table4-svhn), or the "
                                   "ResNet-20 tables table2, table5 (GPU-scale: 640,000 iterations a run)")
     r.add_argument("--seeds", type=int, default=4, help="seeds 1..N per cell (paper: 4)")
     r.add_argument("--jobs", type=int, default=1, help="trainings at once")
@@ -173,6 +185,11 @@ def build_parser():
     r.add_argument("--retry-failed", action="store_true")
     r.add_argument("--iterations", type=int, default=0,
                    help="override max_iter (its own runs in the store; for smoke tests)")
+    r.add_argument("--verify", metavar="RUN",
+                   help="train the stored run RUN (its key, e.g. lenet-mnist_standard-0.5_seed1) "
+                        "again and say whether it is reproduced bit for bit")
+    r.add_argument("--threads", type=int, help="threads of each training (default: all cores "
+                                               "shared by the jobs)")
     r.set_defaults(func=_cmd_replicate)
 
     rp = sub.add_parser("report", help="Markdown table and loss plots from the results store")
@@ -190,6 +207,9 @@ def main(argv=None):
         if getattr(args, "threads", None):
             from . import set_num_threads
             set_num_threads(args.threads)
+        if getattr(args, "reduction_slots", None):
+            from . import set_reduction_slots
+            set_reduction_slots(args.reduction_slots)
         if getattr(args, "device", None) and args.func is not _cmd_replicate:
             from .device import use_device
             use_device(args.device)

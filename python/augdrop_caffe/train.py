@@ -12,6 +12,7 @@ from .data import DataError, find_data_root
 from .data.sources import register_source
 from .dropout_spec import apply_dropout
 from .device import solver_device, use_device
+from .provenance import provenance, weights_digest
 from .solver import get_solver
 
 NET_FIELDS = ("net_param", "train_net_param", "test_net_param")
@@ -199,6 +200,8 @@ def train(solver_path, weights=None, snapshot=None, dropout=(None, {}), seed=Non
     log(f"Optimization Done in {wall:.1f} s.")
     summary = {
         "version": __version__, "solver": os.path.abspath(solver_path), "net": solver.net.name,
+        "provenance": provenance(solver.net, settings.get("device", "cpu")),
+        "weights_sha256": weights_digest(solver.net),
         "iterations": solver.iter, "seed": p.get("random_seed", [None])[-1],
         "dropout": {"default": str(dropout[0]) if dropout[0] else None,
                     "per_layer": {k: str(v) for k, v in dropout[1].items()}},

@@ -47,7 +47,8 @@ INTERRUPTING_SIGNALS = {int(signal.SIGHUP), int(signal.SIGINT), int(signal.SIGKI
                         int(signal.SIGTERM)}
 
 
-def train_one(run, data_root=None, sample_fallback=False, threads=None, device="cpu"):
+def train_one(run, data_root=None, sample_fallback=False, threads=None, device="cpu",
+              reduction_slots=None):
     """Train one run in a child process; returns its record (status ok or failed)."""
     output = tempfile.mkdtemp(prefix=f"augdrop-{run.key}-")
     cmd = [sys.executable, "-m", "augdrop_caffe.cli", "train",
@@ -62,6 +63,8 @@ def train_one(run, data_root=None, sample_fallback=False, threads=None, device="
     if sample_fallback:
         cmd.append("--sample-fallback")
     cmd += ["--device", device]
+    if reduction_slots:
+        cmd += ["--reduction-slots", str(reduction_slots)]
     env = dict(os.environ)
     if threads:
         env["OMP_NUM_THREADS"] = str(threads)
@@ -88,7 +91,8 @@ def train_one(run, data_root=None, sample_fallback=False, threads=None, device="
                       test_curve=summary["test_curve"], train_curve=summary["train_curve"],
                       wall_time_s=summary["wall_time_s"], iterations=summary["iterations"],
                       settings=summary["settings"], notes=summary["notes"],
-                      hardware=summary["hardware"])
+                      hardware=summary["hardware"], provenance=summary["provenance"],
+                      weights_sha256=summary["weights_sha256"])
         return record
     finally:
         shutil.rmtree(output, ignore_errors=True)
@@ -105,7 +109,8 @@ def time_left(elapsed_s, done, remaining):
 
 
 def replicate(table, store_dir, seeds=4, jobs=1, quick=False, data_root=None,
-              sample_fallback=False, retry_failed=False, iterations=0, device="cpu", log=print):
+              sample_fallback=False, retry_failed=False, iterations=0, device="cpu", log=print,
+              threads=None):
     store = ResultStore(store_dir)
     runs = expand(table, seeds, quick, iterations)
     todo = []
@@ -119,7 +124,7 @@ def replicate(table, store_dir, seeds=4, jobs=1, quick=False, data_root=None,
         cores = int(os.environ.get("OMP_NUM_THREADS", ""))
     except ValueError:
         cores = os.cpu_count() or 1
-    threads = max(1, cores // max(jobs, 1))
+    threads = threads or max(1, cores // max(jobs, 1))
     failures = 0
     start = time.monotonic()
     with ThreadPoolExecutor(max_workers=max(jobs, 1)) as pool:
