@@ -4,6 +4,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include "bindings/record_stream_binding.hpp"
 #include "core/errors.hpp"
 #include "core/mode.hpp"
 #include "core/parallel.hpp"
@@ -103,6 +104,7 @@ PYBIND11_MODULE(_core, m) {
     auto v = std::make_shared<std::vector<float>>(mean.data(), mean.data() + mean.size());
     RegisterMean(key, v, {mean.shape(0), mean.shape(1), mean.shape(2)});
   });
+  BindRecordStreams(m);
   m.def("registered_datasets", &RegisteredDatasets);
   m.def("clear_datasets", &ClearDatasets);
   // The core threads across images; the BLAS stays on the calling thread (core/parallel.hpp).

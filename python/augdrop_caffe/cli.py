@@ -60,20 +60,22 @@ def _cmd_time(args):
 
 def _cmd_data(args):
     from .data import fetch
-    from .data.sources import image_mean, load_source
+    from .data.sources import source_images, streamed_image_mean
     from .caffemodel import write_blobproto
 
     if args.data_command == "fetch":
         return fetch.fetch(args.name, args.data_root)
-    images, labels = load_source(args.source, args.data_root)
+    # Image by image, so that a database larger than memory works too.
+    count, shape, records = source_images(args.source, args.data_root)
     if args.data_command == "info":
-        counts = np.bincount(labels.astype(np.int64))
-        print(f"{args.source}: {len(images)} images of shape {images.shape[1:]} (uint8), "
+        counts = np.bincount(np.fromiter((label for _, label in records), dtype=np.int64,
+                                         count=count))
+        print(f"{args.source}: {count} images of shape {shape} (uint8), "
               f"{len(counts)} classes, per class: {counts.tolist()}")
     else:  # mean
-        mean = image_mean(images)
+        mean = streamed_image_mean(count, shape, records)
         write_blobproto(args.output, mean[None])
-        print(f"Wrote the mean of {len(images)} images of {args.source} to {args.output}; "
+        print(f"Wrote the mean of {count} images of {args.source} to {args.output}; "
               f"channel means: {[round(float(m), 4) for m in mean.mean(axis=(1, 2))]}")
     return 0
 
