@@ -10,7 +10,7 @@ import scipy.stats
 
 from augdrop_caffe.experiments import report as report_mod
 from augdrop_caffe.experiments import stats
-from augdrop_caffe.experiments.recipes import CodePaths, describe, recipe
+from augdrop_caffe.experiments.recipes import CodePaths, commit_of, describe, recipe
 from augdrop_caffe.experiments.store import ResultStore
 from augdrop_caffe.experiments.tables import Run
 
@@ -285,6 +285,8 @@ def test_code_paths_per_cell_and_legend(tmp_path):
         "- P1: IMPLICIT conv, 2 slots, AVX-512, cpu — 3 runs; commits 111111111111, "
         "222222222222+dirty (binary built at 333333333333).",
         "- P2: CAFFE conv, 2 slots, AVX-512, cpu — 1 run; commit 111111111111."]
+    assert "\n2 cells mix code paths: their seed spread also holds any difference between " \
+        "the paths.\n" in grid
     # the main table is untouched by the grid
     assert md.split("\nCode paths:")[0].count("| standard |") == 1
 
@@ -295,6 +297,9 @@ def test_code_paths_are_numbered_in_table_order():
     paths = CodePaths(records)
     assert [paths.label(r) for r in records] == ["P1", "P0", "P2"]
     assert paths.cell(records) == "P0 ×1, P1 ×1, P2 ×1" and paths.cell([]) == "—"
+    # a binary configured outside a git checkout says "unknown": no commit to show
+    unknown = {"provenance": _provenance(commit=None, build="unknown")}
+    assert commit_of(unknown) is None
 
 
 def test_no_runs_no_code_paths(tmp_path):

@@ -44,7 +44,7 @@ def describe(key):
 
 def _short(sha):
     """First 12 hex digits of a commit, keeping a '+dirty' mark."""
-    if not sha:
+    if not sha or sha == "unknown":  # "unknown": a build configured outside a git checkout
         return None
     base, plus, rest = str(sha).partition("+")
     return base[:12] + plus + rest
@@ -84,6 +84,10 @@ class CodePaths:
         if key not in self._labels:
             self._labels[key] = f"P{len(self._labels)}"
         return self._labels[key]
+
+    def labels(self, records):
+        """The distinct labels of some records."""
+        return {self.label(r) for r in records}
 
     def cell(self, records):
         """'P0 ×1, P1 ×3' for a cell's runs; '—' for none."""

@@ -242,7 +242,13 @@ def code_path_lines(rows, columns, by_pos, records):
         out = [paths.cell(records[by_pos[(row, col)]]) if (row, col) in by_pos else ""
                for col in columns]
         lines.append(f"| {row} | " + " | ".join(out) + " |")
-    return lines + [""] + paths.legend() + [""]
+    lines += [""] + paths.legend() + [""]
+    mixed = sum(len(paths.labels(recs)) > 1 for recs in records.values())
+    if mixed:
+        lines += [f"{mixed} cell{'s mix' if mixed > 1 else ' mixes'} code paths: "
+                  f"{'their' if mixed > 1 else 'its'} seed spread also holds any difference "
+                  "between the paths.", ""]
+    return lines
 
 
 def run_facts(records):
