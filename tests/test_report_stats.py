@@ -205,9 +205,12 @@ def test_markdown_per_cell_and_pooled(store):
     assert _row(section, "ratio 0.4") == ["+0.0003", "—", "—", "—", "—", "—", "0, 0"]
 
     pooled_part = md.split("Pooled over ratios")[1].split("Best ratio")[0]
-    for words in ("at least 2 seeds", "SE = sqrt(SE_1² + … + SE_k²) / k",
-                  "Welch–Satterthwaite over all 2k cells", "p two-sided",
-                  "CI = mean ± t(0.975, df) · SE", "the paper's differences at the same ratios"):
+    for words in ("Only ratios where both cells have at least 2 seeds enter",
+                  "mean = (d_1 + … + d_k) / k", "SE = sqrt(SE_1² + … + SE_k²) / k",
+                  "df = (Σ_j v_j)² / Σ_j [v_j² / (n_j − 1)] over the 2k cells, "
+                  "v_j = s_j² / n_j", "Welch–Satterthwaite", "p two-sided from Student's t",
+                  "95% CI = mean ± t(0.975, df) · SE",
+                  "the paper's differences at the same ratios"):
         assert words in pooled_part
     both = stats.pooled([test1, test2])
     paper = ((0.9918 - 0.9916) + (0.9923 - 0.9922)) / 2

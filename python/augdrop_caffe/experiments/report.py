@@ -183,13 +183,16 @@ def variant_minus_standard_lines(cells, accuracies):
         lines.append("")
         pooled_rows.append(_pooled_row(variant, tested, len(pairs)))
     if pooled_rows:
-        lines += ["Pooled over ratios, each variant against standard dropout: the mean of the "
-                  "per-ratio differences d_i over the k ratios where both cells have at least 2 "
-                  "seeds (the others do not enter); SE = sqrt(SE_1² + … + SE_k²) / k; t = mean / "
-                  "SE; df by Welch–Satterthwaite over all 2k cells, (Σ_j s_j²/n_j)² / "
-                  "Σ_j (s_j²/n_j)² / (n_j − 1), s_j² the seed variance and n_j the seeds of cell "
-                  "j; p two-sided from Student's t with that df; CI = mean ± t(0.975, df) · SE. "
-                  "Paper: the mean of the paper's differences at the same ratios.", "",
+        lines += ["Pooled over ratios, each variant against standard dropout. Only ratios "
+                  "where both cells have at least 2 seeds enter (k of them); with d_i and SE_i "
+                  "the difference and standard error at ratio i: mean = (d_1 + … + d_k) / k; "
+                  "SE = sqrt(SE_1² + … + SE_k²) / k; t = mean / SE; "
+                  "df = (Σ_j v_j)² / Σ_j [v_j² / (n_j − 1)] over the 2k cells, "
+                  "v_j = s_j² / n_j with s_j² the seed variance and n_j the seeds of cell j "
+                  "(Welch–Satterthwaite; every cell is its own runs); p two-sided from "
+                  f"Student's t with df; {CONFIDENCE:.0%} CI = mean ± "
+                  f"t({0.5 + CONFIDENCE / 2:g}, df) · SE. Paper: the mean of the paper's "
+                  "differences at the same ratios.", "",
                   f"| | ratios pooled | paper | this project | {TEST_HEADER} |",
                   "|---|---|---|---|---|---|---|---|"] + pooled_rows + [""]
     return lines
