@@ -404,6 +404,8 @@ def hand_store(tmp_path):
 
 
 def _row(md, label):
+    """The cells of row `label`, outside the code-path grid (whose rows repeat the table's)."""
+    md = md.split("\nCode paths:")[0]
     lines = [l for l in md.splitlines() if l.startswith(f"| {label} |")]
     assert len(lines) == 1, md
     return [c.strip() for c in lines[0].strip("|").split("|")][1:]
@@ -470,15 +472,24 @@ def test_report_augmented_minus_standard(tmp_path):
     _put(store, "lenet-mnist", "augmented:0.3/0.0001", 1, 0.992)
     md = report_mod.render_markdown("table3", store.folder)
     se = math.sqrt(2 * statistics.stdev([0.99, 0.98]) ** 2 / 2)  # two cells, 2 seeds each
-    assert _row(md, "ratio 0.1") == ["+0.0002", f"+0.0050 ± {se:.4f}", "2, 2"]
-    assert _row(md, "ratio 0.2") == ["+0.0001", "—", "0, 1"]
-    assert _row(md, "ratio 0.3") == ["+0.0007", "+0.0010 (no spread from one seed)", "1, 1"]
+    # Welch: df = 2 (equal variances, 2 seeds each), where Student's t has a closed form:
+    # P(T > t) = 1/2 - t / (2 sqrt(2 + t^2)), quantile(q) = (2q - 1) / sqrt(2q(1 - q))
+    t = 0.005 / se
+    p = 1 - t / math.sqrt(2 + t * t)
+    half = (2 * 0.975 - 1) / math.sqrt(2 * 0.975 * 0.025) * se
+    assert _row(md, "ratio 0.1") == ["+0.0002", f"+0.0050 ± {se:.4f}",
+                                     f"[{0.005 - half:+.4f}, {0.005 + half:+.4f}]", f"{t:+.2f}",
+                                     "2.0", f"{p:.3f}", "2, 2"]
+    assert _row(md, "ratio 0.1")[2:6] == ["[-0.0254, +0.0354]", "+0.71", "2.0", "0.553"]
+    assert _row(md, "ratio 0.2") == ["+0.0001", "—", "—", "—", "—", "—", "0, 1"]
+    assert _row(md, "ratio 0.3") == ["+0.0007", "+0.0010 (no spread from one seed)", "—", "—",
+                                     "—", "n < 2: no test", "1, 1"]
     _put(store, "quick-cifar10", "standard:0.2", 1, 0.76)
     _put(store, "quick-cifar10", "augmented:0.2/0.0002", 1, 0.77)
     md4 = report_mod.render_markdown("table4-cifar10", store.folder)
     gains4 = md4.split("Augmented minus standard")[1]
     assert _row(gains4, "CIFAR-10 0.2") == ["+0.0038", "+0.0100 (no spread from one seed)",
-                                              "1, 1"]
+                                              "—", "—", "—", "n < 2: no test", "1, 1"]
     assert "Augmented minus standard" not in report_mod.render_markdown("table1", store.folder)
     assert "Best ratio" in md and "Best ratio" not in md4
     assert "standard paper 0.2, ours — (not every ratio run)" in md
@@ -493,11 +504,17 @@ def test_report_forward_backward_minus_standard_and_best_ratio(tmp_path):
     md = report_mod.render_markdown("table1", store.folder)
     forward = md.split("Forward minus standard")[1].split("Backward minus standard")[0]
     assert "the paper finds forward dropout below standard dropout" in forward
-    assert _row(forward, "ratio 0.3") == ["-0.0615", "-0.1000 (no spread from one seed)", "1, 1"]
-    assert _row(forward, "ratio 0.005") == ["-0.0030", "-0.1300 (no spread from one seed)", "1, 1"]
+    untested = ["—", "—", "—", "n < 2: no test", "1, 1"]
+    assert _row(forward, "ratio 0.3") == ["-0.0615", "-0.1000 (no spread from one seed)"] + untested
+    assert _row(forward, "ratio 0.005") == ["-0.0030", "-0.1300 (no spread from one seed)"] + \
+        untested
     backward = md.split("Backward minus standard")[1]
-    assert _row(backward, "ratio 0.3") == ["-0.0090", "-0.0500 (no spread from one seed)", "1, 1"]
-    assert _row(backward, "ratio 0.2")[1:] == ["—", "1, 0"]
+    assert _row(backward, "ratio 0.3") == ["-0.0090", "-0.0500 (no spread from one seed)"] + \
+        untested
+    assert _row(backward, "ratio 0.2")[1:] == ["—", "—", "—", "—", "—", "1, 0"]
+    assert _row(md, "forward − standard") == ["0 of 6", "—",
+                                               "— (no ratio has 2 seeds in both cells)",
+                                               "—", "—", "—", "—"]
     assert ("Best ratio (highest mean accuracy): standard paper 0.1, ours 0.005; forward paper "
             "0.05, ours 0.1; backward paper 0.005, ours — (not every ratio run).") in md
 
