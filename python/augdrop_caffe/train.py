@@ -59,10 +59,13 @@ class Progress:
 
     def __init__(self, total, enabled):
         self.total, self.enabled = total, enabled and sys.stderr.isatty()
+        self.shown = 0.0
 
     def update(self, done, rate):
-        if not self.enabled:
+        # asked after every iteration: redrawn at most five times a second
+        if not self.enabled or (time.time() - self.shown < 0.2 and done < self.total):
             return
+        self.shown = time.time()
         width = 30
         filled = int(width * done / max(self.total, 1))
         sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{self.total} "
@@ -332,11 +335,14 @@ def _run(solver, solver_path, settings, notes, dropout, quick, output, log, quie
             last["time"], last["iter"] = now, done
         else:  # the solver's snapshot interval, or a signal whose effect is snapshot
             take_snapshot()
+
+    def action():  # after every iteration: the progress line, then what the signals ask
         progress.update(solver.iter, (solver.iter - first_iter) / max(time.time() - start, 1e-9))
+        return signals.action()
 
     interrupted = False
     if solver.iter < max_iter:
-        solver.step(max_iter - solver.iter, on_event=on_event, action=signals.action)
+        solver.step(max_iter - solver.iter, on_event=on_event, action=action)
         interrupted = solver.requested_early_exit
     if interrupted:
         # DEVIATION: Caffe takes this snapshot only under snapshot_after_train; a stopped run
