@@ -351,7 +351,8 @@ def _run(solver, solver_path, settings, notes, dropout, quick, output, log, quie
             take_snapshot()
         name = signal.Signals(signals.stop_signal).name if signals.stop_signal else None
         log(f"Optimization stopped early at iteration {solver.iter}"
-            + (f" by {name}" if name else "") + f"; resume with --snapshot {last['state']}")
+            + (f" by {name}" if name else "")
+            + f"; resume with --snapshot {last['state']} --output {output}")
         final = {}
     else:
         final = _final_test(solver, log, test_curve)
