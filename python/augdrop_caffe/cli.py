@@ -11,7 +11,7 @@ from .caffemodel import CaffeModelError
 from .data import DataError
 from .dropout_spec import DropoutSpecError, parse_dropout_args
 from .textformat import PrototxtError
-from .train import SIGNAL_EFFECTS, RunFolderError
+from .train import SIGNAL_EFFECTS, RunFolderError, train
 
 EXIT_USAGE, EXIT_FAILURE = 2, 1
 
@@ -52,8 +52,6 @@ def _exit_by_signal(name):
 
 
 def _cmd_train(args):
-    from .train import train
-
     if args.weights and args.snapshot:
         raise SystemExit("augdrop-caffe train: give --weights or --snapshot, not both")
     summary = train(args.solver, weights=args.weights, snapshot=args.snapshot,
