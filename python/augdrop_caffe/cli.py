@@ -1,6 +1,7 @@
 """`augdrop-caffe`: the command line, mirroring `caffe train|test|time`, plus data tools."""
 import argparse
 import os
+import signal
 import sys
 
 import numpy as np
@@ -10,20 +11,57 @@ from .caffemodel import CaffeModelError
 from .data import DataError
 from .dropout_spec import DropoutSpecError, parse_dropout_args
 from .textformat import PrototxtError
+from .train import SIGNAL_EFFECTS, RunFolderError, train
 
 EXIT_USAGE, EXIT_FAILURE = 2, 1
 
 
-def _cmd_train(args):
-    from .train import train
+def positive_int(text):
+    """argparse type: counts and intervals (iterations, seeds, jobs, threads)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, not {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, not {value}")
+    return value
 
+
+def non_negative_int(text):
+    """argparse type: a random seed (Caffe's random_seed; negative means unset there)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, not {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, not {value}")
+    return value
+
+
+def _exit_by_signal(name):
+    """End the process by the signal that stopped the run, now that its snapshot and summary
+    are written: a shell sees 128 + the signal's number (130 for SIGINT, 143 for SIGTERM) and
+    stops its script as after any Ctrl-C, and a parent (replicate) sees a run stopped from
+    outside rather than a failure."""
+    signum = getattr(signal, name)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+    return 128 + signum  # not reached where the signal ends the process
+
+
+def _cmd_train(args):
     if args.weights and args.snapshot:
         raise SystemExit("augdrop-caffe train: give --weights or --snapshot, not both")
     summary = train(args.solver, weights=args.weights, snapshot=args.snapshot,
                     dropout=parse_dropout_args(args.dropout), seed=args.seed,
                     iterations=args.iterations, data_root=args.data_root, output=args.output,
                     sample_fallback=args.sample_fallback, quiet=args.quiet, quick=args.quick,
-                    device=args.device)
+                    device=args.device, overwrite=args.overwrite,
+                    sigint_effect=args.sigint_effect, sighup_effect=args.sighup_effect)
+    if summary["interrupted"]:
+        return _exit_by_signal(summary["signal"]) if summary["signal"] else 130
     final = summary["final_test"]
     if "accuracy" in final:
         print(f"Final test accuracy: {final['accuracy']:.4f}")
@@ -114,9 +152,9 @@ def build_parser():
     p = argparse.ArgumentParser(prog="augdrop-caffe", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
     threads = argparse.ArgumentParser(add_help=False)
-    threads.add_argument("--threads", type=int,
+    threads.add_argument("--threads", type=positive_int,
                          help="threads for the core (default: OMP_NUM_THREADS, else all cores)")
-    threads.add_argument("--reduction-slots", type=int,
+    threads.add_argument("--reduction-slots", type=positive_int,
                          help="blocks that gradient sums over a batch are cut into, whatever "
                               "the thread count (default 2; the same slots give the same bits "
                               "on any thread count)")
@@ -130,11 +168,22 @@ def build_parser():
     t.add_argument("--dropout", action="append", metavar="SPEC",
                    help="none | standard:P | forward:P | backward:P | augmented:PF/PB, for "
                         "every AugmentedDropout layer; LAYER=SPEC for one layer (repeatable)")
-    t.add_argument("--seed", type=int, help="the solver's random_seed")
-    t.add_argument("--iterations", type=int, help="override max_iter")
+    t.add_argument("--seed", type=non_negative_int, help="the solver's random_seed")
+    t.add_argument("--iterations", type=positive_int, help="override max_iter")
     t.add_argument("--data-root", help="folder of the data sets (default $AUGDROP_DATA, "
                                        "then ~/.cache/augdrop-caffe/data)")
-    t.add_argument("--output", help="folder for the log, snapshots and summary.json")
+    t.add_argument("--output", help="folder for the log, snapshots and summary.json (default "
+                                    "a new runs/<solver>-<time>); one that holds files is "
+                                    "refused unless --snapshot resumes from it or --overwrite")
+    t.add_argument("--overwrite", action="store_true",
+                   help="write into a non-empty --output anyway: train.log starts afresh, "
+                        "summary.json and same-named snapshots are replaced")
+    t.add_argument("--sigint-effect", choices=SIGNAL_EFFECTS, default="stop",
+                   help="what SIGINT (Ctrl-C) and SIGTERM do: stop after the current iteration "
+                        "and snapshot (default), snapshot and go on, or none (as Caffe's "
+                        "-sigint_effect)")
+    t.add_argument("--sighup-effect", choices=SIGNAL_EFFECTS, default="snapshot",
+                   help="what SIGHUP does: snapshot and go on (default), stop, or none")
     t.add_argument("--sample-fallback", action="store_true",
                    help="if the full MNIST is missing, run briefly on the package's sample")
     t.add_argument("--quick", action="store_true",
@@ -145,7 +194,7 @@ def build_parser():
     s = sub.add_parser("test", help="score a model on its TEST phase", parents=[threads])
     s.add_argument("--model", required=True)
     s.add_argument("--weights", required=True)
-    s.add_argument("--iterations", type=int, default=50)
+    s.add_argument("--iterations", type=positive_int, default=50)
     s.add_argument("--data-root")
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(func=_cmd_test)
@@ -153,7 +202,7 @@ def build_parser():
     m = sub.add_parser("time", help="per-layer forward and backward times (TRAIN phase)",
                        parents=[threads])
     m.add_argument("--model", required=True)
-    m.add_argument("--iterations", type=int, default=50)
+    m.add_argument("--iterations", type=positive_int, default=50)
     m.add_argument("--data-root")
     m.set_defaults(func=_cmd_time)
 
@@ -174,8 +223,8 @@ def build_parser():
     r = sub.add_parser("replicate", help="train the runs of a paper table (resumable)")
     r.add_argument("table", nargs="?", help="table1, table3, table4 (table4-cifar10, table4-svhn), or the "
                                   "ResNet-20 tables table2, table5 (GPU-scale: 640,000 iterations a run)")
-    r.add_argument("--seeds", type=int, default=4, help="seeds 1..N per cell (paper: 4)")
-    r.add_argument("--jobs", type=int, default=1, help="trainings at once")
+    r.add_argument("--seeds", type=positive_int, default=4, help="seeds 1..N per cell (paper: 4)")
+    r.add_argument("--jobs", type=positive_int, default=1, help="trainings at once")
     r.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
                    help="where each training runs; cuda: all jobs share the GPU "
                         "(device 0), --jobs of them at once keep it busy")
@@ -185,12 +234,12 @@ def build_parser():
     r.add_argument("--data-root")
     r.add_argument("--sample-fallback", action="store_true")
     r.add_argument("--retry-failed", action="store_true")
-    r.add_argument("--iterations", type=int, default=0,
+    r.add_argument("--iterations", type=positive_int, default=0,
                    help="override max_iter (its own runs in the store; for smoke tests)")
     r.add_argument("--verify", metavar="RUN",
                    help="train the stored run RUN (its key, e.g. lenet-mnist_standard-0.5_seed1) "
                         "again and say whether it is reproduced bit for bit")
-    r.add_argument("--threads", type=int, help="threads of each training (default: all cores "
+    r.add_argument("--threads", type=positive_int, help="threads of each training (default: all cores "
                                                "shared by the jobs)")
     r.set_defaults(func=_cmd_replicate)
 
@@ -216,7 +265,7 @@ def main(argv=None):
             from .device import use_device
             use_device(args.device)
         return args.func(args)
-    except (DropoutSpecError,) as e:
+    except (DropoutSpecError, RunFolderError) as e:
         print(f"augdrop-caffe: {e}", file=sys.stderr)
         return EXIT_USAGE
     except (PrototxtError, DataError, CaffeModelError, EngineError, FileNotFoundError,
