@@ -322,8 +322,8 @@ def test_failed_run_is_recorded_and_the_sweep_goes_on(tmp_path, monkeypatch, cap
         assert store.get(key)["status"] == "ok"
         assert f"{key}: accuracy " in out
     assert "[3/3]" in out
-    assert "[1/3]" in out and "left)" in out.split("[2/3]")[0]  # an estimate while runs remain
-    assert "left" not in out.split("[3/3]")[1]
+    assert "[1/3]" in out and "; about" in out.split("[2/3]")[0]  # an estimate while runs remain
+    assert "left 0" in out.split("[3/3]")[1] and "; about" not in out.split("[3/3]")[1]
 
     # a plain rerun keeps the failure; --retry-failed trains it (only it) again
     ok_before = _snapshot(store_dir)
