@@ -148,14 +148,20 @@ class RayExecutor(Executor):
         self.max_retries = max_retries
         self._own_connection = not ray.is_initialized()
         if self._own_connection:
-            # address None: start a Ray instance on this machine (or join $RAY_ADDRESS);
-            # "auto": the cluster this node runs; "HOST:PORT": that cluster's head.
+            # None: $RAY_ADDRESS, else a new Ray instance on this machine ("local": never
+            # one that happens to run here); "auto": the cluster this machine is a node of;
+            # "HOST:PORT": that cluster's head.
+            address = address or os.environ.get("RAY_ADDRESS") or "local"
             try:
-                ray.init(address=address, logging_level=logging.WARNING)
+                context = ray.init(address=address, logging_level=logging.WARNING)
             except (ConnectionError, RuntimeError, ValueError) as e:
                 raise RayClusterError(f"cannot start or reach Ray at "
-                                      f"{address or 'this machine'}: {e}") from None
-        self.address = address or "a Ray instance started on this machine"
+                                      f"{address}: {e}") from None
+            self.dashboard = getattr(context, "dashboard_url", None)
+        else:
+            self.dashboard = None
+        self.address = ("a Ray instance started on this machine" if address in (None, "local")
+                        else address)
         self._check_resources()
         self._task = ray.remote(ray_train_task)
         self._refs = {}  # ObjectRef -> (run, submitted at)
@@ -250,8 +256,9 @@ class RayExecutor(Executor):
         gpus = f", {res['GPU']:g} GPU(s)" if res.get("GPU") else ""
         per_run = f"{self.cpus_per_run} CPU(s)" + (f" and {self.gpus_per_run:g} GPU(s)"
                                                      if self.gpus_per_run else "")
+        dashboard = f"; dashboard http://{self.dashboard}" if self.dashboard else ""
         return (f"on Ray ({self.address}: {len(self._nodes())} node(s), {res.get('CPU', 0):g} "
-                f"CPUs{gpus}; {per_run} per run, {self.slots()} at once)")
+                f"CPUs{gpus}; {per_run} per run, {self.slots()} at once{dashboard})")
 
     def close(self):
         for ref in list(self._refs):  # runs not finished: stopped, not recorded
