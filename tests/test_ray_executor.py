@@ -28,8 +28,8 @@ try:
     RAY = True
 except ImportError:
     RAY = False
-needs_ray = pytest.mark.skipif(not RAY, reason="Ray is not installed (pip install "
-                                               "'augdrop-caffe[ray]'); the Ray executor is optional")
+NO_RAY = "Ray is not installed (pip install 'augdrop-caffe[ray]'); the Ray executor is optional"
+needs_ray = pytest.mark.skipif(not RAY, reason=NO_RAY)
 
 SAMPLE = Path(ray_executor.__file__).resolve().parent.parent / "data" / "sample"
 # The 4 runs of "ray4" and, in "ray5", one more whose dropout ratio is out of range.
@@ -64,7 +64,7 @@ class Cluster:
 def cluster(tmp_path_factory):
     """`ray start --head` on 127.0.0.1 with 2 CPUs, in its own session (ended by its id)."""
     if not RAY:
-        pytest.skip("Ray is not installed (pip install 'augdrop-caffe[ray]')")
+        pytest.skip(NO_RAY)
     # Ray's socket paths must stay short: its temp dir lives directly under /tmp.
     ray_tmp = tempfile.mkdtemp(prefix="ray-", dir="/tmp")
     node_tmp = tmp_path_factory.mktemp("ray-node-tmp")  # the workers' TMPDIR
@@ -173,7 +173,7 @@ def test_without_ray_the_executor_says_how_to_install_it(tmp_path, monkeypatch, 
 ])
 def test_ray_options_are_checked(tmp_path, argv, message, capsys):
     if "ray" in argv and not RAY:
-        pytest.skip("Ray is not installed (pip install 'augdrop-caffe[ray]')")
+        pytest.skip(NO_RAY)
     with pytest.raises(SystemExit) as info:
         cli.main(["replicate", "table3", "--store", str(tmp_path / "s"), *argv])
     assert message in str(info.value)

@@ -217,7 +217,8 @@ class RayExecutor(Executor):
             if o.data_root is None and name is not None:
                 data = self._ship(name)
             # nothing shipped: the worker looks where a local run would
-            o_run = replace(o, data_root=o.data_root or find_data_root(None)) if data is None else o
+            o_run = o if data is not None else replace(
+                o, data_root=o.data_root or find_data_root(None))
             ref = self._task.options(
                 name=run.key, num_cpus=self.cpus_per_run, num_gpus=self.gpus_per_run,
                 max_retries=self.max_retries, retry_exceptions=False,
