@@ -324,8 +324,8 @@ def test_failed_run_is_recorded_and_the_sweep_goes_on(tmp_path, monkeypatch, cap
         assert store.get(key)["status"] == "ok"
         assert f"{key}: accuracy " in out
     assert "[3/3]" in out
-    assert "[1/3]" in out and "left)" in out.split("[2/3]")[0]  # an estimate while runs remain
-    assert "left" not in out.split("[3/3]")[1]
+    assert "[1/3]" in out and "; about" in out.split("[2/3]")[0]  # an estimate while runs remain
+    assert "left 0" in out.split("[3/3]")[1] and "; about" not in out.split("[3/3]")[1]
 
     # a plain rerun keeps the failure; --retry-failed trains it (only it) again
     ok_before = _snapshot(store_dir)
@@ -461,6 +461,62 @@ def test_sweep_time_left():
     assert sweep.time_left(30, 1, 2) == "; about 60 s left"
     assert sweep.time_left(3600, 1, 2) == "; about 2.0 h left"
     assert sweep.time_left(10, 1, 0) == "" and sweep.time_left(0, 0, 5) == ""
+
+
+class _ScriptedExecutor:
+    """An executor that hands back scripted (run, record) batches, one batch per wait()."""
+    name = "scripted"
+
+    def __init__(self, batches):
+        self.batches, self.submitted, self.closed = list(batches), [], False
+
+    def submit(self, runs):
+        self.submitted += runs
+
+    def wait(self, timeout):
+        return self.batches.pop(0) if self.batches else []
+
+    def running(self):
+        return 1
+
+    def pending(self):
+        return len(self.batches)
+
+    def describe(self):
+        return "scripted"
+
+    def close(self):
+        self.closed = True
+
+
+def test_the_driver_writes_each_run_once_and_reports_progress(tmp_path, monkeypatch):
+    """The driver loop shared by the executors: an ok and a failed record are written once
+    each (a second result for a run is ignored), an interrupted run is not written, and a wait
+    without results prints the sweep's state."""
+    runs = [Run("lenet-mnist", f"standard:0.{i}", 1, True, 10) for i in (1, 2, 3)]
+    ok = {"key": runs[0].key, "status": "ok", "final_test": {"accuracy": 0.5},
+          "wall_time_s": 1.0, "provenance": {"executor": "ray", "host": "node-7"}}
+    failed = {"key": runs[1].key, "status": "failed", "error": "trace\nboom"}
+    stopped = {"key": runs[2].key, "status": "interrupted", "error": "killed by signal 9"}
+    scripted = _ScriptedExecutor([[(runs[0], ok)], [],
+                                  [(runs[1], failed), (runs[0], dict(ok, x=1))],
+                                  [(runs[2], stopped)]])
+    monkeypatch.setattr(sweep, "expand", lambda *a, **k: runs)
+    monkeypatch.setattr(sweep, "make_executor", lambda *a, **k: scripted)
+    lines = []
+    failures = sweep.replicate("table3", str(tmp_path), quick=True, iterations=10,
+                               log=lines.append, progress_every=0)
+    assert failures == 2 and scripted.closed and scripted.submitted == runs
+    store = ResultStore(str(tmp_path))
+    assert sorted(store.records()) == sorted(r.key for r in runs[:2])
+    assert store.get(runs[0].key) == ok  # the first result, not the second
+    out = "\n".join(lines)
+    assert f"[1/3] {runs[0].key}: accuracy 0.5000 (1 s on node-7) | done 1, failed 0" in out
+    assert "[1/3] done 1, failed 0, running 1, left 2" in out  # the wait without results
+    assert f"[2/3] {runs[1].key}: FAILED: boom | done 1, failed 1" in out
+    assert f"{runs[0].key}: a second result came back; the first one stays recorded" in out
+    assert f"[3/3] {runs[2].key}: INTERRUPTED (killed by signal 9), not recorded" in out
+    assert lines[-1].startswith("Sweep done in ") and "1 trained, 1 failed, 1 interrupted" in out
 
 
 def test_report_augmented_minus_standard(tmp_path):

@@ -129,10 +129,34 @@ def _cmd_replicate(args):
         return 0 if reproduced else EXIT_FAILURE
     if not args.table:
         raise SystemExit("augdrop-caffe replicate: give a TABLE, or --verify RUN")
-    failures = replicate(args.table, args.store, seeds=args.seeds, jobs=args.jobs,
-                         quick=args.quick, data_root=args.data_root,
-                         sample_fallback=args.sample_fallback, retry_failed=args.retry_failed,
-                         iterations=args.iterations, device=args.device, threads=args.threads)
+    from .experiments.ray_executor import RayClusterError, RayMissing, import_ray
+
+    if args.executor == "ray":
+        try:
+            import_ray()
+        except RayMissing as e:
+            print(f"augdrop-caffe replicate: {e}", file=sys.stderr)
+            return EXIT_FAILURE
+        if args.jobs != 1:
+            raise SystemExit("augdrop-caffe replicate: --jobs is the local executor's; on Ray as "
+                             "many runs train at once as the cluster holds (--cpus-per-run)")
+        if args.device == "cuda" and not args.gpus_per_run:
+            raise SystemExit("augdrop-caffe replicate: --device cuda with --executor ray needs "
+                             "--gpus-per-run (1: a GPU per run; 0.5: two runs share one)")
+    elif args.address or args.cpus_per_run is not None or args.gpus_per_run:
+        raise SystemExit("augdrop-caffe replicate: --address, --cpus-per-run and --gpus-per-run "
+                         "go with --executor ray")
+    try:
+        failures = replicate(args.table, args.store, seeds=args.seeds, jobs=args.jobs,
+                             quick=args.quick, data_root=args.data_root,
+                             sample_fallback=args.sample_fallback, retry_failed=args.retry_failed,
+                             iterations=args.iterations, device=args.device, threads=args.threads,
+                             executor=args.executor, address=args.address,
+                             cpus_per_run=args.cpus_per_run or 1,
+                             gpus_per_run=args.gpus_per_run)
+    except RayClusterError as e:
+        print(f"augdrop-caffe replicate: error: {e}", file=sys.stderr)
+        return EXIT_FAILURE
     print(f"Report: augdrop-caffe report {args.table} --store {args.store}"
           + (" --quick" if args.quick else ""))
     return 1 if failures else 0
@@ -240,7 +264,18 @@ def build_parser():
                    help="train the stored run RUN (its key, e.g. lenet-mnist_standard-0.5_seed1) "
                         "again and say whether it is reproduced bit for bit")
     r.add_argument("--threads", type=positive_int, help="threads of each training (default: all cores "
-                                               "shared by the jobs)")
+                                               "shared by the jobs; Ray: --cpus-per-run)")
+    r.add_argument("--executor", choices=["local", "ray"], default="local",
+                   help="local: --jobs trainings on this machine (default); ray: one Ray task "
+                        "per run on a Ray cluster (pip install 'augdrop-caffe[ray]')")
+    r.add_argument("--address", help="Ray: the cluster's head, HOST:PORT, or auto (the cluster "
+                                     "this machine is part of); default: start Ray here")
+    r.add_argument("--cpus-per-run", type=positive_int, metavar="N",
+                   help="Ray: CPUs each run's task asks for, also its training's threads "
+                        "(default 1)")
+    r.add_argument("--gpus-per-run", type=float, default=0, metavar="G",
+                   help="Ray: GPUs each run's task asks for (with --device cuda; 0.5 lets two "
+                        "runs share a GPU)")
     r.set_defaults(func=_cmd_replicate)
 
     rp = sub.add_parser("report", help="Markdown table and loss plots from the results store")
