@@ -12,6 +12,10 @@ import subprocess
 from . import __version__, _core
 
 
+# What decides a build's numbers (the rest of the tree is results, notes and tests).
+CODE_PATHS = ("csrc", "python", "CMakeLists.txt", "pyproject.toml", "prototxt")
+
+
 def _source_commit():
     """The git commit of the source tree this package runs from, where it runs from a
     checkout (an editable install): fresher than the commit the binary was configured at."""
@@ -21,8 +25,11 @@ def _source_commit():
                               text=True, timeout=10)
         if head.returncode != 0:
             return None
-        dirty = subprocess.run(["git", "-C", here, "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=10)
+        # "+dirty" for changes to the code only: results and notes do not change the numbers
+        top = subprocess.run(["git", "-C", here, "rev-parse", "--show-toplevel"],
+                             capture_output=True, text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "-C", top, "status", "--porcelain", "--untracked-files=no",
+                                "--", *CODE_PATHS], capture_output=True, text=True, timeout=10)
         return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
     except (OSError, subprocess.SubprocessError):
         return None
