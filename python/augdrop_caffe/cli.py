@@ -65,6 +65,13 @@ def _cmd_data(args):
 
     if args.data_command == "fetch":
         return fetch.fetch(args.name, args.data_root)
+    if args.data_command == "whiten":
+        from .data.root import find_data_root
+        from .data.whiten import whiten_cifar10
+
+        whiten_cifar10(find_data_root(args.data_root), scale=args.scale,
+                       filter_bias=args.filter_bias)
+        return 0
     # Image by image, so that a database larger than memory works too.
     count, shape, records = source_images(args.source, args.data_root)
     if args.data_command == "info":
@@ -157,7 +164,7 @@ def build_parser():
     m.add_argument("--data-root")
     m.set_defaults(func=_cmd_time)
 
-    d = sub.add_parser("data", help="data sets: fetch, info, mean")
+    d = sub.add_parser("data", help="data sets: fetch, info, mean, whiten")
     dsub = d.add_subparsers(dest="data_command", required=True)
     f = dsub.add_parser("fetch", help="download a data set and check its checksums")
     f.add_argument("name", help="mnist, cifar10, cifar100 or svhn")
@@ -169,6 +176,14 @@ def build_parser():
     mm.add_argument("source")
     mm.add_argument("output", help="the .binaryproto to write")
     mm.add_argument("--data-root")
+    w = dsub.add_parser("whiten", help="GCN and ZCA whitening (pylearn2's recipe), computed "
+                                       "once into <data root>/cifar10-gcn-zca/ for the source "
+                                       "cifar10-gcn-zca:train|test")
+    w.add_argument("name", choices=["cifar10"])
+    w.add_argument("--scale", type=float, default=55.0, help="GCN scale (pylearn2: 55)")
+    w.add_argument("--filter-bias", type=float, default=0.1,
+                   help="ZCA regularizer added to the covariance's diagonal (pylearn2: 0.1)")
+    w.add_argument("--data-root")
     d.set_defaults(func=_cmd_data)
 
     r = sub.add_parser("replicate", help="train the runs of a paper table (resumable)")
