@@ -34,6 +34,10 @@ def _cmd_test(args):
     from .net import Net
     from . import TEST
 
+    if args.mc_samples:
+        return _cmd_test_mc(args)
+    if args.dropout:
+        raise SystemExit("augdrop-caffe test: --dropout applies with --mc-samples")
     net = Net(args.model, args.weights, TEST, data_root=args.data_root)
     totals = {}
     for i in range(args.iterations):
@@ -45,6 +49,23 @@ def _cmd_test(args):
     for name, total in totals.items():
         mean = total / args.iterations
         print(f"{name} = {float(mean) if mean.size == 1 else mean.tolist()}")
+    return 0
+
+
+def _cmd_test_mc(args):
+    """Monte Carlo dropout: the mean softmax of T stochastic passes (mc_dropout.py)."""
+    import json
+
+    from .mc_dropout import evaluate, format_result
+
+    result = evaluate(args.model, args.weights, args.mc_samples, args.iterations,
+                      dropout=parse_dropout_args(args.dropout), data_root=args.data_root,
+                      seed=args.seed)
+    for line in format_result(result):
+        print(line)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(result, f, indent=1)
     return 0
 
 
@@ -155,6 +176,14 @@ def build_parser():
     s.add_argument("--iterations", type=int, default=50)
     s.add_argument("--data-root")
     s.add_argument("--quiet", action="store_true")
+    s.add_argument("--mc-samples", type=int, default=0, metavar="T",
+                   help="Monte Carlo dropout: average the softmax of T stochastic passes a "
+                        "batch (dropout layers on, as in TRAIN); report accuracy and error "
+                        "with its standard error over T, beside the standard evaluation")
+    s.add_argument("--dropout", action="append", metavar="SPEC",
+                   help="with --mc-samples: the --dropout specs the net was trained with")
+    s.add_argument("--seed", type=int, help="with --mc-samples: seed of the dropout masks")
+    s.add_argument("--json", help="with --mc-samples: also write the result as JSON")
     s.set_defaults(func=_cmd_test)
 
     m = sub.add_parser("time", help="per-layer forward and backward times (TRAIN phase)",
