@@ -217,7 +217,10 @@ def build_parser():
 
     r = sub.add_parser("replicate", help="train the runs of a paper table (resumable)")
     r.add_argument("table", nargs="?", help="table1, table3, table4 (table4-cifar10, table4-svhn), or the "
-                                  "ResNet-20 tables table2, table5 (GPU-scale: 640,000 iterations a run)")
+                                  "ResNet-20 tables table2, table5 (GPU-scale: 640,000 iterations a run), or "
+                                  "table6 (ALL-Conv and NiN on whitened CIFAR-10: run "
+                                  "`augdrop-caffe data whiten cifar10` first; each run also "
+                                  "gets a Monte Carlo dropout evaluation)")
     r.add_argument("--seeds", type=int, default=4, help="seeds 1..N per cell (paper: 4)")
     r.add_argument("--jobs", type=int, default=1, help="trainings at once")
     r.add_argument("--device", default="cpu", choices=["cpu", "cuda"],

@@ -44,6 +44,25 @@ def stochastic_test_net_dict(net_dict):
     return changed
 
 
+def _test_phase_layers(net_dict):
+    """Leave out the layers that no TEST net can include (an include rule of phase TRAIN
+    only, or an exclude rule of phase TEST), so that their data (the training set) is not
+    loaded for nothing; the core would drop them anyway."""
+    def phase(rule):
+        return rule.get("phase", [None])[-1]
+
+    kept = []
+    for layer in net_dict.get("layer", []):
+        includes, excludes = layer.get("include", []), layer.get("exclude", [])
+        if includes and all(phase(r) == "TRAIN" for r in includes):
+            continue
+        if any(phase(r) == "TEST" and len(r) == 1 for r in excludes):
+            continue
+        kept.append(layer)
+    net_dict["layer"] = kept
+    return net_dict
+
+
 def build_net(model, weights=None, dropout=(None, {}), stochastic=True, data_root=None):
     """A TEST-phase Net of the prototxt `model`, with --dropout specs applied, its dropout
     layers in TRAIN behaviour when stochastic; weights from a .caffemodel."""
@@ -58,7 +77,7 @@ def build_net(model, weights=None, dropout=(None, {}), stochastic=True, data_roo
         raise ValueError(f"{model}: no Dropout or AugmentedDropout layer: MC dropout would "
                          f"be the deterministic net")
     try:
-        core = _core.Net(prepare_net_data(net_dict, data_root), int(TEST))
+        core = _core.Net(prepare_net_data(_test_phase_layers(net_dict), data_root), int(TEST))
     except EngineError as e:
         raise locate_layer_error(e, message, model) from None
     net = Net._wrap(core, message, model)

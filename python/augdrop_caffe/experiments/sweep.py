@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 
 from .. import __version__
 from .store import ResultStore
-from .tables import SOLVERS, expand
+from .tables import MC_EVALUATED, SOLVERS, expand
 
 
 def prototxt_dir():
@@ -93,6 +93,11 @@ def train_one(run, data_root=None, sample_fallback=False, threads=None, device="
                       settings=summary["settings"], notes=summary["notes"],
                       hardware=summary["hardware"], provenance=summary["provenance"],
                       weights_sha256=summary["weights_sha256"])
+        if run.setup in MC_EVALUATED:  # Table 6: Monte Carlo dropout beside the standard test
+            from .mc_eval import mc_test
+            record["mc_test"] = mc_test(run, output, summary, prototxt_dir(), data_root, env,
+                                        device, functools.partial(_die_with_parent, os.getpid())
+                                        if _PRCTL is not None else None)
         return record
     finally:
         shutil.rmtree(output, ignore_errors=True)
