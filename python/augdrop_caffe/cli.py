@@ -9,6 +9,7 @@ from ._loader import EngineError
 from .caffemodel import CaffeModelError
 from .data import DataError
 from .dropout_spec import DropoutSpecError, parse_dropout_args
+from .schedules import SCHEDULES
 from .textformat import PrototxtError
 
 EXIT_USAGE, EXIT_FAILURE = 2, 1
@@ -23,7 +24,7 @@ def _cmd_train(args):
                     dropout=parse_dropout_args(args.dropout), seed=args.seed,
                     iterations=args.iterations, data_root=args.data_root, output=args.output,
                     sample_fallback=args.sample_fallback, quiet=args.quiet, quick=args.quick,
-                    device=args.device)
+                    device=args.device, schedule=args.schedule)
     final = summary["final_test"]
     if "accuracy" in final:
         print(f"Final test accuracy: {final['accuracy']:.4f}")
@@ -119,6 +120,7 @@ def _cmd_replicate(args):
         return 0 if reproduced else EXIT_FAILURE
     if not args.table:
         raise SystemExit("augdrop-caffe replicate: give a TABLE, or --verify RUN")
+    args.table = _scheduled_table(args.table, args.schedule, "replicate")
     failures = replicate(args.table, args.store, seeds=args.seeds, jobs=args.jobs,
                          quick=args.quick, data_root=args.data_root,
                          sample_fallback=args.sample_fallback, retry_failed=args.retry_failed,
@@ -128,9 +130,22 @@ def _cmd_replicate(args):
     return 1 if failures else 0
 
 
+def _scheduled_table(table, schedule, command):
+    """table2 with --schedule 64k is the table of 64k runs, table2-64k (tables.py)."""
+    from .experiments.tables import TABLES
+
+    if schedule in (None, "paper") or table.endswith("-" + schedule):
+        return table
+    if f"{table}-{schedule}" not in TABLES:
+        raise SystemExit(f"augdrop-caffe {command}: --schedule {schedule} is for the ResNet-20 "
+                         f"tables (table2, table5), not {table}")
+    return f"{table}-{schedule}"
+
+
 def _cmd_report(args):
     from .experiments.report import report
 
+    args.table = _scheduled_table(args.table, args.schedule, "report")
     md, png = report(args.table, args.store, args.output, quick=args.quick)
     with open(md) as f:
         print(f.read())
@@ -168,6 +183,10 @@ def build_parser():
     t.add_argument("--quick", action="store_true",
                    help="a smoke run: at most 300 iterations, 10-batch tests (says so)")
     t.add_argument("--quiet", action="store_true")
+    t.add_argument("--schedule", choices=SCHEDULES, default="paper",
+                   help="paper: the solver as written (ResNet-20: the paper's printed 640,000 "
+                        "iterations); 64k: 64,000 iterations, the lr steps scaled alike "
+                        "(the usual ResNet-20 schedule)")
     t.set_defaults(func=_cmd_train)
 
     s = sub.add_parser("test", help="score a model on its TEST phase", parents=[threads])
@@ -239,6 +258,9 @@ def build_parser():
                         "again and say whether it is reproduced bit for bit")
     r.add_argument("--threads", type=int, help="threads of each training (default: all cores "
                                                "shared by the jobs)")
+    r.add_argument("--schedule", choices=SCHEDULES, default="paper",
+                   help="ResNet-20 tables: paper (640,000 iterations as printed) or 64k (the "
+                        "usual schedule, lr steps scaled alike; its own runs, table2-64k)")
     r.set_defaults(func=_cmd_replicate)
 
     rp = sub.add_parser("report", help="Markdown table and loss plots from the results store")
@@ -246,6 +268,8 @@ def build_parser():
     rp.add_argument("--store", default=os.path.join("results", "store"))
     rp.add_argument("--output", default="results")
     rp.add_argument("--quick", action="store_true", help="report the quick smoke runs")
+    rp.add_argument("--schedule", choices=SCHEDULES, default="paper",
+                    help="ResNet-20 tables: report the runs of this schedule")
     rp.set_defaults(func=_cmd_report)
     return p
 

@@ -13,6 +13,7 @@ from .data.sources import register_source
 from .dropout_spec import apply_dropout
 from .device import solver_device, use_device
 from .provenance import provenance, weights_digest
+from .schedules import apply_schedule
 from .solver import get_solver
 
 NET_FIELDS = ("net_param", "train_net_param", "test_net_param")
@@ -91,9 +92,10 @@ QUICK_ITERATIONS, QUICK_TEST_ITER, QUICK_TEST_INTERVAL = 300, 10, 100
 
 def train(solver_path, weights=None, snapshot=None, dropout=(None, {}), seed=None,
           iterations=None, data_root=None, output=None, sample_fallback=False, quiet=False,
-          quick=False, device=None):
+          quick=False, device=None, schedule=None):
     """Train as `caffe train` does; returns the summary dict (also written as JSON).
-    device: 'cpu', 'cuda' or 'cuda:N'; by default the solver's solver_mode and device_id."""
+    device: 'cpu', 'cuda' or 'cuda:N'; by default the solver's solver_mode and device_id.
+    schedule: 'paper' (the solver as written) or '64k' (schedules.py)."""
     if data_root:
         os.environ["AUGDROP_DATA"] = os.path.abspath(data_root)
     output = output or os.path.join(
@@ -113,6 +115,9 @@ def train(solver_path, weights=None, snapshot=None, dropout=(None, {}), seed=Non
             notes.append("NOTE: --dropout given, but the net has no AugmentedDropout layer")
         if seed is not None:
             param["random_seed"] = [int(seed)]
+        scheduled = apply_schedule(param, schedule)  # before --quick and --iterations
+        if scheduled:
+            notes.append(scheduled)
         if sample_fallback and _use_sample_mnist(param, notes):
             param["max_iter"] = [min(param.get("max_iter", [500])[-1], 500)]
             param["test_iter"] = [10 for _ in param.get("test_iter", [])]
@@ -129,6 +134,7 @@ def train(solver_path, weights=None, snapshot=None, dropout=(None, {}), seed=Non
         param["snapshot_prefix"] = [os.path.join(output, prefix)]
         settings.update({k: v[-1] for k, v in param.items()
                          if k not in NET_FIELDS and len(v) == 1 and not isinstance(v[-1], dict)})
+        settings["schedule"] = schedule or "paper"
         # Before the nets are built, as `caffe train` sets Caffe's mode.
         settings["device"] = use_device(device or solver_device(param))
 
@@ -206,6 +212,7 @@ def train(solver_path, weights=None, snapshot=None, dropout=(None, {}), seed=Non
         "dropout": {"default": str(dropout[0]) if dropout[0] else None,
                     "per_layer": {k: str(v) for k, v in dropout[1].items()}},
         "settings": settings, "notes": notes, "quick": bool(quick), "wall_time_s": wall,
+        "schedule": settings.get("schedule", "paper"),
         "iterations_per_s": len(losses) / max(wall, 1e-9),
         "final_test": final, "test_curve": test_curve, "train_curve": train_curve,
         "hardware": {"machine": platform.machine(), "processor": platform.processor(),

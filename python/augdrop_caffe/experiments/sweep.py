@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 
 from .. import __version__
 from .store import ResultStore
-from .tables import MC_EVALUATED, SOLVERS, expand
+from .tables import MC_EVALUATED, SOLVERS, expand, schedule_of
 
 
 def prototxt_dir():
@@ -54,6 +54,8 @@ def train_one(run, data_root=None, sample_fallback=False, threads=None, device="
     cmd = [sys.executable, "-m", "augdrop_caffe.cli", "train",
            "--solver", os.path.join(prototxt_dir(), SOLVERS[run.setup]),
            "--dropout", run.dropout, "--seed", str(run.seed), "--output", output, "--quiet"]
+    if schedule_of(run.setup) != "paper":
+        cmd += ["--schedule", schedule_of(run.setup)]
     if run.quick:
         cmd.append("--quick")
     if run.iterations:
@@ -69,7 +71,8 @@ def train_one(run, data_root=None, sample_fallback=False, threads=None, device="
     if threads:
         env["OMP_NUM_THREADS"] = str(threads)
     record = {"key": run.key, "setup": run.setup, "dropout": run.dropout, "seed": run.seed,
-              "quick": run.quick, "iterations_override": run.iterations, "version": __version__}
+              "quick": run.quick, "iterations_override": run.iterations, "version": __version__,
+              "schedule": schedule_of(run.setup)}
     start = time.time()
     try:
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True,
