@@ -97,9 +97,15 @@ def _cmd_data(args):
     # Image by image, so that a database larger than memory works too.
     count, shape, records = source_images(args.source, args.data_root)
     if args.data_command == "info":
-        counts = np.bincount(np.fromiter((label for _, label in records), dtype=np.int64,
-                                         count=count))
-        print(f"{args.source}: {count} images of shape {shape} (uint8), "
+        dtypes = set()
+
+        def labels():
+            for image, label in records:
+                dtypes.add(np.asarray(image).dtype.name)
+                yield label
+
+        counts = np.bincount(np.fromiter(labels(), dtype=np.int64, count=count))
+        print(f"{args.source}: {count} images of shape {shape} ({', '.join(sorted(dtypes))}), "
               f"{len(counts)} classes, per class: {counts.tolist()}")
     else:  # mean
         mean = streamed_image_mean(count, shape, records)
