@@ -4,7 +4,7 @@ standard one (dropout off, weight scaling) and Monte Carlo dropout (mc_dropout.p
 run's record "mc_test"). Dropout distillation and expectation-linear dropout are not trained
 here: their columns are the paper's figures only, marked so."""
 from .report import (TEST_HEADER, _test_columns, cell_results, code_path_lines, read_store,
-                     run_facts, store_iterations, variant_minus_standard_lines)
+                     run_facts, store_iterations)
 from .stats import welch
 from .tables import (MC_SAMPLES, MC_SAMPLES_QUICK, TABLE6_BACKWARD, TABLE6_NETS,
                      TABLE6_PAPER_ERRORS, table_cells, table_title)
@@ -96,9 +96,7 @@ def render_markdown(store_dir, quick=False, iterations=None):
             _paper(paper["expectation-linear dropout"], ours=False),
             _paper(paper["augmented"]), _fmt(_errors(aug_recs)), mc(aug_recs)]) + " |")
     lines.append("")
-    lines += _paper_comparison_lines(results, by_pos)
-    accuracies = {c: accs for c, (accs, _) in results.items()}
-    lines += variant_minus_standard_lines(cells, accuracies)
+    lines += _comparison_lines(results, by_pos)
     rows, columns = list(TABLE6_NETS), ["standard", "augmented"]
     lines += code_path_lines(rows, columns, by_pos, {c: recs for c, (_, recs) in results.items()})
     records = [r for _, recs in results.values() for r in recs]
@@ -110,28 +108,42 @@ def render_markdown(store_dir, quick=False, iterations=None):
     return "\n".join(lines) + "\n"
 
 
-def _paper_comparison_lines(results, by_pos):
-    """The paper's comparison, measured: augmented (standard evaluation) minus standard
-    dropout under MC evaluation, in error points; Welch's t-test over seeds."""
-    lines = ["Augmented (standard evaluation) minus MC dropout (standard dropout, MC "
-             "evaluation), test error in points; the paper finds augmented lower (negative). "
+# (title, the paper's difference or None, (column, MC?) subtracted from, (column, MC?))
+COMPARISONS = (
+    ("Augmented (standard evaluation) minus MC dropout (standard dropout, MC evaluation): the "
+     "paper's comparison; it finds augmented lower", True, ("augmented", False), ("standard", True)),
+    ("Augmented minus standard dropout, both under the standard evaluation (no paper figure)",
+     None, ("augmented", False), ("standard", False)),
+    ("Augmented minus standard dropout, both under MC evaluation (no paper figure)",
+     None, ("augmented", True), ("standard", True)),
+)
+
+
+def _comparison_lines(results, by_pos):
+    """Differences of test error (points; negative: the first is better), measured over seeds,
+    with Welch's t-test; no test below 2 seeds in a cell."""
+    lines = ["Differences of test error in points (negative: the first has the lower error); "
              "± is the standard error of the difference of the two means over seeds; Welch's "
-             "t-test; no test below 2 seeds in a cell:", "",
-             f"| net | paper | this project | {TEST_HEADER} | seeds (MC, augmented) |",
-             "|---|---|---|---|---|---|---|---|"]
-    for row in TABLE6_NETS:
-        paper = TABLE6_PAPER_ERRORS[row]
-        mc = _errors(results[by_pos[(row, "standard")]][1], mc=True)
-        aug = _errors(results[by_pos[(row, "augmented")]][1])
-        diff_paper = paper["augmented"] - paper["MC dropout"]
-        test = welch(mc, aug)
-        if not (mc and aug):
-            ours, rest = "—", ["—"] * 4
-        elif test is None:
-            ours = f"{sum(aug) / len(aug) - sum(mc) / len(mc):+.2f} (no spread from one seed)"
-            rest = ["—", "—", "—", "n < 2: no test"]
-        else:
-            ours, rest = f"{test.diff:+.2f} ± {test.se:.2f}", _test_columns(test)
-        lines.append(f"| {row} | {diff_paper:+.2f} | {ours} | {' | '.join(rest)} | "
-                     f"{len(mc)}, {len(aug)} |")
-    return lines + [""]
+             "t-test; no test where a cell has fewer than 2 seeds.", ""]
+    for title, with_paper, (col_a, mc_a), (col_b, mc_b) in COMPARISONS:
+        lines += [title + ":", "",
+                  f"| net | paper | this project | {TEST_HEADER} | seeds (first, second) |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for row in TABLE6_NETS:
+            paper = TABLE6_PAPER_ERRORS[row]
+            a = _errors(results[by_pos[(row, col_a)]][1], mc=mc_a)
+            b = _errors(results[by_pos[(row, col_b)]][1], mc=mc_b)
+            paper_diff = (f"{paper['augmented'] - paper['MC dropout']:+.2f}" if with_paper
+                          else "—")
+            test = welch(b, a)  # a minus b
+            if not (a and b):
+                ours, rest = "—", ["—"] * 4
+            elif test is None:
+                ours = f"{sum(a) / len(a) - sum(b) / len(b):+.2f} (no spread from one seed)"
+                rest = ["—", "—", "—", "n < 2: no test"]
+            else:
+                ours, rest = f"{test.diff:+.2f} ± {test.se:.2f}", _test_columns(test)
+            lines.append(f"| {row} | {paper_diff} | {ours} | {' | '.join(rest)} | "
+                         f"{len(a)}, {len(b)} |")
+        lines.append("")
+    return lines
