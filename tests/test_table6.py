@@ -1,9 +1,7 @@
 """Table 6: its expansion into runs, the MC evaluation of a finished run, and its report
 (errors, both evaluations, the paper-only baselines)."""
-import json
 import os
 
-import numpy as np
 import pytest
 
 from augdrop_caffe import _core, mc_dropout

@@ -1,7 +1,6 @@
 """GCN and ZCA whitening (data/whiten.py) against NumPy written here from pylearn2's formulas,
 the cached whitened set (checksums), and float images through the Data layer (transformed as
 Caffe transforms a Datum's float_data)."""
-import json
 import os
 
 import numpy as np
