@@ -264,3 +264,39 @@ def test_applied_net_builds_in_the_core():
         net = _core.Net(d, TRAIN, 0, [])
         types = list(net.layer_types)
         assert types.count("AugmentedDropout") == (0 if spec == "none" else 2)
+
+
+# ---- `net`: each layer keeps its own forward ratio (ALL-Conv: 0.2 on the input, 0.5 after) ---
+
+TWO_RATIOS = """
+layer { name: "d0" type: "AugmentedDropout" bottom: "x" top: "x"
+        augmented_dropout_param { variant: STANDARD forward_ratio: 0.2 } }
+layer { name: "d1" type: "AugmentedDropout" bottom: "y" top: "y"
+        augmented_dropout_param { variant: STANDARD forward_ratio: 0.5 mask_backward_features: false } }
+"""
+
+
+@pytest.mark.parametrize("text, want", [
+    ("standard:net", DropoutSpec("STANDARD", None, 0.0)),
+    ("forward:net", DropoutSpec("FORWARD", None, 0.0)),
+    ("augmented:net/0.0002", DropoutSpec("AUGMENTED", None, 0.0002)),
+])
+def test_net_ratio_parses_and_round_trips(text, want):
+    assert parse_dropout_spec(text) == want
+    assert str(want) == text
+
+
+def test_net_ratio_keeps_each_layers_forward_ratio():
+    net = parse_text(TWO_RATIOS, "NetParameter").to_dict()
+    assert apply_dropout(net, parse_dropout_spec("augmented:net/0.0002")) == ["d0", "d1"]
+    params = [l["augmented_dropout_param"][-1] for l in net["layer"]]
+    assert [p["forward_ratio"][0] for p in params] == [pytest.approx(0.2), 0.5]
+    assert all(p["variant"] == ["AUGMENTED"] and p["backward_ratio"] == [0.0002] for p in params)
+    assert params[1]["mask_backward_features"] == [False]
+
+
+def test_net_ratio_needs_a_ratio_in_the_prototxt():
+    net = parse_text('layer { name: "d" type: "AugmentedDropout" bottom: "x" top: "x" }',
+                     "NetParameter").to_dict()
+    with pytest.raises(DropoutSpecError, match="layer 'd' gives no forward_ratio"):
+        apply_dropout(net, parse_dropout_spec("standard:net"))

@@ -142,8 +142,7 @@ PYBIND11_MODULE(_core, m) {
   m.def("rng_state", []() { return caffe_rng().state(); });
   m.def("set_rng_state", [](const std::string& s) { caffe_rng().set_state(s); });
   m.def("layer_types", &RegisteredLayerTypes);
-  m.def("register_dataset", [](const std::string& key,
-                               py::array_t<uint8_t, py::array::c_style | py::array::forcecast> images,
+  m.def("register_dataset", [](const std::string& key, py::array images,
                                py::array_t<float, py::array::c_style | py::array::forcecast> labels) {
     if (images.ndim() != 4) throw Error("data set '" + key + "': images must be (N, C, H, W)");
     auto d = std::make_shared<Dataset>();
@@ -151,10 +150,17 @@ PYBIND11_MODULE(_core, m) {
     d->channels = images.shape(1);
     d->height = images.shape(2);
     d->width = images.shape(3);
-    d->images.assign(images.data(), images.data() + images.size());
+    if (images.dtype().kind() == 'f') {  // a preprocessed set: float pixels
+      auto f = py::array_t<float, py::array::c_style | py::array::forcecast>::ensure(images);
+      d->float_images.assign(f.data(), f.data() + f.size());
+    } else {
+      auto u = py::array_t<uint8_t, py::array::c_style | py::array::forcecast>::ensure(images);
+      d->images.assign(u.data(), u.data() + u.size());
+    }
     d->labels.assign(labels.data(), labels.data() + labels.size());
     RegisterDataset(key, d);
-  }, "Hand a data set to the core: uint8 images (N, C, H, W) and float labels (N,).");
+  }, "Hand a data set to the core: images (N, C, H, W), uint8 (as Caffe's Datum data) or "
+     "float (kept as float32, as a Datum's float_data), and float labels (N,).");
   m.def("register_mean", [](const std::string& key,
                             py::array_t<float, py::array::c_style | py::array::forcecast> mean) {
     if (mean.ndim() != 3) throw Error("mean '" + key + "' must be (C, H, W)");

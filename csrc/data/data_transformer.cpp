@@ -57,6 +57,17 @@ std::vector<int64_t> DataTransformer::OutputShape(int64_t channels, int64_t heig
 
 void DataTransformer::Transform(const uint8_t* image, int64_t channels, int64_t height,
                                 int64_t width, float* out) {
+  TransformImage(image, channels, height, width, out);
+}
+
+void DataTransformer::Transform(const float* image, int64_t channels, int64_t height,
+                                int64_t width, float* out) {
+  TransformImage(image, channels, height, width, out);
+}
+
+template <typename Pixel>
+void DataTransformer::TransformImage(const Pixel* image, int64_t channels, int64_t height,
+                                     int64_t width, float* out) {
   if (mean_) {
     AD_CHECK(mean_shape_.size() == 3 && mean_shape_[0] == channels &&
                  mean_shape_[1] == height && mean_shape_[2] == width,

@@ -35,9 +35,13 @@ std::map<std::string, RecordStreamFactory>& Streams() {
 
 void RegisterDataset(const std::string& key, std::shared_ptr<const Dataset> dataset) {
   AD_CHECK(dataset && dataset->num > 0, "data set '" << key << "' is empty");
-  AD_CHECK(int64_t(dataset->images.size()) ==
-               dataset->num * dataset->channels * dataset->height * dataset->width,
-           "data set '" << key << "': image bytes do not match its shape");
+  AD_CHECK(dataset->images.empty() || dataset->float_images.empty(),
+           "data set '" << key << "': give uint8 or float images, not both");
+  const int64_t pixels = dataset->is_float() ? int64_t(dataset->float_images.size())
+                                             : int64_t(dataset->images.size());
+  AD_CHECK(pixels == dataset->num * dataset->channels * dataset->height * dataset->width,
+           "data set '" << key << "': image " << (dataset->is_float() ? "values" : "bytes")
+                        << " do not match its shape");
   AD_CHECK(int64_t(dataset->labels.size()) == dataset->num,
            "data set '" << key << "': " << dataset->labels.size() << " labels for "
                         << dataset->num << " images");

@@ -1,6 +1,8 @@
 // Data sets held in memory by the core, loaded once by the Python driver and shared by every
 // Data layer (train and test nets) that names them. Images are uint8 (N, C, H, W) as Caffe's
-// Datum records hold them; labels are one float per image. Mean images are float (C, H, W).
+// Datum records hold them, or float (a preprocessed set such as CIFAR-10 after GCN and ZCA
+// whitening, as a Datum's float_data holds it); labels are one float per image. Mean images
+// are float (C, H, W).
 #pragma once
 
 #include <cstdint>
@@ -11,9 +13,12 @@
 namespace augdrop {
 
 struct Dataset {
-  std::vector<uint8_t> images;  // (num, channels, height, width)
+  // Exactly one of the two holds the pixels, (num, channels, height, width).
+  std::vector<uint8_t> images;
+  std::vector<float> float_images;
   std::vector<float> labels;    // (num,)
   int64_t num = 0, channels = 0, height = 0, width = 0;
+  bool is_float() const { return !float_images.empty(); }
 };
 
 void RegisterDataset(const std::string& key, std::shared_ptr<const Dataset> dataset);

@@ -54,9 +54,16 @@ void DataLayer::Forward_cpu(const BlobVec& bottom, const BlobVec& top) {
   if (stream_) stream_->Read(batch_size_, stream_images_.data(), stream_labels_.data());
   for (int64_t i = 0; i < batch_size_; ++i) {
     const int64_t record = shuffle_ ? order_[cursor_] : cursor_;
-    const uint8_t* image = stream_ ? stream_images_.data() + i * image_size
-                                   : dataset_->images.data() + record * image_size;
-    transformer_->Transform(image, channels, height, width, data + i * out_size);
+    if (stream_) {
+      transformer_->Transform(stream_images_.data() + i * image_size, channels, height, width,
+                              data + i * out_size);
+    } else if (dataset_->is_float()) {
+      transformer_->Transform(dataset_->float_images.data() + record * image_size, channels,
+                              height, width, data + i * out_size);
+    } else {
+      transformer_->Transform(dataset_->images.data() + record * image_size, channels, height,
+                              width, data + i * out_size);
+    }
     if (label) label[i] = stream_ ? stream_labels_[i] : dataset_->labels[record];
     cursor_ = (cursor_ + 1) % num_records_;
     if (shuffle_ && cursor_ == 0) Reshuffle();

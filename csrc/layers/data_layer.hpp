@@ -1,7 +1,8 @@
 // Data: batches as Caffe's DataLayer reads its database: sequentially from the start,
 // wrapping around, no shuffling; each image transformed by transform_param. Tops: data
 // (N, C, H', W') and, optionally, label (N,). The records come from an in-memory data set
-// (the named sets: MNIST, CIFAR, SVHN) or a record stream (LMDB, read a few batches ahead
+// (the named sets: MNIST, CIFAR, SVHN, with uint8 pixels; a preprocessed set such as
+// CIFAR-10 after GCN and ZCA whitening, with float pixels) or a record stream (LMDB, read a few batches ahead
 // by a prefetch thread as Caffe's BasePrefetchingDataLayer; data/record_stream.hpp).
 // DEVIATION (opt-in): data_param.shuffle reads the records in a new random order each epoch,
 // from a private stream seeded with one more word of the Caffe stream.

@@ -110,7 +110,10 @@ void Net::Init(const Params& in_param) {
     layer_names_.push_back(lname);
     try {
       AD_CHECK(layer_name_set.insert(lname).second, "duplicate layer name");
-      layers_.push_back(CreateLayer(lp, phase_));
+      // As Caffe's Net::Init: a layer inherits the net's phase unless its own `phase` is
+      // set (MC dropout: a TEST net whose dropout layers say phase: TRAIN).
+      layers_.push_back(
+          CreateLayer(lp, lp.has("phase") ? ParsePhase(lp.get_string("phase", "")) : phase_));
     } catch (const std::exception& e) {
       throw Error("layer '" + lname + "' (" + lp.get_string("type", "") + "): " + e.what());
     }

@@ -10,6 +10,7 @@ from ._loader import EngineError
 from .caffemodel import CaffeModelError
 from .data import DataError
 from .dropout_spec import DropoutSpecError, parse_dropout_args
+from .schedules import SCHEDULES
 from .textformat import PrototxtError
 from .train import SIGNAL_EFFECTS, RunFolderError, train
 
@@ -59,7 +60,8 @@ def _cmd_train(args):
                     iterations=args.iterations, data_root=args.data_root, output=args.output,
                     sample_fallback=args.sample_fallback, quiet=args.quiet, quick=args.quick,
                     device=args.device, overwrite=args.overwrite,
-                    sigint_effect=args.sigint_effect, sighup_effect=args.sighup_effect)
+                    sigint_effect=args.sigint_effect, sighup_effect=args.sighup_effect,
+                    schedule=args.schedule)
     if summary["interrupted"]:
         return _exit_by_signal(summary["signal"]) if summary["signal"] else 130
     final = summary["final_test"]
@@ -72,6 +74,10 @@ def _cmd_test(args):
     from .net import Net
     from . import TEST
 
+    if args.mc_samples:
+        return _cmd_test_mc(args)
+    if args.dropout:
+        raise SystemExit("augdrop-caffe test: --dropout applies with --mc-samples")
     net = Net(args.model, args.weights, TEST, data_root=args.data_root)
     totals = {}
     for i in range(args.iterations):
@@ -83,6 +89,23 @@ def _cmd_test(args):
     for name, total in totals.items():
         mean = total / args.iterations
         print(f"{name} = {float(mean) if mean.size == 1 else mean.tolist()}")
+    return 0
+
+
+def _cmd_test_mc(args):
+    """Monte Carlo dropout: the mean softmax of T stochastic passes (mc_dropout.py)."""
+    import json
+
+    from .mc_dropout import evaluate, format_result
+
+    result = evaluate(args.model, args.weights, args.mc_samples, args.iterations,
+                      dropout=parse_dropout_args(args.dropout), data_root=args.data_root,
+                      seed=args.seed)
+    for line in format_result(result):
+        print(line)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(result, f, indent=1)
     return 0
 
 
@@ -103,12 +126,25 @@ def _cmd_data(args):
 
     if args.data_command == "fetch":
         return fetch.fetch(args.name, args.data_root)
+    if args.data_command == "whiten":
+        from .data.root import find_data_root
+        from .data.whiten import whiten_cifar10
+
+        whiten_cifar10(find_data_root(args.data_root), scale=args.scale,
+                       filter_bias=args.filter_bias)
+        return 0
     # Image by image, so that a database larger than memory works too.
     count, shape, records = source_images(args.source, args.data_root)
     if args.data_command == "info":
-        counts = np.bincount(np.fromiter((label for _, label in records), dtype=np.int64,
-                                         count=count))
-        print(f"{args.source}: {count} images of shape {shape} (uint8), "
+        dtypes = set()
+
+        def labels():
+            for image, label in records:
+                dtypes.add(np.asarray(image).dtype.name)
+                yield label
+
+        counts = np.bincount(np.fromiter(labels(), dtype=np.int64, count=count))
+        print(f"{args.source}: {count} images of shape {shape} ({', '.join(sorted(dtypes))}), "
               f"{len(counts)} classes, per class: {counts.tolist()}")
     else:  # mean
         mean = streamed_image_mean(count, shape, records)
@@ -129,6 +165,7 @@ def _cmd_replicate(args):
         return 0 if reproduced else EXIT_FAILURE
     if not args.table:
         raise SystemExit("augdrop-caffe replicate: give a TABLE, or --verify RUN")
+    args.table = _scheduled_table(args.table, args.schedule, "replicate")
     from .experiments.ray_executor import RayClusterError, RayMissing, import_ray
 
     if args.executor == "ray":
@@ -162,9 +199,22 @@ def _cmd_replicate(args):
     return 1 if failures else 0
 
 
+def _scheduled_table(table, schedule, command):
+    """table2 with --schedule 64k is the table of 64k runs, table2-64k (tables.py)."""
+    from .experiments.tables import TABLES
+
+    if schedule in (None, "paper") or table.endswith("-" + schedule):
+        return table
+    if f"{table}-{schedule}" not in TABLES:
+        raise SystemExit(f"augdrop-caffe {command}: --schedule {schedule} is for the ResNet-20 "
+                         f"tables (table2, table5), not {table}")
+    return f"{table}-{schedule}"
+
+
 def _cmd_report(args):
     from .experiments.report import report
 
+    args.table = _scheduled_table(args.table, args.schedule, "report")
     md, png = report(args.table, args.store, args.output, quick=args.quick)
     with open(md) as f:
         print(f.read())
@@ -213,6 +263,10 @@ def build_parser():
     t.add_argument("--quick", action="store_true",
                    help="a smoke run: at most 300 iterations, 10-batch tests (says so)")
     t.add_argument("--quiet", action="store_true")
+    t.add_argument("--schedule", choices=SCHEDULES, default="paper",
+                   help="paper: the solver as written (ResNet-20: the paper's printed 640,000 "
+                        "iterations); 64k: 64,000 iterations, the lr steps scaled alike "
+                        "(the usual ResNet-20 schedule)")
     t.set_defaults(func=_cmd_train)
 
     s = sub.add_parser("test", help="score a model on its TEST phase", parents=[threads])
@@ -221,6 +275,14 @@ def build_parser():
     s.add_argument("--iterations", type=positive_int, default=50)
     s.add_argument("--data-root")
     s.add_argument("--quiet", action="store_true")
+    s.add_argument("--mc-samples", type=int, default=0, metavar="T",
+                   help="Monte Carlo dropout: average the softmax of T stochastic passes a "
+                        "batch (dropout layers on, as in TRAIN); report accuracy and error "
+                        "with its standard error over T, beside the standard evaluation")
+    s.add_argument("--dropout", action="append", metavar="SPEC",
+                   help="with --mc-samples: the --dropout specs the net was trained with")
+    s.add_argument("--seed", type=int, help="with --mc-samples: seed of the dropout masks")
+    s.add_argument("--json", help="with --mc-samples: also write the result as JSON")
     s.set_defaults(func=_cmd_test)
 
     m = sub.add_parser("time", help="per-layer forward and backward times (TRAIN phase)",
@@ -230,7 +292,7 @@ def build_parser():
     m.add_argument("--data-root")
     m.set_defaults(func=_cmd_time)
 
-    d = sub.add_parser("data", help="data sets: fetch, info, mean")
+    d = sub.add_parser("data", help="data sets: fetch, info, mean, whiten")
     dsub = d.add_subparsers(dest="data_command", required=True)
     f = dsub.add_parser("fetch", help="download a data set and check its checksums")
     f.add_argument("name", help="mnist, cifar10, cifar100 or svhn")
@@ -242,11 +304,22 @@ def build_parser():
     mm.add_argument("source")
     mm.add_argument("output", help="the .binaryproto to write")
     mm.add_argument("--data-root")
+    w = dsub.add_parser("whiten", help="GCN and ZCA whitening (pylearn2's recipe), computed "
+                                       "once into <data root>/cifar10-gcn-zca/ for the source "
+                                       "cifar10-gcn-zca:train|test")
+    w.add_argument("name", choices=["cifar10"])
+    w.add_argument("--scale", type=float, default=55.0, help="GCN scale (pylearn2: 55)")
+    w.add_argument("--filter-bias", type=float, default=0.1,
+                   help="ZCA regularizer added to the covariance's diagonal (pylearn2: 0.1)")
+    w.add_argument("--data-root")
     d.set_defaults(func=_cmd_data)
 
     r = sub.add_parser("replicate", help="train the runs of a paper table (resumable)")
     r.add_argument("table", nargs="?", help="table1, table3, table4 (table4-cifar10, table4-svhn), or the "
-                                  "ResNet-20 tables table2, table5 (GPU-scale: 640,000 iterations a run)")
+                                  "ResNet-20 tables table2, table5 (GPU-scale: 640,000 iterations a run), or "
+                                  "table6 (ALL-Conv and NiN on whitened CIFAR-10: run "
+                                  "`augdrop-caffe data whiten cifar10` first; each run also "
+                                  "gets a Monte Carlo dropout evaluation)")
     r.add_argument("--seeds", type=positive_int, default=4, help="seeds 1..N per cell (paper: 4)")
     r.add_argument("--jobs", type=positive_int, default=1, help="trainings at once")
     r.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
@@ -276,6 +349,9 @@ def build_parser():
     r.add_argument("--gpus-per-run", type=float, default=0, metavar="G",
                    help="Ray: GPUs each run's task asks for (with --device cuda; 0.5 lets two "
                         "runs share a GPU)")
+    r.add_argument("--schedule", choices=SCHEDULES, default="paper",
+                   help="ResNet-20 tables: paper (640,000 iterations as printed) or 64k (the "
+                        "usual schedule, lr steps scaled alike; its own runs, table2-64k)")
     r.set_defaults(func=_cmd_replicate)
 
     rp = sub.add_parser("report", help="Markdown table and loss plots from the results store")
@@ -283,6 +359,8 @@ def build_parser():
     rp.add_argument("--store", default=os.path.join("results", "store"))
     rp.add_argument("--output", default="results")
     rp.add_argument("--quick", action="store_true", help="report the quick smoke runs")
+    rp.add_argument("--schedule", choices=SCHEDULES, default="paper",
+                    help="ResNet-20 tables: report the runs of this schedule")
     rp.set_defaults(func=_cmd_report)
     return p
 

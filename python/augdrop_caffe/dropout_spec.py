@@ -6,6 +6,10 @@
     backward:P            backward dropout (Definition 2)
     augmented:PF/PB       Algorithm 1: forward ratio PF, extra backward ratio PB
     LAYER=SPEC            the same for one layer, by name (may be repeated)
+
+A forward ratio may be `net`: each layer keeps the forward ratio its prototxt gives it
+(standard:net, forward:net, augmented:net/PB), for nets whose layers drop at different ratios
+(ALL-Conv: 0.2 on the input, 0.5 elsewhere).
 """
 from dataclasses import dataclass
 
@@ -17,16 +21,21 @@ class DropoutSpecError(ValueError):
 @dataclass(frozen=True)
 class DropoutSpec:
     variant: str  # NONE, STANDARD, FORWARD, BACKWARD, AUGMENTED
-    forward_ratio: float = 0.0
+    forward_ratio: float = 0.0  # None: each layer's own (`net`)
     backward_ratio: float = 0.0
 
     def __str__(self):
         if self.variant == "NONE":
             return "none"
+        forward = NET_RATIO if self.forward_ratio is None else f"{self.forward_ratio:g}"
         if self.variant == "AUGMENTED":
-            return f"augmented:{self.forward_ratio:g}/{self.backward_ratio:g}"
-        ratio = self.backward_ratio if self.variant == "BACKWARD" else self.forward_ratio
-        return f"{self.variant.lower()}:{ratio:g}"
+            return f"augmented:{forward}/{self.backward_ratio:g}"
+        if self.variant == "BACKWARD":
+            return f"backward:{self.backward_ratio:g}"
+        return f"{self.variant.lower()}:{forward}"
+
+
+NET_RATIO = "net"
 
 
 def _ratio(text, spec):
@@ -37,6 +46,10 @@ def _ratio(text, spec):
     if not 0 <= value < 1:
         raise DropoutSpecError(f"--dropout {spec!r}: ratio {value} is outside [0, 1)")
     return value
+
+
+def _forward_ratio(text, spec):
+    return None if text.strip() == NET_RATIO else _ratio(text, spec)
 
 
 def parse_dropout_spec(spec):
@@ -53,9 +66,9 @@ def parse_dropout_spec(spec):
         if not slash:
             raise DropoutSpecError(f"--dropout {spec!r}: augmented needs PF/PB, e.g. "
                                    f"augmented:0.5/0.0001")
-        return DropoutSpec("AUGMENTED", _ratio(pf, spec), _ratio(pb, spec))
+        return DropoutSpec("AUGMENTED", _forward_ratio(pf, spec), _ratio(pb, spec))
     if kind in ("standard", "forward"):
-        return DropoutSpec(kind.upper(), _ratio(rest, spec), 0.0)
+        return DropoutSpec(kind.upper(), _forward_ratio(rest, spec), 0.0)
     if kind == "backward":
         return DropoutSpec("BACKWARD", 0.0, _ratio(rest, spec))
     raise DropoutSpecError(f"--dropout {spec!r}: unknown variant '{kind}' (none, standard, "
@@ -105,9 +118,15 @@ def apply_dropout(net_dict, default=None, per_layer=None):
             if top != bottom:
                 renames[top] = bottom
             continue
-        param = {"variant": [spec.variant], "forward_ratio": [spec.forward_ratio],
-                 "backward_ratio": [spec.backward_ratio]}
         old = layer.get("augmented_dropout_param", [{}])[-1]
+        forward = spec.forward_ratio
+        if forward is None:
+            if "forward_ratio" not in old:
+                raise DropoutSpecError(f"--dropout {spec}: layer '{name}' gives no "
+                                       f"forward_ratio of its own to keep")
+            forward = old["forward_ratio"][-1]
+        param = {"variant": [spec.variant], "forward_ratio": [forward],
+                 "backward_ratio": [spec.backward_ratio]}
         if "mask_backward_features" in old:
             param["mask_backward_features"] = old["mask_backward_features"]
         layer["augmented_dropout_param"] = [param]

@@ -16,6 +16,7 @@ from .data.sources import register_source
 from .dropout_spec import apply_dropout
 from .device import solver_device, use_device
 from .provenance import provenance, weights_digest
+from .schedules import apply_schedule
 from .solver import get_solver
 
 NET_FIELDS = ("net_param", "train_net_param", "test_net_param")
@@ -216,12 +217,13 @@ def _discard_run_folder(output, how, log, error):
 def train(solver_path, weights=None, snapshot=None, dropout=(None, {}), seed=None,
           iterations=None, data_root=None, output=None, sample_fallback=False, quiet=False,
           quick=False, device=None, overwrite=False, sigint_effect="stop",
-          sighup_effect="snapshot"):
+          sighup_effect="snapshot", schedule=None):
     """Train as `caffe train` does; returns the summary dict (also written as JSON).
     device: 'cpu', 'cuda' or 'cuda:N'; by default the solver's solver_mode and device_id.
     sigint_effect (also SIGTERM's) and sighup_effect: 'stop' (after the current iteration,
     then the final snapshot; the summary says "interrupted"), 'snapshot' (and go on) or
-    'none', as Caffe's -sigint_effect / -sighup_effect; Caffe's defaults."""
+    'none', as Caffe's -sigint_effect / -sighup_effect; Caffe's defaults.
+    schedule: 'paper' (the solver as written) or '64k' (schedules.py)."""
     signals = _Signals(sigint_effect, sighup_effect)
     if data_root:
         os.environ["AUGDROP_DATA"] = os.path.abspath(data_root)
@@ -264,6 +266,9 @@ def _set_up(solver_path, weights, snapshot, dropout, seed, iterations, output,
             notes.append("NOTE: --dropout given, but the net has no AugmentedDropout layer")
         if seed is not None:
             param["random_seed"] = [int(seed)]
+        scheduled = apply_schedule(param, schedule)  # before --quick and --iterations
+        if scheduled:
+            notes.append(scheduled)
         if sample_fallback and _use_sample_mnist(param, notes):
             param["max_iter"] = [min(param.get("max_iter", [500])[-1], 500)]
             param["test_iter"] = [10 for _ in param.get("test_iter", [])]
@@ -280,6 +285,7 @@ def _set_up(solver_path, weights, snapshot, dropout, seed, iterations, output,
         param["snapshot_prefix"] = [os.path.join(output, prefix)]
         settings.update({k: v[-1] for k, v in param.items()
                          if k not in NET_FIELDS and len(v) == 1 and not isinstance(v[-1], dict)})
+        settings["schedule"] = schedule or "paper"
         # Before the nets are built, as `caffe train` sets Caffe's mode.
         settings["device"] = use_device(device or solver_device(param))
 
@@ -373,6 +379,7 @@ def _run(solver, solver_path, settings, notes, dropout, quick, output, log, quie
         "dropout": {"default": str(dropout[0]) if dropout[0] else None,
                     "per_layer": {k: str(v) for k, v in dropout[1].items()}},
         "settings": settings, "notes": notes, "quick": bool(quick), "wall_time_s": wall,
+        "schedule": settings.get("schedule", "paper"),
         "iterations_per_s": (solver.iter - first_iter) / max(wall, 1e-9),
         "final_test": final, "test_curve": test_curve, "train_curve": train_curve,
         "hardware": {"machine": platform.machine(), "processor": platform.processor(),

@@ -7,6 +7,9 @@ A source is either a named data set under the data root,
     cifar100:train  cifar100:test    <root>/cifar-100-binary/ or <root>/cifar-100-binary.tar.gz
     svhn:train  svhn:test            <root>/svhn/{train,test}_32x32.mat (or in <root>/)
     mnist-sample:train  mnist-sample:test   a small MNIST subset shipped with the package
+    cifar10-gcn-zca:train  cifar10-gcn-zca:test   CIFAR-10 after GCN and ZCA whitening, float
+                                     pixels (computed once by `augdrop-caffe data whiten
+                                     cifar10` into <root>/cifar10-gcn-zca/; data/whiten.py)
 
 or a path to a Caffe LMDB folder of Datum records. A named set is read once per process and
 handed to the core, which assembles the batches; an LMDB is streamed (data/lmdb_stream.py).
@@ -25,6 +28,7 @@ from .root import find_data_root
 SAMPLE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sample")
 _MNIST_FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
                 "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
+_NAMED = ("mnist", "mnist-sample", "cifar10", "cifar100", "svhn", "cifar10-gcn-zca")
 _loaded = {}  # core key -> (num, channels, height, width)
 
 
@@ -44,12 +48,16 @@ def _mnist(folder, split, what):
 
 
 def load_source(source, data_root=None):
-    """(images uint8 (N, C, H, W), labels float32 (N,)) for a data_param.source."""
+    """(images uint8 (N, C, H, W) (float32 for a preprocessed set), labels float32 (N,))
+    for a data_param.source."""
     root = find_data_root(data_root)
     name, _, split = source.partition(":")
-    if split and name in ("mnist", "mnist-sample", "cifar10", "cifar100", "svhn"):
+    if split and name in _NAMED:
         if split not in ("train", "test"):
             raise DataError(f"source '{source}': the split must be train or test")
+        if name == "cifar10-gcn-zca":
+            from .whiten import load_whitened
+            return load_whitened(root, split)
         if name == "mnist":
             return _mnist(os.path.join(root, "mnist"), split, source)
         if name == "mnist-sample":
@@ -75,7 +83,7 @@ def load_source(source, data_root=None):
 def _lmdb_path(source):
     """The LMDB folder a source names, or None for a named data set."""
     name, _, split = source.partition(":")
-    if split and name in ("mnist", "mnist-sample", "cifar10", "cifar100", "svhn"):
+    if split and name in _NAMED:
         return None
     return source if os.path.isabs(source) else os.path.abspath(source)
 

@@ -373,7 +373,11 @@ def report(table, store_dir, out_dir, quick=False, iterations=None):
         iterations = store_iterations(store, table, quick)
     suffix = ("-quick" if quick else "") + (f"-it{iterations}" if iterations else "")
     md_path = os.path.join(out_dir, f"{table}{suffix}.md")
-    text = render_markdown(table, store, quick, iterations)
+    if table == "table6":  # its own layout: errors, two evaluations, paper-only baselines
+        from .table6 import render_markdown as render_table6
+        text = render_table6(store, quick, iterations)
+    else:
+        text = render_markdown(table, store, quick, iterations)
     png = render_plots(table, store, os.path.join(out_dir, f"{table}{suffix}-loss.png"), quick,
                        iterations)
     if png:

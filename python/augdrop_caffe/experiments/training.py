@@ -18,7 +18,7 @@ import tempfile
 import time
 
 from .. import __version__
-from .tables import SOLVERS
+from .tables import MC_EVALUATED, SOLVERS, schedule_of
 
 
 def prototxt_dir():
@@ -57,7 +57,8 @@ def placement(executor):
 def base_record(run):
     """The fields every record of `run` has, whatever became of its training."""
     return {"key": run.key, "setup": run.setup, "dropout": run.dropout, "seed": run.seed,
-            "quick": run.quick, "iterations_override": run.iterations, "version": __version__}
+            "quick": run.quick, "iterations_override": run.iterations, "version": __version__,
+            "schedule": schedule_of(run.setup)}
 
 
 def train_one(run, data_root=None, sample_fallback=False, threads=None, device="cpu",
@@ -68,6 +69,8 @@ def train_one(run, data_root=None, sample_fallback=False, threads=None, device="
     cmd = [sys.executable, "-m", "augdrop_caffe.cli", "train",
            "--solver", os.path.join(prototxt_dir(), SOLVERS[run.setup]),
            "--dropout", run.dropout, "--seed", str(run.seed), "--output", output, "--quiet"]
+    if schedule_of(run.setup) != "paper":
+        cmd += ["--schedule", schedule_of(run.setup)]
     if run.quick:
         cmd.append("--quick")
     if run.iterations:
@@ -104,6 +107,11 @@ def train_one(run, data_root=None, sample_fallback=False, threads=None, device="
                           settings=summary["settings"], notes=summary["notes"],
                           hardware=summary["hardware"], provenance=summary["provenance"],
                           weights_sha256=summary["weights_sha256"])
+            if run.setup in MC_EVALUATED:  # Table 6: Monte Carlo dropout beside the standard test
+                from .mc_eval import mc_test
+                record["mc_test"] = mc_test(run, output, summary, prototxt_dir(), data_root, env,
+                                            device, functools.partial(_die_with_parent, os.getpid())
+                                            if _PRCTL is not None else None)
         if where:
             record["provenance"] = {**record.get("provenance", {}), **where}
         return record
