@@ -6,7 +6,7 @@ import os
 import pytest
 
 from augdrop_caffe import cli
-from augdrop_caffe.experiments import sweep, tables
+from augdrop_caffe.experiments import tables, training
 from augdrop_caffe.experiments.training import prototxt_dir
 from augdrop_caffe.schedules import ScheduleError, apply_schedule
 from augdrop_caffe.solver import load_solver_param
@@ -66,11 +66,11 @@ def test_sweep_passes_the_schedule_and_records_it(monkeypatch, tmp_path):
         seen["cmd"] = cmd
         return Done()
 
-    monkeypatch.setattr(sweep.subprocess, "run", fake_run)
-    record = sweep.train_one(tables.Run("resnet20-cifar10-64k", "standard:0.1", 1, quick=True))
+    monkeypatch.setattr(training.subprocess, "run", fake_run)
+    record = training.train_one(tables.Run("resnet20-cifar10-64k", "standard:0.1", 1, quick=True))
     assert seen["cmd"][seen["cmd"].index("--schedule") + 1] == "64k"
     assert record["schedule"] == "64k" and record["status"] == "failed"
-    record = sweep.train_one(tables.Run("resnet20-cifar10", "standard:0.1", 1, quick=True))
+    record = training.train_one(tables.Run("resnet20-cifar10", "standard:0.1", 1, quick=True))
     assert "--schedule" not in seen["cmd"] and record["schedule"] == "paper"
 
 

@@ -237,7 +237,7 @@ def train(solver_path, weights=None, snapshot=None, dropout=(None, {}), seed=Non
     try:
         solver, settings, notes = _set_up(solver_path, weights, snapshot, dropout, seed,
                                           iterations, output, sample_fallback, quick, device,
-                                          log)
+                                          schedule, log)
     except BaseException as e:
         _discard_run_folder(output, how, log, e)
         raise
@@ -251,7 +251,7 @@ def train(solver_path, weights=None, snapshot=None, dropout=(None, {}), seed=Non
 
 
 def _set_up(solver_path, weights, snapshot, dropout, seed, iterations, output,
-            sample_fallback, quick, device, log):
+            sample_fallback, quick, device, schedule, log):
     """The solver, its nets and data, weights or snapshot: (solver, settings, notes)."""
     notes = []
     settings = {}
