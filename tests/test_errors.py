@@ -343,3 +343,25 @@ def test_bad_solver_settings(tmp_path):
             feed(s.net)
             s.step(1)
         assert word in str(info.value)
+
+
+# --- exceptions inside parallel regions -----------------------------------------------------------
+
+@pytest.mark.parametrize("threads", [1, 2, 4])
+def test_exception_in_a_parallel_region_surfaces_as_engine_error(threads):
+    """An exception thrown by an iteration of ParallelFor (an OpenMP region) is caught there and
+    rethrown on the calling thread: an EngineError, not std::terminate. The lowest failing
+    iteration's error is the one reported, whatever the threads."""
+    before = caffe.num_threads()
+    caffe.set_num_threads(threads)
+    try:
+        for _ in range(20):
+            with pytest.raises(caffe.EngineError, match="^iteration 5 of the parallel region"):
+                caffe._core._raise_in_parallel_region_for_tests(64, [63, 40, 5])
+        # an exception of another type keeps its type (RuntimeError here)
+        with pytest.raises(RuntimeError, match="^iteration 7 failed") as info:
+            caffe._core._raise_in_parallel_region_for_tests(16, [7, 9], foreign=True)
+        assert not isinstance(info.value, caffe.EngineError)
+        caffe._core._raise_in_parallel_region_for_tests(64, [])  # the pool still works
+    finally:
+        caffe.set_num_threads(before)

@@ -84,6 +84,20 @@ PYBIND11_MODULE(_core, m) {
   m.def("rng_state", []() { return caffe_rng().state(); });
   m.def("set_rng_state", [](const std::string& s) { caffe_rng().set_state(s); });
   m.def("layer_types", &RegisteredLayerTypes);
+  m.def("_raise_in_parallel_region_for_tests", [](int64_t n, std::vector<int64_t> failing,
+                                                  bool foreign) {
+    // Test hook: runs ParallelFor over n iterations, throwing from the iterations listed
+    // (augdrop::Error, or std::runtime_error when foreign), to show that an exception inside
+    // a parallel region reaches Python instead of terminating the process.
+    ParallelFor(n, [&](int64_t i, int) {
+      for (int64_t f : failing) {
+        if (i != f) continue;
+        if (foreign) throw std::runtime_error("iteration " + std::to_string(i) + " failed");
+        AD_FAIL("iteration " << i << " of the parallel region failed");
+      }
+    });
+  }, py::arg("n"), py::arg("failing"), py::arg("foreign") = false,
+     py::call_guard<py::gil_scoped_release>());
   m.def("register_dataset", [](const std::string& key,
                                py::array_t<uint8_t, py::array::c_style | py::array::forcecast> images,
                                py::array_t<float, py::array::c_style | py::array::forcecast> labels) {
