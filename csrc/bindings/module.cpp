@@ -1,5 +1,6 @@
 // The Python face of the core, and nothing more: type conversion, zero-copy numpy views of
 // blob data and diffs, and the mapping of augdrop::Error to a Python exception.
+#include <pybind11/gil_safe_call_once.h>
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -72,7 +73,29 @@ py::array FloatArray(const std::vector<float>& v) {
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "augdrop-caffe compiled core";
-  py::register_exception<Error>(m, "EngineError", PyExc_RuntimeError);
+  // augdrop::Error -> EngineError, a RuntimeError whose attributes layer and layer_type name
+  // the layer that failed (None when no layer is involved); the driver fills filename and
+  // line where it knows the prototxt the layer came from.
+  PYBIND11_CONSTINIT static py::gil_safe_call_once_and_store<py::object> engine_error;
+  engine_error.call_once_and_store_result([&]() {
+    py::object type = py::exception<Error>(m, "EngineError", PyExc_RuntimeError);
+    for (const char* field : {"layer", "layer_type", "filename", "line"})
+      type.attr(field) = py::none();
+    return type;
+  });
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const Error& e) {
+      py::object type = engine_error.get_stored();
+      py::object err = type(e.what());
+      if (e.has_layer()) {
+        err.attr("layer") = e.layer();
+        err.attr("layer_type") = e.layer_type();
+      }
+      py::set_error(type, err);
+    }
+  });
 
   m.def("set_random_seed", [](uint64_t seed) { set_random_seed(seed); },
         "Reseed Caffe's CPU random stream (one mt19937), as caffe.set_random_seed.");

@@ -5,10 +5,10 @@ import os
 import numpy as np
 
 from . import textformat
-from ._loader import EngineError, _core
+from ._loader import EngineError, _core, engine_error
 from .caffemodel import read_solverstate, write_solverstate
 from .data import prepare_net_data
-from .net import Net, locate_layer_error, names_layer
+from .net import Net, locate_error
 
 _NET_FILE_FIELDS = (("net", "net_param"), ("train_net", "train_net_param"),
                     ("test_net", "test_net_param"))
@@ -65,9 +65,9 @@ class _Solver:
         try:
             self._solver = _core.Solver(param)
         except EngineError as e:
-            if not names_layer(e):  # a solver setting, not a layer: blame the solver file
-                raise EngineError(f"{solver_file}: {e}") from None
-            raise locate_layer_error(e, train_msg, train_src) from None
+            if e.layer is None:  # a solver setting, not a layer: blame the solver file
+                raise engine_error(f"{solver_file}: {e}", filename=solver_file) from None
+            raise locate_error(e, train_msg, train_src) from None
         self._train_source = (train_msg, train_src)
         self.net = Net._wrap(self._solver.net, train_msg, train_src)
         test_sources = sources.get("test_net_param", []) + [(train_msg, train_src)] * len(
@@ -88,7 +88,7 @@ class _Solver:
         try:
             self._solver.step(int(iters))
         except EngineError as e:
-            raise locate_layer_error(e, *self._train_source) from None
+            raise locate_error(e, *self._train_source) from None
 
     def solve(self, resume_file=None):
         if resume_file:
@@ -96,7 +96,7 @@ class _Solver:
         try:
             self._solver.solve()
         except EngineError as e:
-            raise locate_layer_error(e, *self._train_source) from None
+            raise locate_error(e, *self._train_source) from None
 
     def test_all(self):
         """Run every test net for its test_iter batches: a list of {name: mean value}."""
