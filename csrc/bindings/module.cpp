@@ -107,6 +107,14 @@ PYBIND11_MODULE(_core, m) {
   m.def("rng_state", []() { return caffe_rng().state(); });
   m.def("set_rng_state", [](const std::string& s) { caffe_rng().set_state(s); });
   m.def("layer_types", &RegisteredLayerTypes);
+  m.def("filter_layers", [](const py::dict& net_param, int phase, int level,
+                            std::vector<std::string> stages) {
+    const Params param = ToParams(net_param);
+    const NetState state = ResolveNetState(param, ToPhase(phase), level, stages);
+    return FilterLayers(param, state.phase, state.level, state.stages);
+  }, py::arg("net_param"), py::arg("phase"), py::arg("level") = 0,
+     py::arg("stages") = std::vector<std::string>{},
+     "Indices of the layers a Net of this phase, level and stages keeps (Caffe's FilterNet).");
   m.def("_raise_in_parallel_region_for_tests", [](int64_t n, std::vector<int64_t> failing,
                                                   bool foreign) {
     // Test hook: runs ParallelFor over n iterations, throwing from the iterations listed

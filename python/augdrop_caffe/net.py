@@ -27,6 +27,12 @@ def locate_error(error, message, source):
     return engine_error(f"{where}: {text}", error.layer, error.layer_type, source, line)
 
 
+def layers_in_state(net_dict, phase, level=0, stages=()):
+    """Indices of the layers a Net of this phase, level and stages keeps: Caffe's FilterNet,
+    read by the core (the one reader of the include/exclude rules)."""
+    return _core.filter_layers(net_dict, int(phase), int(level), list(stages))
+
+
 class Layer:
     """One layer of a Net: its name, Caffe type and parameter blobs."""
 
@@ -67,8 +73,11 @@ class Net:
         if not os.path.isfile(model):
             raise FileNotFoundError(f"net prototxt not found: {model}")
         message = textformat.parse_file(model, "NetParameter")
+        net_dict = message.to_dict()
         try:
-            net_dict = prepare_net_data(message.to_dict(), data_root)
+            # Only the layers of this phase, level and stages are built, so only their data
+            # sources are loaded: a TEST net needs no TRAIN data.
+            prepare_net_data(net_dict, data_root, layers_in_state(net_dict, phase, level, stages))
             core = _core.Net(net_dict, int(phase), int(level), list(stages))
         except EngineError as e:
             raise locate_error(e, message, model) from None

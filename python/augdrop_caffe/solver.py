@@ -8,7 +8,7 @@ from . import textformat
 from ._loader import EngineError, _core, engine_error
 from .caffemodel import read_solverstate, write_solverstate
 from .data import prepare_net_data
-from .net import Net, locate_error
+from .net import Net, layers_in_state, locate_error
 
 _NET_FILE_FIELDS = (("net", "net_param"), ("train_net", "train_net_param"),
                     ("test_net", "test_net_param"))
@@ -42,6 +42,32 @@ def load_solver_param(path):
     return param, sources
 
 
+def _nets_to_build(param):
+    """[(net dict, [(phase, level, stages) it is built in])] for a SolverParameter dict whose
+    nets are inlined: the training net in TRAIN (train_state), then the test nets in TEST (one
+    per test_iter: the test_net_params first, then the training net for the rest, each with
+    its test_state), as the core's solver builds them (Caffe's Solver::InitTrainNet and
+    InitTestNets)."""
+    def state(field, i, phase):
+        entries = param.get(field, [])
+        s = entries[i] if i < len(entries) else {}
+        return (phase, s.get("level", [0])[-1], tuple(s.get("stage", [])))
+
+    builds = []  # (net dict, state) for each net the solver builds
+    train_field = "net_param" if "net_param" in param else "train_net_param"
+    train = param.get(train_field, [None])[-1]
+    if train is not None:
+        builds.append((train, state("train_state", 0, 0)))
+    tests = list(param.get("test_net_param", []))
+    if train_field == "net_param" and train is not None:
+        tests += [train] * max(0, len(param.get("test_iter", [])) - len(tests))
+    builds += [(net_dict, state("test_state", i, 1)) for i, net_dict in enumerate(tests)]
+    nets = {}  # one entry per net dict (the training net is often a test net too)
+    for net_dict, st in builds:
+        nets.setdefault(id(net_dict), (net_dict, []))[1].append(st)
+    return list(nets.values())
+
+
 class _Solver:
     _forced_type = None
 
@@ -53,9 +79,12 @@ class _Solver:
         param, sources = load_solver_param(solver_file)
         if edit is not None:
             edit(param)
-        for field in ("net_param", "train_net_param", "test_net_param"):
-            for net_dict in param.get(field, []):
-                prepare_net_data(net_dict, data_root)
+        for net_dict, states in _nets_to_build(param):
+            # Each net's data: the sources of the layers that one of its phases keeps.
+            kept = set()
+            for phase, level, stages in states:
+                kept.update(layers_in_state(net_dict, phase, level, stages))
+            prepare_net_data(net_dict, data_root, kept)
         if self._forced_type:
             param["type"] = [self._forced_type]
         self.param = param
