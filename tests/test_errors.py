@@ -437,3 +437,19 @@ def test_exception_in_a_parallel_region_surfaces_as_engine_error(threads):
         caffe._core._raise_in_parallel_region_for_tests(64, [])  # the pool still works
     finally:
         caffe.set_num_threads(before)
+
+
+def test_param_shapes_differing_between_train_and_test_name_the_layer(tmp_path):
+    ip_test = IP.replace("num_output: 3", "num_output: 2").replace(
+        'top: "s"', 'top: "s" include { phase: TEST }')
+    ip_train = IP.replace('top: "s"', 'top: "s" include { phase: TRAIN }')
+    net = write(tmp_path, INPUT + ip_train + ip_test + LOSS)
+    solver = write(tmp_path, f'net: "{net}"\nbase_lr: 0.1\nlr_policy: "fixed"\ntest_iter: 1\n',
+                   "s.prototxt")
+    with pytest.raises(caffe.EngineError) as info:
+        caffe.get_solver(solver)
+    e = info.value
+    # the line of a layer named 'ip' (the train and test layers share the name)
+    assert (e.layer, e.layer_type, e.filename) == ("ip", "InnerProduct", net) and e.line in (3, 5)
+    assert str(e).endswith("layer 'ip' (InnerProduct): param 0 has shape (2, 5) here and "
+                           "(3, 5) in the shared net")

@@ -359,14 +359,16 @@ void Net::ShareTrainedLayersWith(const Net& other) {
     if (mine < 0) continue;
     auto& target = layers_[mine]->blobs();
     const auto& source = other.layers_[i]->blobs();
-    AD_CHECK(target.size() == source.size(),
-             "layer '" << layer_names_[mine] << "': cannot share " << source.size()
-                       << " params with a layer that has " << target.size());
+    if (target.size() != source.size())
+      AD_LAYER_FAIL(layer_names_[mine], layers_[mine]->type(),
+                    "cannot share " << source.size() << " params with a layer that has "
+                                    << target.size());
     for (size_t p = 0; p < source.size(); ++p) {
-      AD_CHECK(target[p]->shape() == source[p]->shape(),
-               "layer '" << layer_names_[mine] << "': param " << p << " has shape "
-                         << target[p]->shape_string() << " here and "
-                         << source[p]->shape_string() << " in the shared net");
+      if (target[p]->shape() != source[p]->shape())
+        AD_LAYER_FAIL(layer_names_[mine], layers_[mine]->type(),
+                      "param " << p << " has shape " << target[p]->shape_string()
+                               << " here and " << source[p]->shape_string()
+                               << " in the shared net");
       target[p]->ShareData(*source[p]);
     }
   }
