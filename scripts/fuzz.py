@@ -38,8 +38,7 @@ import traceback
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
-
-import fuzz_targets  # noqa: E402  (tests/fuzz_targets.py)
+fuzz_targets = None  # tests/fuzz_targets.py, imported in main (after coverage starts, there)
 
 
 def _paths(workdir, target):
@@ -241,8 +240,9 @@ def _confirm_hangs(paths, target, timeout):
 # The reading code of each target: functions and classes whose statements count.
 _READER_CODE = {
     "prototxt": ("augdrop_caffe.textformat",
-                 ["PrototxtError", "Message", "_coerce", "_tokenize", "_read_string", "_describe",
-                  "_close_match", "_int_of", "_Parser", "parse_text", "parse_bytes"]),
+                 ["PrototxtError", "Message.__init__", "Message._field", "Message._append",
+                  "Message._store", "_tokenize", "_read_string", "_describe", "_close_match",
+                  "_int_of", "_Parser", "parse_text", "parse_bytes"]),
     "caffemodel": ("augdrop_caffe.caffemodel",
                    ["_wire_types", "_signed", "_Reader", "caffemodel_from_bytes", "_caffemodel"]),
     "binaryproto": ("augdrop_caffe.caffemodel",
@@ -251,7 +251,7 @@ _READER_CODE = {
                     ["_wire_types", "_signed", "_Reader", "solverstate_from_bytes",
                      "_solverstate"]),
     "datum": ("augdrop_caffe.data.readers", ["_varint", "parse_datum"]),
-    "idx": ("augdrop_caffe.data.readers", ["_open_maybe_gz", "read_idx", "parse_idx"]),
+    "idx": ("augdrop_caffe.data.readers", ["_open_maybe_gz", "_read_exactly", "read_idx"]),
     "cifar": ("augdrop_caffe.data.readers", ["_cifar_records", "read_cifar"]),
 }
 
@@ -262,25 +262,42 @@ def _reader_lines(target):
     module = importlib.import_module(_READER_CODE[target][0])
     lines = set()
     for name in _READER_CODE[target][1]:
-        obj = getattr(module, name, None)
-        if obj is None:
-            continue
+        obj = module
+        for part in name.split("."):
+            obj = getattr(obj, part)
         src, start = inspect.getsourcelines(obj)
         lines.update(range(start, start + len(src)))
     return module.__file__, lines
 
 
 def _coverage(target, workdir):
-    """(statements reached, statements) of the target's reading code over its corpus."""
-    import coverage
+    """(statements reached, statements, lines not reached, inputs) of the target's reading
+    code over its corpus, seeds and findings; measured in a fresh interpreter, so that the
+    modules' own lines (def, class) count from their import."""
+    proc = subprocess.run([sys.executable, os.path.abspath(__file__), "--coverage-worker",
+                           target, "--workdir", workdir], stdout=subprocess.PIPE, text=True)
+    if proc.returncode == 3:
+        raise ImportError("coverage.py not installed")
+    if proc.returncode != 0:
+        raise RuntimeError("coverage replay of %s failed" % target)
+    return tuple(json.loads(proc.stdout.strip().splitlines()[-1]))
+
+
+def _coverage_worker(target, workdir):
+    try:
+        import coverage
+    except ImportError:
+        sys.exit(3)
+    cov = coverage.Coverage(data_file=None, include=["*/augdrop_caffe/*"])
+    cov.start()
+    global fuzz_targets
+    import fuzz_targets
 
     paths = _paths(workdir, target)
     files = sorted(glob.glob(os.path.join(paths["corpus"], "*")) +
                    glob.glob(os.path.join(paths["seeds"], "*")) +
                    glob.glob(os.path.join(paths["findings"], "*.bin")))
     filename, lines = _reader_lines(target)
-    cov = coverage.Coverage(data_file=None, include=[filename])
-    cov.start()
     for path in files:
         with open(path, "rb") as f:
             data = f.read()
@@ -292,13 +309,13 @@ def _coverage(target, workdir):
     _, statements, _, missing, _ = cov.analysis2(filename)
     mine = [s for s in statements if s in lines]
     reached = [s for s in mine if s not in set(missing)]
-    return len(reached), len(mine), sorted(set(mine) - set(reached)), len(files)
+    print(json.dumps([len(reached), len(mine), sorted(set(mine) - set(reached)), len(files)]))
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--targets", default=",".join(fuzz_targets.TARGETS),
-                    help="comma-separated targets (default: all)")
+    ap.add_argument("--targets", default="prototxt,caffemodel,binaryproto,solverstate,datum,idx,"
+                    "cifar", help="comma-separated targets (default: all)")
     ap.add_argument("--budget-seconds", type=int, default=60, help="per target")
     ap.add_argument("--timeout-seconds", type=int, default=30,
                     help="an input running longer (instrumented) is a hang, if it still runs "
@@ -309,7 +326,13 @@ def main():
     ap.add_argument("--coverage-only", action="store_true",
                     help="only replay the corpora under coverage.py")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
+    ap.add_argument("--coverage-worker", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.coverage_worker:
+        _coverage_worker(args.coverage_worker, args.workdir)
+        return
+    global fuzz_targets
+    import fuzz_targets
     if args.budget_seconds <= 0 or args.timeout_seconds <= 0:
         ap.error("--budget-seconds and --timeout-seconds must be positive")
     if args.worker:
