@@ -238,18 +238,23 @@ def _confirm_hangs(paths, target, timeout):
 # --- coverage ----------------------------------------------------------------------------------------
 
 # The reading code of each target: functions and classes whose statements count.
+_READER_METHODS = ["_Reader." + m for m in (
+    "__init__", "from_bytes", "error", "varint", "field_at", "fields", "check",
+    "packed_varints", "unpacked_run", "blob", "shape")]
 _READER_CODE = {
     "prototxt": ("augdrop_caffe.textformat",
                  ["PrototxtError", "Message.__init__", "Message._field", "Message._append",
                   "Message._store", "_tokenize", "_read_string", "_describe", "_close_match",
                   "_int_of", "_Parser", "parse_text", "parse_bytes"]),
     "caffemodel": ("augdrop_caffe.caffemodel",
-                   ["_wire_types", "_signed", "_Reader", "caffemodel_from_bytes", "_caffemodel"]),
+                   ["_wire_types", "_signed"] + _READER_METHODS + ["_Reader.text",
+                    "_Reader.layer", "_Reader.v1_layer", "caffemodel_from_bytes",
+                    "_caffemodel"]),
     "binaryproto": ("augdrop_caffe.caffemodel",
-                    ["_wire_types", "_signed", "_Reader", "blobproto_from_bytes"]),
+                    ["_wire_types", "_signed"] + _READER_METHODS + ["blobproto_from_bytes"]),
     "solverstate": ("augdrop_caffe.caffemodel",
-                    ["_wire_types", "_signed", "_Reader", "solverstate_from_bytes",
-                     "_solverstate"]),
+                    ["_wire_types", "_signed"] + _READER_METHODS + ["_Reader.text",
+                     "solverstate_from_bytes", "_solverstate"]),
     "datum": ("augdrop_caffe.data.readers", ["_varint", "parse_datum"]),
     "idx": ("augdrop_caffe.data.readers", ["_open_maybe_gz", "_read_exactly", "read_idx"]),
     "cifar": ("augdrop_caffe.data.readers", ["_cifar_records", "read_cifar"]),
