@@ -221,10 +221,12 @@ def test_killed_sweep_resumes(tmp_path):
         while _processes_mentioning(marker) and time.monotonic() < deadline:
             time.sleep(0.02)
         assert _processes_mentioning(marker) == []
-        # the killed training's output folder stays behind (its sweep died), unfinished
+        # the killed training's output folder stays behind (its sweep died), unfinished: no
+        # summary, or (SIGTERM came during its training loop) one marked interrupted
         left = list((tmp_path / "tmp").glob("augdrop-*"))
         assert len(left) == 1, left
-        assert not (left[0] / "summary.json").exists()
+        summary = left[0] / "summary.json"
+        assert not summary.exists() or json.loads(summary.read_text())["interrupted"]
 
         time.sleep(0.02)  # a rewrite of a record would show in its mtime
         done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
@@ -322,8 +324,8 @@ def test_failed_run_is_recorded_and_the_sweep_goes_on(tmp_path, monkeypatch, cap
         assert store.get(key)["status"] == "ok"
         assert f"{key}: accuracy " in out
     assert "[3/3]" in out
-    assert "[1/3]" in out and "left)" in out.split("[2/3]")[0]  # an estimate while runs remain
-    assert "left" not in out.split("[3/3]")[1]
+    assert "[1/3]" in out and "; about" in out.split("[2/3]")[0]  # an estimate while runs remain
+    assert "left 0" in out.split("[3/3]")[1] and "; about" not in out.split("[3/3]")[1]
 
     # a plain rerun keeps the failure; --retry-failed trains it (only it) again
     ok_before = _snapshot(store_dir)
@@ -404,6 +406,8 @@ def hand_store(tmp_path):
 
 
 def _row(md, label):
+    """The cells of row `label`, outside the code-path grid (whose rows repeat the table's)."""
+    md = md.split("\nCode paths:")[0]
     lines = [l for l in md.splitlines() if l.startswith(f"| {label} |")]
     assert len(lines) == 1, md
     return [c.strip() for c in lines[0].strip("|").split("|")][1:]
@@ -459,6 +463,62 @@ def test_sweep_time_left():
     assert sweep.time_left(10, 1, 0) == "" and sweep.time_left(0, 0, 5) == ""
 
 
+class _ScriptedExecutor:
+    """An executor that hands back scripted (run, record) batches, one batch per wait()."""
+    name = "scripted"
+
+    def __init__(self, batches):
+        self.batches, self.submitted, self.closed = list(batches), [], False
+
+    def submit(self, runs):
+        self.submitted += runs
+
+    def wait(self, timeout):
+        return self.batches.pop(0) if self.batches else []
+
+    def running(self):
+        return 1
+
+    def pending(self):
+        return len(self.batches)
+
+    def describe(self):
+        return "scripted"
+
+    def close(self):
+        self.closed = True
+
+
+def test_the_driver_writes_each_run_once_and_reports_progress(tmp_path, monkeypatch):
+    """The driver loop shared by the executors: an ok and a failed record are written once
+    each (a second result for a run is ignored), an interrupted run is not written, and a wait
+    without results prints the sweep's state."""
+    runs = [Run("lenet-mnist", f"standard:0.{i}", 1, True, 10) for i in (1, 2, 3)]
+    ok = {"key": runs[0].key, "status": "ok", "final_test": {"accuracy": 0.5},
+          "wall_time_s": 1.0, "provenance": {"executor": "ray", "host": "node-7"}}
+    failed = {"key": runs[1].key, "status": "failed", "error": "trace\nboom"}
+    stopped = {"key": runs[2].key, "status": "interrupted", "error": "killed by signal 9"}
+    scripted = _ScriptedExecutor([[(runs[0], ok)], [],
+                                  [(runs[1], failed), (runs[0], dict(ok, x=1))],
+                                  [(runs[2], stopped)]])
+    monkeypatch.setattr(sweep, "expand", lambda *a, **k: runs)
+    monkeypatch.setattr(sweep, "make_executor", lambda *a, **k: scripted)
+    lines = []
+    failures = sweep.replicate("table3", str(tmp_path), quick=True, iterations=10,
+                               log=lines.append, progress_every=0)
+    assert failures == 2 and scripted.closed and scripted.submitted == runs
+    store = ResultStore(str(tmp_path))
+    assert sorted(store.records()) == sorted(r.key for r in runs[:2])
+    assert store.get(runs[0].key) == ok  # the first result, not the second
+    out = "\n".join(lines)
+    assert f"[1/3] {runs[0].key}: accuracy 0.5000 (1 s on node-7) | done 1, failed 0" in out
+    assert "[1/3] done 1, failed 0, running 1, left 2" in out  # the wait without results
+    assert f"[2/3] {runs[1].key}: FAILED: boom | done 1, failed 1" in out
+    assert f"{runs[0].key}: a second result came back; the first one stays recorded" in out
+    assert f"[3/3] {runs[2].key}: INTERRUPTED (killed by signal 9), not recorded" in out
+    assert lines[-1].startswith("Sweep done in ") and "1 trained, 1 failed, 1 interrupted" in out
+
+
 def test_report_augmented_minus_standard(tmp_path):
     store = ResultStore(str(tmp_path / "store"))
     _put(store, "lenet-mnist", "standard:0.1", 1, 0.990)
@@ -470,15 +530,24 @@ def test_report_augmented_minus_standard(tmp_path):
     _put(store, "lenet-mnist", "augmented:0.3/0.0001", 1, 0.992)
     md = report_mod.render_markdown("table3", store.folder)
     se = math.sqrt(2 * statistics.stdev([0.99, 0.98]) ** 2 / 2)  # two cells, 2 seeds each
-    assert _row(md, "ratio 0.1") == ["+0.0002", f"+0.0050 ± {se:.4f}", "2, 2"]
-    assert _row(md, "ratio 0.2") == ["+0.0001", "—", "0, 1"]
-    assert _row(md, "ratio 0.3") == ["+0.0007", "+0.0010 (no spread from one seed)", "1, 1"]
+    # Welch: df = 2 (equal variances, 2 seeds each), where Student's t has a closed form:
+    # P(T > t) = 1/2 - t / (2 sqrt(2 + t^2)), quantile(q) = (2q - 1) / sqrt(2q(1 - q))
+    t = 0.005 / se
+    p = 1 - t / math.sqrt(2 + t * t)
+    half = (2 * 0.975 - 1) / math.sqrt(2 * 0.975 * 0.025) * se
+    assert _row(md, "ratio 0.1") == ["+0.0002", f"+0.0050 ± {se:.4f}",
+                                     f"[{0.005 - half:+.4f}, {0.005 + half:+.4f}]", f"{t:+.2f}",
+                                     "2.0", f"{p:.3f}", "2, 2"]
+    assert _row(md, "ratio 0.1")[2:6] == ["[-0.0254, +0.0354]", "+0.71", "2.0", "0.553"]
+    assert _row(md, "ratio 0.2") == ["+0.0001", "—", "—", "—", "—", "—", "0, 1"]
+    assert _row(md, "ratio 0.3") == ["+0.0007", "+0.0010 (no spread from one seed)", "—", "—",
+                                     "—", "n < 2: no test", "1, 1"]
     _put(store, "quick-cifar10", "standard:0.2", 1, 0.76)
     _put(store, "quick-cifar10", "augmented:0.2/0.0002", 1, 0.77)
     md4 = report_mod.render_markdown("table4-cifar10", store.folder)
     gains4 = md4.split("Augmented minus standard")[1]
     assert _row(gains4, "CIFAR-10 0.2") == ["+0.0038", "+0.0100 (no spread from one seed)",
-                                              "1, 1"]
+                                              "—", "—", "—", "n < 2: no test", "1, 1"]
     assert "Augmented minus standard" not in report_mod.render_markdown("table1", store.folder)
     assert "Best ratio" in md and "Best ratio" not in md4
     assert "standard paper 0.2, ours — (not every ratio run)" in md
@@ -493,11 +562,17 @@ def test_report_forward_backward_minus_standard_and_best_ratio(tmp_path):
     md = report_mod.render_markdown("table1", store.folder)
     forward = md.split("Forward minus standard")[1].split("Backward minus standard")[0]
     assert "the paper finds forward dropout below standard dropout" in forward
-    assert _row(forward, "ratio 0.3") == ["-0.0615", "-0.1000 (no spread from one seed)", "1, 1"]
-    assert _row(forward, "ratio 0.005") == ["-0.0030", "-0.1300 (no spread from one seed)", "1, 1"]
+    untested = ["—", "—", "—", "n < 2: no test", "1, 1"]
+    assert _row(forward, "ratio 0.3") == ["-0.0615", "-0.1000 (no spread from one seed)"] + untested
+    assert _row(forward, "ratio 0.005") == ["-0.0030", "-0.1300 (no spread from one seed)"] + \
+        untested
     backward = md.split("Backward minus standard")[1]
-    assert _row(backward, "ratio 0.3") == ["-0.0090", "-0.0500 (no spread from one seed)", "1, 1"]
-    assert _row(backward, "ratio 0.2")[1:] == ["—", "1, 0"]
+    assert _row(backward, "ratio 0.3") == ["-0.0090", "-0.0500 (no spread from one seed)"] + \
+        untested
+    assert _row(backward, "ratio 0.2")[1:] == ["—", "—", "—", "—", "—", "1, 0"]
+    assert _row(md, "forward − standard") == ["0 of 6", "—",
+                                               "— (no ratio has 2 seeds in both cells)",
+                                               "—", "—", "—", "—"]
     assert ("Best ratio (highest mean accuracy): standard paper 0.1, ours 0.005; forward paper "
             "0.05, ours 0.1; backward paper 0.005, ours — (not every ratio run).") in md
 

@@ -90,3 +90,16 @@ def test_idx_with_trailing_bytes(tmp_path):
 def test_corrupt_caffemodel_errors_are_caffemodel_errors():
     with pytest.raises(CaffeModelError, match="fuzz.caffemodel"):
         caffemodel_from_bytes(b"\x0a\xff\xff\xff", "fuzz.caffemodel")
+
+
+@pytest.mark.parametrize("dims", [(-1, -1, 4), (0, 2, 2), (2, 0, 0)])
+def test_lmdb_record_with_non_positive_dims(dims):
+    """Two negative dims whose product matches the pixel bytes: numpy's reshape would raise
+    ValueError; zero dims would make empty images."""
+    from augdrop_caffe.data.lmdb_stream import decode_record
+
+    record = b"".join(fuzz_targets._varint(k << 3) + fuzz_targets._varint(v)
+                      for k, v in zip((1, 2, 3), dims))
+    record += fuzz_targets._ld(4, bytes(max(0, dims[0] * dims[1] * dims[2])))
+    with pytest.raises(DataError, match="must be positive"):
+        decode_record("db", b"00000001", record)

@@ -199,16 +199,15 @@ def test_nesterov_differs_from_sgd_with_momentum(tmp_path):
 @pytest.mark.parametrize("policy", sorted(POLICIES))
 def test_learning_rate_at_several_iterations(tmp_path, policy):
     p = POLICIES[policy]
-    solver = make_solver(tmp_path, base_lr=0.1, lr_policy=policy, **p)
+    solver = make_solver(tmp_path, base_lr=0.1, lr_policy=policy, display=1, **p)
     want = [rate(policy, it, **p) for it in range(9)]
-    got = []
+    got, rates = [], []
     for it in range(9):
         assert solver.iter == it
         got.append(solver.learning_rate())
-        solver.step(1)
+        solver.step(1, on_event=lambda e: rates.append(e.rate) if e.kind == "display" else None)
     np.testing.assert_allclose(got, want, rtol=1e-6)
-    log = solver.take_iteration_log()
-    rates = list(log[1])
+    # the rate each iteration used, as the display events report it
     np.testing.assert_allclose(rates, want, rtol=1e-6)
 
 
@@ -219,10 +218,10 @@ def test_learning_rate_formula_at_larger_iterations(tmp_path, policy):
         p["stepsize"] = 7
     if policy == "multistep":
         p["stepvalue"] = [5, 11, 12, 30]
-    solver = make_solver(tmp_path, base_lr=0.01, lr_policy=policy, **p)
-    solver.step(25)
+    solver = make_solver(tmp_path, base_lr=0.01, lr_policy=policy, display=1, **p)
+    rates = []
+    solver.step(25, on_event=lambda e: rates.append(e.rate) if e.kind == "display" else None)
     assert solver.iter == 25
-    rates = list(solver.take_iteration_log()[1])
     want = [rate(policy, it, base_lr=0.01, **p) for it in range(25)]
     np.testing.assert_allclose(rates, want, rtol=1e-6)
     assert solver.learning_rate() == pytest.approx(rate(policy, 25, base_lr=0.01, **p),

@@ -5,6 +5,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include "bindings/record_stream_binding.hpp"
 #include "core/errors.hpp"
 #include "core/mode.hpp"
 #include "core/parallel.hpp"
@@ -63,10 +64,67 @@ py::array View(const std::shared_ptr<Blob>& blob, bool diff) {
   return py::array_t<float>(shape, ptr, base);
 }
 
-py::array FloatArray(const std::vector<float>& v) {
-  py::array_t<float> a(py::ssize_t(v.size()));
-  std::copy(v.begin(), v.end(), a.mutable_data());
-  return a;
+const char* EventKindName(SolverEvent::Kind kind) {
+  switch (kind) {
+    case SolverEvent::Kind::TEST: return "test";
+    case SolverEvent::Kind::DISPLAY: return "display";
+    case SolverEvent::Kind::SNAPSHOT: return "snapshot";
+  }
+  return "?";
+}
+
+SolverAction ToSolverAction(const py::handle& value) {
+  if (value.is_none()) return SolverAction::NONE;
+  const std::string name = py::isinstance<py::str>(value) ? py::cast<std::string>(value) : "";
+  if (name == "none") return SolverAction::NONE;
+  if (name == "stop") return SolverAction::STOP;
+  if (name == "snapshot") return SolverAction::SNAPSHOT;
+  // Raised as a Python error, so that the loop's hooks hold it like any other.
+  const std::string message = "a solver action is None, 'none', 'stop' or 'snapshot', not " +
+                              std::string(py::repr(value));
+  PyErr_SetString(PyExc_ValueError, message.c_str());
+  throw py::error_already_set();
+}
+
+// Step (or Solve) with the GIL released. Between iterations the hooks take the GIL back: they
+// run Python's pending signal handlers (PyErr_CheckSignals), then the caller's action() and, at
+// display, test and snapshot points, on_event(event). A Python exception raised there
+// (KeyboardInterrupt from Ctrl-C above all) stops the loop once the current iteration is whole
+// and is raised when it has returned, so the solver's iter counts only complete iterations.
+void RunSolverLoop(SGDSolver& solver, bool solve, int64_t iters, const py::object& on_event,
+                   const py::object& action) {
+  std::unique_ptr<py::error_already_set> pending;
+  auto guarded = [&pending](auto&& body) -> SolverAction {
+    py::gil_scoped_acquire gil;
+    if (pending) return SolverAction::STOP;
+    try {
+      return body();
+    } catch (py::error_already_set& e) {
+      pending = std::make_unique<py::error_already_set>(std::move(e));
+      return SolverAction::STOP;
+    }
+  };
+  StepHooks hooks;
+  hooks.action = [&]() {
+    return guarded([&]() {
+      if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+      return action.is_none() ? SolverAction::NONE : ToSolverAction(action());
+    });
+  };
+  if (!on_event.is_none()) {
+    hooks.on_event = [&](const SolverEvent& event) {
+      return guarded([&]() { return ToSolverAction(on_event(event)); });
+    };
+  }
+  {
+    py::gil_scoped_release release;
+    if (solve) solver.Solve(hooks);
+    else solver.Step(iters, hooks);
+  }
+  if (pending) {
+    pending->restore();
+    throw py::error_already_set();
+  }
 }
 
 }  // namespace
@@ -148,6 +206,7 @@ PYBIND11_MODULE(_core, m) {
     auto v = std::make_shared<std::vector<float>>(mean.data(), mean.data() + mean.size());
     RegisterMean(key, v, {mean.shape(0), mean.shape(1), mean.shape(2)});
   });
+  BindRecordStreams(m);
   m.def("registered_datasets", &RegisteredDatasets);
   m.def("clear_datasets", &ClearDatasets);
   // The core threads across images; the BLAS stays on the calling thread (core/parallel.hpp).
@@ -289,29 +348,33 @@ PYBIND11_MODULE(_core, m) {
       .def_readonly("values", &TestResult::values)
       .def_readonly("loss_weights", &TestResult::loss_weights);
 
+  py::class_<SolverEvent>(m, "SolverEvent")
+      .def_property_readonly("kind", [](const SolverEvent& e) { return EventKindName(e.kind); })
+      .def_readonly("iter", &SolverEvent::iter)
+      .def_readonly("smoothed_loss", &SolverEvent::smoothed_loss)
+      .def_readonly("rate", &SolverEvent::rate)
+      .def_readonly("tests", &SolverEvent::tests)
+      .def("__repr__", [](const SolverEvent& e) {
+        return "<SolverEvent " + std::string(EventKindName(e.kind)) + " at iteration " +
+               std::to_string(e.iter) + ">";
+      });
+
   py::class_<SGDSolver>(m, "Solver")
       .def(py::init([](const py::dict& solver_param) { return CreateSolver(ToParams(solver_param)); }),
            py::arg("solver_param"))
       .def_property_readonly("type", &SGDSolver::type)
-      .def("step", &SGDSolver::Step, py::call_guard<py::gil_scoped_release>())
-      .def("solve", &SGDSolver::Solve, py::call_guard<py::gil_scoped_release>())
+      .def("step", [](SGDSolver& s, int64_t iters, const py::object& on_event,
+                      const py::object& action) { RunSolverLoop(s, false, iters, on_event, action); },
+           py::arg("iters"), py::arg("on_event") = py::none(), py::arg("action") = py::none())
+      .def("solve", [](SGDSolver& s, const py::object& on_event, const py::object& action) {
+        RunSolverLoop(s, true, 0, on_event, action);
+      }, py::arg("on_event") = py::none(), py::arg("action") = py::none())
       .def("test_all", &SGDSolver::TestAll, py::call_guard<py::gil_scoped_release>())
       .def("learning_rate", &SGDSolver::GetLearningRate)
       .def_property("iter", &SGDSolver::iter, &SGDSolver::set_iter)
       .def_property("current_step", &SGDSolver::current_step, &SGDSolver::set_current_step)
       .def_property_readonly("net", &SGDSolver::shared_net)
       .def_property_readonly("test_nets", &SGDSolver::test_nets)
-      .def_property_readonly("history", &SGDSolver::history)
-      .def("take_iteration_log", [](SGDSolver& s) {
-        // Losses and rates since the last call, as numpy arrays; the log is then emptied.
-        py::tuple out = py::make_tuple(FloatArray(s.iteration_losses), FloatArray(s.iteration_rates));
-        s.iteration_losses.clear();
-        s.iteration_rates.clear();
-        return out;
-      })
-      .def("take_test_results", [](SGDSolver& s) {
-        std::vector<TestResult> out;
-        out.swap(s.test_results);
-        return out;
-      });
+      .def_property_readonly("requested_early_exit", &SGDSolver::requested_early_exit)
+      .def_property_readonly("history", &SGDSolver::history);
 }

@@ -4,6 +4,7 @@
 #include <mutex>
 
 #include "core/errors.hpp"
+#include "data/record_stream.hpp"
 
 namespace augdrop {
 namespace {
@@ -24,6 +25,10 @@ std::map<std::string, std::shared_ptr<const Dataset>>& Datasets() {
 std::map<std::string, MeanEntry>& Means() {
   static std::map<std::string, MeanEntry> m;
   return m;
+}
+std::map<std::string, RecordStreamFactory>& Streams() {
+  static std::map<std::string, RecordStreamFactory> s;
+  return s;
 }
 
 }  // namespace
@@ -64,10 +69,34 @@ std::shared_ptr<const std::vector<float>> FindMean(const std::string& key,
   return it->second.values;
 }
 
+void RegisterStream(const std::string& key, RecordStreamFactory factory) {
+  std::lock_guard<std::mutex> lock(RegistryMutex());
+  Streams()[key] = std::move(factory);
+}
+
+bool HasStream(const std::string& key) {
+  std::lock_guard<std::mutex> lock(RegistryMutex());
+  return Streams().count(key) > 0;
+}
+
+std::unique_ptr<RecordStream> OpenStream(const std::string& key, int64_t batch_size) {
+  RecordStreamFactory factory;
+  {
+    std::lock_guard<std::mutex> lock(RegistryMutex());
+    auto it = Streams().find(key);
+    AD_CHECK(it != Streams().end(), "data source '" << key << "' is not registered");
+    factory = it->second;
+  }
+  auto stream = factory(batch_size);  // outside the lock: the factory may take a while
+  AD_CHECK(stream && stream->num() > 0, "data source '" << key << "' holds no records");
+  return stream;
+}
+
 std::vector<std::string> RegisteredDatasets() {
   std::lock_guard<std::mutex> lock(RegistryMutex());
   std::vector<std::string> out;
   for (const auto& kv : Datasets()) out.push_back(kv.first);
+  for (const auto& kv : Streams()) out.push_back(kv.first);
   return out;
 }
 
@@ -75,6 +104,7 @@ void ClearDatasets() {
   std::lock_guard<std::mutex> lock(RegistryMutex());
   Datasets().clear();
   Means().clear();
+  Streams().clear();
 }
 
 }  // namespace augdrop

@@ -1,6 +1,8 @@
-// Data: batches from an in-memory data set, as Caffe's DataLayer reads its database:
-// sequentially from the start, wrapping around, no shuffling; each image transformed by
-// transform_param. Tops: data (N, C, H', W') and, optionally, label (N,).
+// Data: batches as Caffe's DataLayer reads its database: sequentially from the start,
+// wrapping around, no shuffling; each image transformed by transform_param. Tops: data
+// (N, C, H', W') and, optionally, label (N,). The records come from an in-memory data set
+// (the named sets: MNIST, CIFAR, SVHN) or a record stream (LMDB, read a few batches ahead
+// by a prefetch thread as Caffe's BasePrefetchingDataLayer; data/record_stream.hpp).
 // DEVIATION (opt-in): data_param.shuffle reads the records in a new random order each epoch,
 // from a private stream seeded with one more word of the Caffe stream.
 // Stream use as Caffe: at set-up two words seed the transformer (when it needs random
@@ -13,6 +15,7 @@
 
 #include "data/data_transformer.hpp"
 #include "data/dataset_registry.hpp"
+#include "data/record_stream.hpp"
 #include "layers/layer.hpp"
 
 namespace augdrop {
@@ -37,7 +40,12 @@ class DataLayer : public Layer {
                     const BlobVec& bottom) override {}
 
  private:
-  std::shared_ptr<const Dataset> dataset_;
+  std::shared_ptr<const Dataset> dataset_;  // one of these two
+  std::unique_ptr<RecordStream> stream_;
+  int64_t num_records_ = 0;
+  std::array<int64_t, 3> record_shape_{};  // (C, H, W)
+  std::vector<uint8_t> stream_images_;     // a batch read from stream_, (N, C, H, W)
+  std::vector<float> stream_labels_;
   std::unique_ptr<DataTransformer> transformer_;
   // A new order of the records for the next epoch (shuffle only).
   void Reshuffle();

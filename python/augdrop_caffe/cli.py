@@ -1,6 +1,7 @@
 """`augdrop-caffe`: the command line, mirroring `caffe train|test|time`, plus data tools."""
 import argparse
 import os
+import signal
 import sys
 
 import numpy as np
@@ -10,20 +11,57 @@ from .caffemodel import CaffeModelError
 from .data import DataError
 from .dropout_spec import DropoutSpecError, parse_dropout_args
 from .textformat import PrototxtError
+from .train import SIGNAL_EFFECTS, RunFolderError, train
 
 EXIT_USAGE, EXIT_FAILURE = 2, 1
 
 
-def _cmd_train(args):
-    from .train import train
+def positive_int(text):
+    """argparse type: counts and intervals (iterations, seeds, jobs, threads)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, not {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, not {value}")
+    return value
 
+
+def non_negative_int(text):
+    """argparse type: a random seed (Caffe's random_seed; negative means unset there)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, not {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, not {value}")
+    return value
+
+
+def _exit_by_signal(name):
+    """End the process by the signal that stopped the run, now that its snapshot and summary
+    are written: a shell sees 128 + the signal's number (130 for SIGINT, 143 for SIGTERM) and
+    stops its script as after any Ctrl-C, and a parent (replicate) sees a run stopped from
+    outside rather than a failure."""
+    signum = getattr(signal, name)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+    return 128 + signum  # not reached where the signal ends the process
+
+
+def _cmd_train(args):
     if args.weights and args.snapshot:
         raise SystemExit("augdrop-caffe train: give --weights or --snapshot, not both")
     summary = train(args.solver, weights=args.weights, snapshot=args.snapshot,
                     dropout=parse_dropout_args(args.dropout), seed=args.seed,
                     iterations=args.iterations, data_root=args.data_root, output=args.output,
                     sample_fallback=args.sample_fallback, quiet=args.quiet, quick=args.quick,
-                    device=args.device)
+                    device=args.device, overwrite=args.overwrite,
+                    sigint_effect=args.sigint_effect, sighup_effect=args.sighup_effect)
+    if summary["interrupted"]:
+        return _exit_by_signal(summary["signal"]) if summary["signal"] else 130
     final = summary["final_test"]
     if "accuracy" in final:
         print(f"Final test accuracy: {final['accuracy']:.4f}")
@@ -60,20 +98,22 @@ def _cmd_time(args):
 
 def _cmd_data(args):
     from .data import fetch
-    from .data.sources import image_mean, load_source
+    from .data.sources import source_images, streamed_image_mean
     from .caffemodel import write_blobproto
 
     if args.data_command == "fetch":
         return fetch.fetch(args.name, args.data_root)
-    images, labels = load_source(args.source, args.data_root)
+    # Image by image, so that a database larger than memory works too.
+    count, shape, records = source_images(args.source, args.data_root)
     if args.data_command == "info":
-        counts = np.bincount(labels.astype(np.int64))
-        print(f"{args.source}: {len(images)} images of shape {images.shape[1:]} (uint8), "
+        counts = np.bincount(np.fromiter((label for _, label in records), dtype=np.int64,
+                                         count=count))
+        print(f"{args.source}: {count} images of shape {shape} (uint8), "
               f"{len(counts)} classes, per class: {counts.tolist()}")
     else:  # mean
-        mean = image_mean(images)
+        mean = streamed_image_mean(count, shape, records)
         write_blobproto(args.output, mean[None])
-        print(f"Wrote the mean of {len(images)} images of {args.source} to {args.output}; "
+        print(f"Wrote the mean of {count} images of {args.source} to {args.output}; "
               f"channel means: {[round(float(m), 4) for m in mean.mean(axis=(1, 2))]}")
     return 0
 
@@ -89,10 +129,34 @@ def _cmd_replicate(args):
         return 0 if reproduced else EXIT_FAILURE
     if not args.table:
         raise SystemExit("augdrop-caffe replicate: give a TABLE, or --verify RUN")
-    failures = replicate(args.table, args.store, seeds=args.seeds, jobs=args.jobs,
-                         quick=args.quick, data_root=args.data_root,
-                         sample_fallback=args.sample_fallback, retry_failed=args.retry_failed,
-                         iterations=args.iterations, device=args.device, threads=args.threads)
+    from .experiments.ray_executor import RayClusterError, RayMissing, import_ray
+
+    if args.executor == "ray":
+        try:
+            import_ray()
+        except RayMissing as e:
+            print(f"augdrop-caffe replicate: {e}", file=sys.stderr)
+            return EXIT_FAILURE
+        if args.jobs != 1:
+            raise SystemExit("augdrop-caffe replicate: --jobs is the local executor's; on Ray as "
+                             "many runs train at once as the cluster holds (--cpus-per-run)")
+        if args.device == "cuda" and not args.gpus_per_run:
+            raise SystemExit("augdrop-caffe replicate: --device cuda with --executor ray needs "
+                             "--gpus-per-run (1: a GPU per run; 0.5: two runs share one)")
+    elif args.address or args.cpus_per_run is not None or args.gpus_per_run:
+        raise SystemExit("augdrop-caffe replicate: --address, --cpus-per-run and --gpus-per-run "
+                         "go with --executor ray")
+    try:
+        failures = replicate(args.table, args.store, seeds=args.seeds, jobs=args.jobs,
+                             quick=args.quick, data_root=args.data_root,
+                             sample_fallback=args.sample_fallback, retry_failed=args.retry_failed,
+                             iterations=args.iterations, device=args.device, threads=args.threads,
+                             executor=args.executor, address=args.address,
+                             cpus_per_run=args.cpus_per_run or 1,
+                             gpus_per_run=args.gpus_per_run)
+    except RayClusterError as e:
+        print(f"augdrop-caffe replicate: error: {e}", file=sys.stderr)
+        return EXIT_FAILURE
     print(f"Report: augdrop-caffe report {args.table} --store {args.store}"
           + (" --quick" if args.quick else ""))
     return 1 if failures else 0
@@ -112,9 +176,9 @@ def build_parser():
     p = argparse.ArgumentParser(prog="augdrop-caffe", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
     threads = argparse.ArgumentParser(add_help=False)
-    threads.add_argument("--threads", type=int,
+    threads.add_argument("--threads", type=positive_int,
                          help="threads for the core (default: OMP_NUM_THREADS, else all cores)")
-    threads.add_argument("--reduction-slots", type=int,
+    threads.add_argument("--reduction-slots", type=positive_int,
                          help="blocks that gradient sums over a batch are cut into, whatever "
                               "the thread count (default 2; the same slots give the same bits "
                               "on any thread count)")
@@ -128,11 +192,22 @@ def build_parser():
     t.add_argument("--dropout", action="append", metavar="SPEC",
                    help="none | standard:P | forward:P | backward:P | augmented:PF/PB, for "
                         "every AugmentedDropout layer; LAYER=SPEC for one layer (repeatable)")
-    t.add_argument("--seed", type=int, help="the solver's random_seed")
-    t.add_argument("--iterations", type=int, help="override max_iter")
+    t.add_argument("--seed", type=non_negative_int, help="the solver's random_seed")
+    t.add_argument("--iterations", type=positive_int, help="override max_iter")
     t.add_argument("--data-root", help="folder of the data sets (default $AUGDROP_DATA, "
                                        "then ~/.cache/augdrop-caffe/data)")
-    t.add_argument("--output", help="folder for the log, snapshots and summary.json")
+    t.add_argument("--output", help="folder for the log, snapshots and summary.json (default "
+                                    "a new runs/<solver>-<time>); one that holds files is "
+                                    "refused unless --snapshot resumes from it or --overwrite")
+    t.add_argument("--overwrite", action="store_true",
+                   help="write into a non-empty --output anyway: train.log starts afresh, "
+                        "summary.json and same-named snapshots are replaced")
+    t.add_argument("--sigint-effect", choices=SIGNAL_EFFECTS, default="stop",
+                   help="what SIGINT (Ctrl-C) and SIGTERM do: stop after the current iteration "
+                        "and snapshot (default), snapshot and go on, or none (as Caffe's "
+                        "-sigint_effect)")
+    t.add_argument("--sighup-effect", choices=SIGNAL_EFFECTS, default="snapshot",
+                   help="what SIGHUP does: snapshot and go on (default), stop, or none")
     t.add_argument("--sample-fallback", action="store_true",
                    help="if the full MNIST is missing, run briefly on the package's sample")
     t.add_argument("--quick", action="store_true",
@@ -143,7 +218,7 @@ def build_parser():
     s = sub.add_parser("test", help="score a model on its TEST phase", parents=[threads])
     s.add_argument("--model", required=True)
     s.add_argument("--weights", required=True)
-    s.add_argument("--iterations", type=int, default=50)
+    s.add_argument("--iterations", type=positive_int, default=50)
     s.add_argument("--data-root")
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(func=_cmd_test)
@@ -151,7 +226,7 @@ def build_parser():
     m = sub.add_parser("time", help="per-layer forward and backward times (TRAIN phase)",
                        parents=[threads])
     m.add_argument("--model", required=True)
-    m.add_argument("--iterations", type=int, default=50)
+    m.add_argument("--iterations", type=positive_int, default=50)
     m.add_argument("--data-root")
     m.set_defaults(func=_cmd_time)
 
@@ -172,8 +247,8 @@ def build_parser():
     r = sub.add_parser("replicate", help="train the runs of a paper table (resumable)")
     r.add_argument("table", nargs="?", help="table1, table3, table4 (table4-cifar10, table4-svhn), or the "
                                   "ResNet-20 tables table2, table5 (GPU-scale: 640,000 iterations a run)")
-    r.add_argument("--seeds", type=int, default=4, help="seeds 1..N per cell (paper: 4)")
-    r.add_argument("--jobs", type=int, default=1, help="trainings at once")
+    r.add_argument("--seeds", type=positive_int, default=4, help="seeds 1..N per cell (paper: 4)")
+    r.add_argument("--jobs", type=positive_int, default=1, help="trainings at once")
     r.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
                    help="where each training runs; cuda: all jobs share the GPU "
                         "(device 0), --jobs of them at once keep it busy")
@@ -183,13 +258,24 @@ def build_parser():
     r.add_argument("--data-root")
     r.add_argument("--sample-fallback", action="store_true")
     r.add_argument("--retry-failed", action="store_true")
-    r.add_argument("--iterations", type=int, default=0,
+    r.add_argument("--iterations", type=positive_int, default=0,
                    help="override max_iter (its own runs in the store; for smoke tests)")
     r.add_argument("--verify", metavar="RUN",
                    help="train the stored run RUN (its key, e.g. lenet-mnist_standard-0.5_seed1) "
                         "again and say whether it is reproduced bit for bit")
-    r.add_argument("--threads", type=int, help="threads of each training (default: all cores "
-                                               "shared by the jobs)")
+    r.add_argument("--threads", type=positive_int, help="threads of each training (default: all cores "
+                                               "shared by the jobs; Ray: --cpus-per-run)")
+    r.add_argument("--executor", choices=["local", "ray"], default="local",
+                   help="local: --jobs trainings on this machine (default); ray: one Ray task "
+                        "per run on a Ray cluster (pip install 'augdrop-caffe[ray]')")
+    r.add_argument("--address", help="Ray: the cluster's head, HOST:PORT, or auto (the cluster "
+                                     "this machine is part of); default: start Ray here")
+    r.add_argument("--cpus-per-run", type=positive_int, metavar="N",
+                   help="Ray: CPUs each run's task asks for, also its training's threads "
+                        "(default 1)")
+    r.add_argument("--gpus-per-run", type=float, default=0, metavar="G",
+                   help="Ray: GPUs each run's task asks for (with --device cuda; 0.5 lets two "
+                        "runs share a GPU)")
     r.set_defaults(func=_cmd_replicate)
 
     rp = sub.add_parser("report", help="Markdown table and loss plots from the results store")
@@ -214,7 +300,7 @@ def main(argv=None):
             from .device import use_device
             use_device(args.device)
         return args.func(args)
-    except (DropoutSpecError,) as e:
+    except (DropoutSpecError, RunFolderError) as e:
         print(f"augdrop-caffe: {e}", file=sys.stderr)
         return EXIT_USAGE
     except (PrototxtError, DataError, CaffeModelError, EngineError, FileNotFoundError,

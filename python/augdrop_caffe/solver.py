@@ -112,18 +112,35 @@ class _Solver:
     def iter(self):
         return self._solver.iter
 
-    def step(self, iters):
-        """Run iters training iterations in the core (the GIL is released meanwhile)."""
+    @property
+    def requested_early_exit(self):
+        """Whether the last step or solve ended early because a callback asked it to stop."""
+        return self._solver.requested_early_exit
+
+    def step(self, iters, on_event=None, action=None):
+        """Run iters training iterations in the core, with the GIL released.
+
+        Between iterations the core runs Python's pending signal handlers: Ctrl-C raises
+        KeyboardInterrupt once the current iteration is whole, so `iter` counts only complete
+        iterations and stepping on gives what an uninterrupted run gives.
+        on_event(event), if given, is called at Caffe's display, test and snapshot points
+        (event.kind 'display' with event.iter, .smoothed_loss, .rate; 'test' with .tests, one
+        result per test net; 'snapshot' when the solver's `snapshot` interval or an action asks
+        for one: the callback writes it). action(), if given, is asked after each iteration and
+        returns None, 'stop' or 'snapshot' (Caffe's SolverAction). Either may return 'stop'; an
+        exception raised by either also stops the loop after the iteration and is raised here.
+        """
         try:
-            self._solver.step(int(iters))
+            self._solver.step(int(iters), on_event, action)
         except EngineError as e:
             raise locate_error(e, *self._train_source) from None
 
-    def solve(self, resume_file=None):
+    def solve(self, resume_file=None, on_event=None, action=None):
+        """Step to max_iter, then the final test (reported to on_event), as Caffe's Solve."""
         if resume_file:
             self.restore(resume_file)
         try:
-            self._solver.solve()
+            self._solver.solve(on_event, action)
         except EngineError as e:
             raise locate_error(e, *self._train_source) from None
 
@@ -133,13 +150,6 @@ class _Solver:
 
     def learning_rate(self):
         return self._solver.learning_rate()
-
-    def take_iteration_log(self):
-        """(losses, rates) of the iterations since the last call."""
-        return self._solver.take_iteration_log()
-
-    def take_test_results(self):
-        return self._solver.take_test_results()
 
     @property
     def history(self):

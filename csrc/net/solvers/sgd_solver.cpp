@@ -84,33 +84,82 @@ float SGDSolver::GetLearningRate() {
                                 << "' (fixed, step, exp, inv, multistep, poly, sigmoid)");
 }
 
-void SGDSolver::Step(int64_t iters) {
+void SGDSolver::Step(int64_t iters, const StepHooks& hooks) {
   const int64_t stop_iter = iter_ + iters;
   const int64_t test_interval = param_.get_int("test_interval", 0);
   const bool test_init = param_.get_bool("test_initialization", true);
   const int64_t iter_size = param_.get_int("iter_size", 1);
+  const int64_t display = param_.get_int("display", 0);
+  const int64_t snapshot = param_.get_int("snapshot", 0);
   AD_CHECK(iter_size >= 1, "iter_size must be at least 1");
+  AD_CHECK(param_.get_int("average_loss", 1) >= 1, "average_loss must be at least 1");
+  // Each Step starts its own display window, as Caffe's Step clears losses_.
+  losses_.clear();
+  next_loss_ = 0;
+  requested_early_exit_ = false;
+  auto emit = [&](const SolverEvent& event) {
+    return hooks.on_event ? hooks.on_event(event) : SolverAction::NONE;
+  };
   while (iter_ < stop_iter) {
+    // A stop asked for by an event callback takes effect once this iteration is whole, so
+    // that iter_ counts only complete iterations and a snapshot then resumes exactly.
+    bool stop = false;
     net_->ClearParamDiffs();
     if (test_interval > 0 && iter_ % test_interval == 0 && (iter_ > 0 || test_init)) {
-      for (auto& r : TestAll()) test_results.push_back(r);
+      SolverEvent event{SolverEvent::Kind::TEST, iter_};
+      event.tests = TestAll();
+      stop |= emit(event) == SolverAction::STOP;
     }
     float loss = 0;
     for (int64_t i = 0; i < iter_size; ++i) loss += net_->ForwardBackward();
     loss /= float(iter_size);
     if (!std::isfinite(loss)) FailOnNonFiniteLoss(loss);
-    iteration_losses.push_back(loss);
-    ApplyUpdate();
+    const double smoothed_loss = UpdateSmoothedLoss(loss);
+    const float rate = ApplyUpdate();
+    if (display > 0 && iter_ % display == 0) {
+      SolverEvent event{SolverEvent::Kind::DISPLAY, iter_};
+      event.smoothed_loss = smoothed_loss;
+      event.rate = rate;
+      stop |= emit(event) == SolverAction::STOP;
+    }
     ++iter_;
+    const SolverAction request = hooks.action ? hooks.action() : SolverAction::NONE;
+    if ((snapshot > 0 && iter_ % snapshot == 0) || request == SolverAction::SNAPSHOT) {
+      stop |= emit(SolverEvent{SolverEvent::Kind::SNAPSHOT, iter_}) == SolverAction::STOP;
+    }
+    if (stop || request == SolverAction::STOP) {
+      requested_early_exit_ = true;
+      break;
+    }
   }
 }
 
-void SGDSolver::Solve() {
+double SGDSolver::UpdateSmoothedLoss(float loss) {
+  // DEVIATION: Caffe keeps a running float mean (solver.cpp UpdateSmoothedLoss); this project
+  // has always logged the exact mean of the window, summed oldest first in double, and the
+  // display lines and the records' train curves keep those values.
+  const size_t window = size_t(param_.get_int("average_loss", 1));
+  if (losses_.size() < window) {
+    losses_.push_back(loss);
+  } else {
+    losses_[next_loss_] = loss;
+    next_loss_ = (next_loss_ + 1) % window;
+  }
+  double sum = 0;
+  for (size_t k = 0; k < losses_.size(); ++k) sum += losses_[(next_loss_ + k) % losses_.size()];
+  return sum / double(losses_.size());
+}
+
+void SGDSolver::Solve(const StepHooks& hooks) {
   const int64_t max_iter = param_.get_int("max_iter", 0);
-  if (iter_ < max_iter) Step(max_iter - iter_);
+  requested_early_exit_ = false;
+  if (iter_ < max_iter) Step(max_iter - iter_, hooks);
+  if (requested_early_exit_) return;  // as Caffe: "Optimization stopped early", no final test
   const int64_t test_interval = param_.get_int("test_interval", 0);
   if (test_interval > 0 && iter_ % test_interval == 0) {
-    for (auto& r : TestAll()) test_results.push_back(r);
+    SolverEvent event{SolverEvent::Kind::TEST, iter_};
+    event.tests = TestAll();
+    if (hooks.on_event) hooks.on_event(event);
   }
 }
 
@@ -148,9 +197,8 @@ TestResult SGDSolver::Test(int test_net_id) {
   return result;
 }
 
-void SGDSolver::ApplyUpdate() {
+float SGDSolver::ApplyUpdate() {
   const float rate = GetLearningRate();
-  iteration_rates.push_back(rate);
   ClipGradients();
   for (int i = 0; i < int(net_->learnable_params().size()); ++i) {
     Normalize(i);
@@ -158,6 +206,7 @@ void SGDSolver::ApplyUpdate() {
     ComputeUpdateValue(i, rate);
   }
   net_->Update();
+  return rate;
 }
 
 void SGDSolver::ClipGradients() {

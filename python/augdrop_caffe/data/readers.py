@@ -197,41 +197,13 @@ def parse_datum(buf):
 
 
 def read_lmdb(path):
-    """A Caffe LMDB of Datum records (uint8 pixels), in key order as Caffe reads it."""
-    try:
-        import lmdb
-    except ImportError:
-        raise DataError(f"{path}: reading LMDB needs the lmdb package (pip install lmdb)") from None
-    if not os.path.isdir(path):
-        raise DataError(f"{path}: not an LMDB folder")
-    try:
-        env = lmdb.open(path, readonly=True, lock=False, readahead=False)
-    except lmdb.Error as e:
-        raise DataError(f"{path}: cannot open LMDB ({e})") from None
-    images, labels, shape = [], [], None
-    with env.begin() as txn:
-        for key, value in txn.cursor():
-            try:
-                d = parse_datum(value)
-            except DataError as e:
-                raise DataError(f"{path}: record {key!r} is not a Caffe Datum ({e})") from None
-            if d.get("encoded"):
-                raise DataError(f"{path}: record {key!r} holds an encoded image; only raw "
-                                f"Datum pixels are supported")
-            s = (d["channels"], d["height"], d["width"])
-            if min(s) <= 0:
-                raise DataError(f"{path}: record {key!r} has shape {s}; a Datum's channels, "
-                                f"height and width must be positive")
-            if shape is None:
-                shape = s
-            elif s != shape:
-                raise DataError(f"{path}: record {key!r} has shape {s}, earlier records {shape}")
-            if len(d["data"]) != math.prod(s):
-                raise DataError(f"{path}: record {key!r} has {len(d['data'])} pixel bytes for "
-                                f"shape {s} (float Datum data is not supported)")
-            images.append(np.frombuffer(d["data"], dtype=np.uint8))
-            labels.append(d["label"])
-    env.close()
-    if not images:
-        raise DataError(f"{path}: the LMDB holds no records")
-    return (np.stack(images).reshape((-1,) + shape), np.asarray(labels, dtype=np.float32))
+    """A whole Caffe LMDB of Datum records (uint8 pixels) in memory, in key order as Caffe
+    reads it (a Data layer streams it instead: lmdb_stream.py, whose decoder this uses)."""
+    from .lmdb_stream import iterate_records, lmdb_info
+
+    num, shape = lmdb_info(path)
+    images = np.empty((num,) + tuple(shape), dtype=np.uint8)
+    labels = np.empty(num, dtype=np.float32)
+    for i, (image, label) in enumerate(iterate_records(path, shape=shape)):
+        images[i], labels[i] = image, label
+    return images, labels

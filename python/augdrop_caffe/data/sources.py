@@ -8,8 +8,8 @@ A source is either a named data set under the data root,
     svhn:train  svhn:test            <root>/svhn/{train,test}_32x32.mat (or in <root>/)
     mnist-sample:train  mnist-sample:test   a small MNIST subset shipped with the package
 
-or a path to a Caffe LMDB folder of Datum records. Each is read once per process and handed
-to the core, which assembles the batches.
+or a path to a Caffe LMDB folder of Datum records. A named set is read once per process and
+handed to the core, which assembles the batches; an LMDB is streamed (data/lmdb_stream.py).
 """
 import os
 
@@ -18,6 +18,7 @@ import numpy as np
 from .._loader import _core
 from ..caffemodel import read_blobproto
 from . import readers
+from .lmdb_stream import LmdbReader, iterate_records, lmdb_info
 from .readers import DataError
 from .root import find_data_root
 
@@ -71,14 +72,52 @@ def load_source(source, data_root=None):
                     f"...) nor an LMDB folder")
 
 
+def _lmdb_path(source):
+    """The LMDB folder a source names, or None for a named data set."""
+    name, _, split = source.partition(":")
+    if split and name in ("mnist", "mnist-sample", "cifar10", "cifar100", "svhn"):
+        return None
+    return source if os.path.isabs(source) else os.path.abspath(source)
+
+
 def register_source(source, data_root=None):
-    """Load a source into the core once; returns the key the core knows it by."""
+    """Hand a source to the core once; returns the key the core knows it by. Named data sets
+    are loaded into memory; an LMDB is read record by record (data/lmdb_stream.py), each
+    Data layer with its own cursor and prefetch thread."""
+    lmdb_path = _lmdb_path(source)
+    if lmdb_path is not None and os.path.isdir(lmdb_path):
+        key = f"lmdb:{lmdb_path}"
+        if key not in _loaded:
+            info = lmdb_info(lmdb_path)  # a clear error now, not at the first batch
+            _core.register_stream(key, lambda batch: LmdbReader(lmdb_path, batch, info))
+            _loaded[key] = (info[0],) + tuple(info[1])
+        return key
     key = f"{source}@{find_data_root(data_root)}"
     if key not in _loaded:
         images, labels = load_source(source, data_root)
         _core.register_dataset(key, images, labels)
         _loaded[key] = images.shape
     return key
+
+
+def source_images(source, data_root=None):
+    """(number of images, image shape (C, H, W), an iterator of (image, label)): an LMDB
+    streamed record by record, a named set from memory."""
+    lmdb_path = _lmdb_path(source)
+    if lmdb_path is not None and os.path.isdir(lmdb_path):
+        num, shape = lmdb_info(lmdb_path)
+        return num, tuple(shape), iterate_records(lmdb_path, shape=shape)
+    images, labels = load_source(source, data_root)
+    return len(images), images.shape[1:], zip(images, labels)
+
+
+def streamed_image_mean(count, shape, records):
+    """image_mean over an iterator of (image, label), as Caffe's compute_image_mean sums:
+    image by image into a float accumulator."""
+    acc = np.zeros(shape, dtype=np.float32)
+    for image, _ in records:
+        acc += image.astype(np.float32)
+    return (acc / np.float32(count)).astype(np.float32)
 
 
 def image_mean(images):

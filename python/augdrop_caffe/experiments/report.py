@@ -4,8 +4,31 @@ import math
 import os
 from collections import defaultdict
 
+from .recipes import CodePaths
+from .stats import CONFIDENCE, welch, pooled
 from .store import ResultStore
 from .tables import Run, table_cells, table_title
+
+
+class StoreSnapshot:
+    """The records of a results store, read once: a report's table, tests, code paths and plots
+    all take their runs from the same reading, so they agree even while a sweep adds records."""
+
+    def __init__(self, records):
+        self._records = records
+
+    def get(self, key):
+        return self._records.get(key)
+
+    def records(self):
+        return self._records
+
+
+def read_store(store):
+    """A StoreSnapshot of a store folder (or the snapshot itself, already read)."""
+    if isinstance(store, StoreSnapshot):
+        return store
+    return StoreSnapshot(ResultStore(store).records())
 
 
 def _stats(values):
@@ -43,7 +66,8 @@ def store_iterations(store, table, quick=False):
 
 
 def render_markdown(table, store_dir, quick=False, iterations=None):
-    store = ResultStore(store_dir)
+    """store_dir: a store folder or a StoreSnapshot of one."""
+    store = read_store(store_dir)
     cells = table_cells(table)
     if iterations is None:
         iterations = store_iterations(store, table, quick)
@@ -62,7 +86,7 @@ def render_markdown(table, store_dir, quick=False, iterations=None):
     lines.append("")
     lines.append("| | " + " | ".join(columns) + " |")
     lines.append("|---|" + "---|" * len(columns))
-    # each cell's runs read once: the table, the comparisons and the footer all use them
+    # the store read once: the table, the comparisons, the code paths and the footer use it
     results = {c: cell_results(store, c, quick, iterations=iterations) for c in cells}
     stats = {c: _stats(accs) for c, (accs, _) in results.items()}
     for row in rows:
@@ -79,8 +103,9 @@ def render_markdown(table, store_dir, quick=False, iterations=None):
             out.append(f"{cell.paper:.4f} / {ours}")
         lines.append("| " + " | ".join(out) + " |")
     lines.append("")
-    lines += variant_minus_standard_lines(cells, stats)
+    lines += variant_minus_standard_lines(cells, {c: accs for c, (accs, _) in results.items()})
     lines += best_ratio_lines(cells, stats)
+    lines += code_path_lines(rows, columns, by_pos, {c: recs for c, (_, recs) in results.items()})
     lines += run_facts([r for _, records in results.values() for r in records])
     return "\n".join(lines) + "\n"
 
@@ -110,27 +135,80 @@ def variant_pairs(cells):
     return pairs
 
 
-def variant_minus_standard_lines(cells, stats):
+def _p_text(p):
+    return f"{p:.3f}" if p >= 0.001 else f"{p:.1e}"
+
+
+def _test_columns(test):
+    """95% CI, Welch t, df, p of a Difference, as table cells."""
+    if math.isnan(test.t):
+        return ["—", "—", "—", "no spread: no test"]
+    low, high = test.ci
+    return [f"[{low:+.4f}, {high:+.4f}]", f"{test.t:+.2f}", f"{test.df:.1f}", _p_text(test.p)]
+
+
+TEST_HEADER = f"{CONFIDENCE:.0%} CI | Welch t | df | p (two-sided)"
+
+
+def variant_minus_standard_lines(cells, accuracies):
     """The paper's comparisons, measured: a variant's accuracy minus standard dropout's beside
-    the paper's, with the standard error of the difference of two means over seeds. stats:
-    {cell: (mean, std, n)}."""
-    lines = []
+    the paper's, with the standard error of the difference of two means over seeds and Welch's
+    t-test per cell (stats.py), then the differences pooled over ratios for each variant.
+    accuracies: {cell: [test accuracy of each seed]}."""
+    lines, pooled_rows = [], []
     for variant, pairs in variant_pairs(cells).items():
         lines += [f"{variant.capitalize()} minus standard ({CLAIMS[variant]}); ± is the standard "
-                  "error of the difference of the two means, from the seed spread:", "",
-                  f"| | paper | this project | seeds (standard, {variant}) |", "|---|---|---|---|"]
+                  "error of the difference of the two means, from the seed spread; t, df "
+                  "(Welch–Satterthwaite) and p are Welch's t-test; no test where a cell has "
+                  "fewer than 2 seeds (n < 2):", "",
+                  f"| | paper | this project | {TEST_HEADER} | seeds (standard, {variant}) |",
+                  "|---|---|---|---|---|---|---|---|"]
+        tested = []
         for label, standard, other in pairs:
-            (m_s, s_s, n_s), (m_o, s_o, n_o) = stats[standard], stats[other]
-            if not (n_s and n_o):
-                ours = "—"
-            elif n_s > 1 and n_o > 1:
-                ours = f"{m_o - m_s:+.4f} ± {math.sqrt(s_s ** 2 / n_s + s_o ** 2 / n_o):.4f}"
-            else:
-                ours = f"{m_o - m_s:+.4f} (no spread from one seed)"
+            runs_s, runs_o = accuracies[standard], accuracies[other]
+            n_s, n_o = len(runs_s), len(runs_o)
             paper = other.paper - standard.paper
-            lines.append(f"| {label} | {paper:+.4f} | {ours} | {n_s}, {n_o} |")
+            test = welch(runs_s, runs_o)
+            if not (n_s and n_o):
+                ours, rest = "—", ["—"] * 4
+            elif test is None:
+                diff = sum(runs_o) / n_o - sum(runs_s) / n_s
+                ours = f"{diff:+.4f} (no spread from one seed)"
+                rest = ["—", "—", "—", "n < 2: no test"]
+            else:
+                ours = f"{test.diff:+.4f} ± {test.se:.4f}"
+                rest = _test_columns(test)
+                tested.append((label, test, paper))
+            lines.append(f"| {label} | {paper:+.4f} | {ours} | {' | '.join(rest)} | {n_s}, {n_o} |")
         lines.append("")
+        pooled_rows.append(_pooled_row(variant, tested, len(pairs)))
+    if pooled_rows:
+        lines += ["Pooled over ratios, each variant against standard dropout. Only ratios "
+                  "where both cells have at least 2 seeds enter (k of them); with d_i and SE_i "
+                  "the difference and standard error at ratio i: mean = (d_1 + … + d_k) / k; "
+                  "SE = sqrt(SE_1² + … + SE_k²) / k; t = mean / SE; "
+                  "df = (Σ_j v_j)² / Σ_j [v_j² / (n_j − 1)] over the 2k cells, "
+                  "v_j = s_j² / n_j with s_j² the seed variance and n_j the seeds of cell j "
+                  "(Welch–Satterthwaite; every cell is its own runs); p two-sided from "
+                  f"Student's t with df; {CONFIDENCE:.0%} CI = mean ± "
+                  f"t({0.5 + CONFIDENCE / 2:g}, df) · SE. Paper: the mean of the paper's "
+                  "differences at the same ratios.", "",
+                  f"| | ratios pooled | paper | this project | {TEST_HEADER} |",
+                  "|---|---|---|---|---|---|---|---|"] + pooled_rows + [""]
     return lines
+
+
+def _pooled_row(variant, tested, total):
+    """A row of the pooled table. tested: [(label, Difference, paper difference)]."""
+    name = f"{variant} − standard"
+    if not tested:
+        return (f"| {name} | 0 of {total} | — | — (no ratio has 2 seeds in both cells) | "
+                + " | ".join(["—"] * 4) + " |")
+    test = pooled([t for _, t, _ in tested])
+    paper = sum(p for _, _, p in tested) / len(tested)
+    which = ", ".join(label.removeprefix("ratio ") for label, _, _ in tested)
+    return (f"| {name} | {len(tested)} of {total} ({which}) | {paper:+.4f} | "
+            f"{test.diff:+.4f} ± {test.se:.4f} | {' | '.join(_test_columns(test))} |")
 
 
 def best_ratio_lines(cells, stats):
@@ -150,6 +228,30 @@ def best_ratio_lines(cells, stats):
                 else row[means.index(max(means))].column)
         parts.append(f"{variant} paper {paper}, ours {ours}")
     return ["Best ratio (highest mean accuracy): " + "; ".join(parts) + ".", ""] if parts else []
+
+
+def code_path_lines(rows, columns, by_pos, records):
+    """Per cell, the numerical recipes (recipes.py) its runs came from, and their legend.
+    records: {cell: [record of each counted run]}, each cell's in seed order."""
+    ordered = [r for row in rows for col in columns if (row, col) in by_pos
+               for r in records[by_pos[(row, col)]]]
+    if not ordered:
+        return []
+    paths = CodePaths(ordered)
+    lines = ["Code paths: the numerical recipe (convolution engine, reduction slots, vector "
+             "width, device) of each cell's runs, × the number of runs:", "",
+             "| | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
+    for row in rows:
+        out = [paths.cell(records[by_pos[(row, col)]]) if (row, col) in by_pos else ""
+               for col in columns]
+        lines.append(f"| {row} | " + " | ".join(out) + " |")
+    lines += [""] + paths.legend() + [""]
+    mixed = sum(len(paths.labels(recs)) > 1 for recs in records.values())
+    if mixed:
+        lines += [f"{mixed} cell{'s mix' if mixed > 1 else ' mixes'} code paths: "
+                  f"{'their' if mixed > 1 else 'its'} seed spread also holds any difference "
+                  "between the paths.", ""]
+    return lines
 
 
 def run_facts(records):
@@ -206,14 +308,15 @@ def _mean_curve(records, curve):
 
 def render_plots(table, store_dir, out_png, quick=False, iterations=None):
     """Training and test loss against iterations, mean over seeds: a column of two panels
-    (training, test) per group of cells (plot_panels), one line per cell."""
+    (training, test) per group of cells (plot_panels), one line per cell. store_dir: a store
+    folder or a StoreSnapshot of one."""
     try:
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
         return None
-    store = ResultStore(store_dir)
+    store = read_store(store_dir)
     if iterations is None:
         iterations = store_iterations(store, table, quick)
 
@@ -265,12 +368,13 @@ def render_plots(table, store_dir, out_png, quick=False, iterations=None):
 def report(table, store_dir, out_dir, quick=False, iterations=None):
     """iterations: the --iterations override of the runs to report; None: the store's."""
     os.makedirs(out_dir, exist_ok=True)
+    store = read_store(store_dir)  # once: the Markdown and the plots report the same runs
     if iterations is None:
-        iterations = store_iterations(ResultStore(store_dir), table, quick)
+        iterations = store_iterations(store, table, quick)
     suffix = ("-quick" if quick else "") + (f"-it{iterations}" if iterations else "")
     md_path = os.path.join(out_dir, f"{table}{suffix}.md")
-    text = render_markdown(table, store_dir, quick, iterations)
-    png = render_plots(table, store_dir, os.path.join(out_dir, f"{table}{suffix}-loss.png"), quick,
+    text = render_markdown(table, store, quick, iterations)
+    png = render_plots(table, store, os.path.join(out_dir, f"{table}{suffix}-loss.png"), quick,
                        iterations)
     if png:
         text += f"\n![loss curves]({os.path.basename(png)})\n"

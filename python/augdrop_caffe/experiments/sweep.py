@@ -1,101 +1,16 @@
 """`augdrop-caffe replicate TABLE`: train every run of a table that the store lacks.
 
-Each run is a separate `augdrop-caffe train` process (a crash cannot take the sweep down);
-its summary becomes one record in the store. A killed sweep takes its running trainings
-with it and, restarted, trains only what has no record yet.
+The driver here owns the sweep: which runs are left (resume: a run with a record is skipped),
+the store writes (only here, each atomic, each run once), and the progress. Where the runs
+train is the executor's business (executors.py: this machine, --jobs at once;
+ray_executor.py: one Ray task per run on a cluster). A killed sweep takes its running
+trainings with it and, restarted, trains only what has no record yet.
 """
-import ctypes
-import functools
-import os
-import shutil
-import signal
-import subprocess
-import sys
-import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
 
-from .. import __version__
+from .executors import LocalExecutor, TrainOptions, default_threads
 from .store import ResultStore
-from .tables import SOLVERS, expand
-
-
-def prototxt_dir():
-    """The paper's prototxts: installed with the package, or in the source tree."""
-    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    for candidate in (os.path.join(here, "prototxt"),
-                      os.path.join(os.path.dirname(os.path.dirname(here)), "prototxt")):
-        if os.path.isdir(candidate):
-            return candidate
-    raise FileNotFoundError("the package's prototxt folder is missing")
-
-
-# Resolved here, in the parent: the child of a multi-threaded fork must not dlopen/dlsym.
-_PRCTL = ctypes.CDLL(None).prctl if sys.platform.startswith("linux") else None
-
-
-def _die_with_parent(parent):
-    """Runs in the child before exec: end it when the sweep process ends."""
-    _PRCTL(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    if os.getppid() != parent:  # the sweep died before the prctl: no signal will come
-        os._exit(1)
-
-
-# A training killed by one of these was stopped from outside (a user, a shutdown): it is not
-# recorded, so that the next sweep trains it again. Any other death is a failure, recorded.
-INTERRUPTING_SIGNALS = {int(signal.SIGHUP), int(signal.SIGINT), int(signal.SIGKILL),
-                        int(signal.SIGTERM)}
-
-
-def train_one(run, data_root=None, sample_fallback=False, threads=None, device="cpu",
-              reduction_slots=None):
-    """Train one run in a child process; returns its record (status ok or failed)."""
-    output = tempfile.mkdtemp(prefix=f"augdrop-{run.key}-")
-    cmd = [sys.executable, "-m", "augdrop_caffe.cli", "train",
-           "--solver", os.path.join(prototxt_dir(), SOLVERS[run.setup]),
-           "--dropout", run.dropout, "--seed", str(run.seed), "--output", output, "--quiet"]
-    if run.quick:
-        cmd.append("--quick")
-    if run.iterations:
-        cmd += ["--iterations", str(run.iterations)]
-    if data_root:
-        cmd += ["--data-root", data_root]
-    if sample_fallback:
-        cmd.append("--sample-fallback")
-    cmd += ["--device", device]
-    if reduction_slots:
-        cmd += ["--reduction-slots", str(reduction_slots)]
-    env = dict(os.environ)
-    if threads:
-        env["OMP_NUM_THREADS"] = str(threads)
-    record = {"key": run.key, "setup": run.setup, "dropout": run.dropout, "seed": run.seed,
-              "quick": run.quick, "iterations_override": run.iterations, "version": __version__}
-    start = time.time()
-    try:
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True,
-                              preexec_fn=functools.partial(_die_with_parent, os.getpid())
-                              if _PRCTL is not None else None)
-        summary_path = os.path.join(output, "summary.json")
-        if -proc.returncode in INTERRUPTING_SIGNALS:  # stopped from outside, not a failure
-            record.update(status="interrupted", error=f"killed by signal {-proc.returncode}",
-                          wall_time_s=time.time() - start)
-            return record
-        if proc.returncode != 0 or not os.path.isfile(summary_path):
-            error = (proc.stderr.strip() or proc.stdout.strip() or f"exit code {proc.returncode}")
-            record.update(status="failed", error=error[-2000:], wall_time_s=time.time() - start)
-            return record
-        import json
-        with open(summary_path) as f:
-            summary = json.load(f)
-        record.update(status="ok", final_test=summary["final_test"],
-                      test_curve=summary["test_curve"], train_curve=summary["train_curve"],
-                      wall_time_s=summary["wall_time_s"], iterations=summary["iterations"],
-                      settings=summary["settings"], notes=summary["notes"],
-                      hardware=summary["hardware"], provenance=summary["provenance"],
-                      weights_sha256=summary["weights_sha256"])
-        return record
-    finally:
-        shutil.rmtree(output, ignore_errors=True)
+from .tables import expand
 
 
 def time_left(elapsed_s, done, remaining):
@@ -108,9 +23,41 @@ def time_left(elapsed_s, done, remaining):
             f"; about {left / 60:.0f} min left" if left >= 120 else f"; about {left:.0f} s left")
 
 
+def make_executor(kind, options, jobs=1, address=None, cpus_per_run=1, gpus_per_run=0, log=print):
+    if kind == "local":
+        return LocalExecutor(options, jobs)
+    if kind == "ray":
+        from .ray_executor import RayExecutor
+
+        return RayExecutor(options, address=address, cpus_per_run=cpus_per_run,
+                           gpus_per_run=gpus_per_run, log=log)
+    raise ValueError(f"unknown executor '{kind}' (local or ray)")
+
+
+class SweepProgress:
+    """The counts of a sweep, for its lines in the driver's terminal."""
+
+    def __init__(self, total):
+        self.total, self.ok, self.failed, self.interrupted = total, 0, 0, 0
+        self.start = time.monotonic()
+
+    @property
+    def finished(self):
+        return self.ok + self.failed + self.interrupted
+
+    def status(self, running):
+        left = self.total - self.finished
+        eta = time_left(time.monotonic() - self.start, self.finished, left)
+        return (f"done {self.ok}, failed {self.failed + self.interrupted}, running {running}, "
+                f"left {left}{eta}")
+
+
 def replicate(table, store_dir, seeds=4, jobs=1, quick=False, data_root=None,
               sample_fallback=False, retry_failed=False, iterations=0, device="cpu", log=print,
-              threads=None):
+              threads=None, executor="local", address=None, cpus_per_run=1, gpus_per_run=0,
+              progress_every=60.0):
+    """Train the runs of `table` that `store_dir` lacks; returns how many failed or were
+    interrupted. executor: "local" (--jobs trainings on this machine) or "ray"."""
     store = ResultStore(store_dir)
     runs = expand(table, seeds, quick, iterations)
     todo = []
@@ -118,35 +65,64 @@ def replicate(table, store_dir, seeds=4, jobs=1, quick=False, data_root=None,
         rec = store.get(run.key)
         if rec is None or (retry_failed and rec.get("status") == "failed"):
             todo.append(run)
-    log(f"{table}: {len(runs)} runs, {len(runs) - len(todo)} already in {store_dir}, "
-        f"{len(todo)} to train with {jobs} job(s)" + (" [QUICK smoke runs]" if quick else ""))
-    try:  # the user's OMP_NUM_THREADS, as for `train`, else all cores; shared by the jobs
-        cores = int(os.environ.get("OMP_NUM_THREADS", ""))
-    except ValueError:
-        cores = os.cpu_count() or 1
-    threads = threads or max(1, cores // max(jobs, 1))
-    failures = 0
-    start = time.monotonic()
-    with ThreadPoolExecutor(max_workers=max(jobs, 1)) as pool:
-        futures = {pool.submit(train_one, run, data_root, sample_fallback, threads, device): run
-                   for run in todo}
-        for done, future in enumerate(as_completed(futures), 1):
-            run = futures[future]
-            record = future.result()
-            eta = time_left(time.monotonic() - start, done, len(todo) - done)
+    head = (f"{table}: {len(runs)} runs, {len(runs) - len(todo)} already in {store_dir}, "
+            f"{len(todo)} to train")
+    quick_note = " [QUICK smoke runs]" if quick else ""
+    if not todo:
+        log(head + quick_note)
+        return 0
+    if executor == "ray":
+        threads = threads or max(1, int(cpus_per_run))
+    else:
+        threads = threads or default_threads(jobs)
+    options = TrainOptions(data_root, sample_fallback, device, threads)
+    ex = make_executor(executor, options, jobs, address, cpus_per_run, gpus_per_run, log)
+    try:
+        log(f"{head} {ex.describe()}{quick_note}")
+        return _drive(ex, todo, store, log, progress_every)
+    finally:
+        ex.close()
+
+
+def _drive(ex, todo, store, log, progress_every):
+    """The one loop of every sweep: submit, collect records, write each once, report."""
+    progress = SweepProgress(len(todo))
+    recorded = set()
+    ex.submit(todo)
+    last_line = time.monotonic()
+    while ex.pending():
+        finished = ex.wait(timeout=progress_every)
+        if not finished:
+            if time.monotonic() - last_line >= progress_every:
+                log(f"[{progress.finished}/{progress.total}] "
+                    f"{progress.status(ex.running())}")
+                last_line = time.monotonic()
+            continue
+        for run, record in finished:
             if record["status"] == "interrupted":
-                failures += 1
-                log(f"[{done}/{len(todo)}] {run.key}: INTERRUPTED ({record['error']}), not "
-                    f"recorded: the next sweep trains it again{eta}")
+                progress.interrupted += 1
+                message = (f"INTERRUPTED ({record['error']}), not recorded: the next sweep "
+                           f"trains it again")
+            elif run.key in recorded:  # cannot happen with either executor; never write twice
+                log(f"{run.key}: a second result came back; the first one stays recorded")
                 continue
-            store.put(run.key, record)
-            if record["status"] == "ok":
-                acc = record["final_test"].get("accuracy")
-                acc = f"{acc:.4f}" if isinstance(acc, (int, float)) else "n/a"
-                log(f"[{done}/{len(todo)}] {run.key}: accuracy {acc} "
-                    f"({record['wall_time_s']:.0f} s{eta})")
             else:
-                failures += 1
-                log(f"[{done}/{len(todo)}] {run.key}: FAILED: "
-                    f"{record['error'].splitlines()[-1]}{eta}")
-    return failures
+                store.put(run.key, record)
+                recorded.add(run.key)
+                if record["status"] == "ok":
+                    progress.ok += 1
+                    acc = record["final_test"].get("accuracy")
+                    acc = f"{acc:.4f}" if isinstance(acc, (int, float)) else "n/a"
+                    where = record.get("provenance", {})
+                    on = f" on {where['host']}" if where.get("executor") == "ray" else ""
+                    message = f"accuracy {acc} ({record['wall_time_s']:.0f} s{on})"
+                else:
+                    progress.failed += 1
+                    message = f"FAILED: {record['error'].splitlines()[-1]}"
+            log(f"[{progress.finished}/{progress.total}] {run.key}: {message} | "
+                f"{progress.status(ex.running())}")
+            last_line = time.monotonic()
+    elapsed = time.monotonic() - progress.start
+    log(f"Sweep done in {elapsed:.0f} s: {progress.ok} trained, {progress.failed} failed, "
+        f"{progress.interrupted} interrupted")
+    return progress.failed + progress.interrupted

@@ -1,7 +1,7 @@
 """`augdrop-caffe replicate --verify KEY`: train one stored run again and say whether today's
 code reproduces its record bit for bit (weights digest, final test scores and both curves)."""
 from .store import ResultStore
-from .sweep import train_one
+from .training import train_one
 from .tables import Run
 from ..provenance import REPRODUCIBILITY_KEYS, provenance
 
