@@ -343,3 +343,113 @@ def test_bad_solver_settings(tmp_path):
             feed(s.net)
             s.step(1)
         assert word in str(info.value)
+
+
+# --- errors as data ----------------------------------------------------------------------------
+
+def test_engine_error_carries_the_layer_as_fields(tmp_path):
+    text = INPUT + IP.replace('bottom: "x"', 'bottom: "nothing_here"')
+    path = write(tmp_path, text)
+    with pytest.raises(caffe.EngineError) as info:
+        caffe.Net(path, caffe.TRAIN)
+    e = info.value
+    assert (e.layer, e.layer_type, e.filename, e.line) == ("ip", "InnerProduct", path, 3)
+    assert str(e).startswith(f"{path}:3: layer 'ip' (InnerProduct): unknown bottom blob")
+
+
+def test_runtime_error_fields_and_setup_error_fields(tmp_path):
+    net = caffe.Net(write(tmp_path, INPUT + IP + LOSS), caffe.TRAIN)
+    feed(net, labels=(0, 9, 1, 2))
+    with pytest.raises(caffe.EngineError) as info:
+        net.forward()
+    assert (info.value.layer, info.value.layer_type, info.value.line) == (
+        "loss", "SoftmaxWithLoss", 5)
+    path = write(tmp_path, INPUT + 'layer { name: "d" type: "Dropout" bottom: "x" top: "x" '
+                                  "dropout_param { dropout_ratio: 1.5 } }\n", "d.prototxt")
+    with pytest.raises(caffe.EngineError) as info:
+        caffe.Net(path, caffe.TEST)
+    assert (info.value.layer, info.value.layer_type, info.value.line) == ("d", "Dropout", 3)
+
+
+def test_engine_error_without_a_layer_has_none_fields(tmp_path):
+    with pytest.raises(caffe.EngineError) as info:
+        caffe.set_num_threads(0)
+    assert info.value.layer is None and info.value.layer_type is None
+    assert info.value.filename is None and info.value.line is None
+    assert caffe.EngineError("x").layer is None  # raised from Python: the same attributes
+    net = write(tmp_path, INPUT + IP + LOSS)
+    solver = write(tmp_path, f'net: "{net}"\nbase_lr: 0.1\nlr_policy: "fixed"\ntest_iter: 1\n'
+                             "test_state { phase: TRAIN }\n", "s.prototxt")
+    with pytest.raises(caffe.EngineError) as info:  # a solver setting: no layer, the solver file
+        caffe.get_solver(solver)
+    assert info.value.layer is None and info.value.filename == solver
+    assert str(info.value) == f"{solver}: test_state 0 must have phase TEST"
+
+
+def test_layer_named_in_text_only_is_not_a_layer_error(tmp_path):
+    """The layer comes from the fields, never from the text: a message that merely starts like
+    a layer error is not located."""
+    net = caffe.Net(write(tmp_path, INPUT + IP + LOSS), caffe.TRAIN)
+    located = caffe.net.locate_error(caffe.EngineError("layer 'ip' (InnerProduct): x"),
+                                     net._message, "net.prototxt")
+    assert located.layer is None and located.line is None
+    assert str(located) == "net.prototxt: layer 'ip' (InnerProduct): x"
+
+
+def test_weights_error_names_the_layer_as_fields(tmp_path):
+    a = caffe.Net(write(tmp_path, INPUT + IP + LOSS, "a.prototxt"), caffe.TRAIN)
+    model = str(tmp_path / "a.caffemodel")
+    a.save(model)
+    b = caffe.Net(write(tmp_path, INPUT + IP.replace("num_output: 3", "num_output: 4") + LOSS,
+                        "b.prototxt"), caffe.TRAIN)
+    with pytest.raises(caffe.EngineError) as info:
+        b.copy_from(model)
+    assert (info.value.layer, info.value.layer_type, info.value.filename) == (
+        "ip", "InnerProduct", model)
+
+
+def test_engine_error_pickles_with_its_fields(tmp_path):
+    import pickle
+    with pytest.raises(caffe.EngineError) as info:
+        caffe.Net(write(tmp_path, INPUT + IP.replace('bottom: "x"', 'bottom: "y"')), caffe.TRAIN)
+    again = pickle.loads(pickle.dumps(info.value))
+    assert (again.layer, again.layer_type, again.line, str(again)) == (
+        "ip", "InnerProduct", 3, str(info.value))
+
+
+# --- exceptions inside parallel regions -----------------------------------------------------------
+
+@pytest.mark.parametrize("threads", [1, 2, 4])
+def test_exception_in_a_parallel_region_surfaces_as_engine_error(threads):
+    """An exception thrown by an iteration of ParallelFor (an OpenMP region) is caught there and
+    rethrown on the calling thread: an EngineError, not std::terminate. The lowest failing
+    iteration's error is the one reported, whatever the threads."""
+    before = caffe.num_threads()
+    caffe.set_num_threads(threads)
+    try:
+        for _ in range(20):
+            with pytest.raises(caffe.EngineError, match="^iteration 5 of the parallel region"):
+                caffe._core._raise_in_parallel_region_for_tests(64, [63, 40, 5])
+        # an exception of another type keeps its type (RuntimeError here)
+        with pytest.raises(RuntimeError, match="^iteration 7 failed") as info:
+            caffe._core._raise_in_parallel_region_for_tests(16, [7, 9], foreign=True)
+        assert not isinstance(info.value, caffe.EngineError)
+        caffe._core._raise_in_parallel_region_for_tests(64, [])  # the pool still works
+    finally:
+        caffe.set_num_threads(before)
+
+
+def test_param_shapes_differing_between_train_and_test_name_the_layer(tmp_path):
+    ip_test = IP.replace("num_output: 3", "num_output: 2").replace(
+        'top: "s"', 'top: "s" include { phase: TEST }')
+    ip_train = IP.replace('top: "s"', 'top: "s" include { phase: TRAIN }')
+    net = write(tmp_path, INPUT + ip_train + ip_test + LOSS)
+    solver = write(tmp_path, f'net: "{net}"\nbase_lr: 0.1\nlr_policy: "fixed"\ntest_iter: 1\n',
+                   "s.prototxt")
+    with pytest.raises(caffe.EngineError) as info:
+        caffe.get_solver(solver)
+    e = info.value
+    # the line of a layer named 'ip' (the train and test layers share the name)
+    assert (e.layer, e.layer_type, e.filename) == ("ip", "InnerProduct", net) and e.line in (3, 5)
+    assert str(e).endswith("layer 'ip' (InnerProduct): param 0 has shape (2, 5) here and "
+                           "(3, 5) in the shared net")

@@ -1,5 +1,6 @@
 // The Python face of the core, and nothing more: type conversion, zero-copy numpy views of
 // blob data and diffs, and the mapping of augdrop::Error to a Python exception.
+#include <pybind11/gil_safe_call_once.h>
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -130,7 +131,29 @@ void RunSolverLoop(SGDSolver& solver, bool solve, int64_t iters, const py::objec
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "augdrop-caffe compiled core";
-  py::register_exception<Error>(m, "EngineError", PyExc_RuntimeError);
+  // augdrop::Error -> EngineError, a RuntimeError whose attributes layer and layer_type name
+  // the layer that failed (None when no layer is involved); the driver fills filename and
+  // line where it knows the prototxt the layer came from.
+  PYBIND11_CONSTINIT static py::gil_safe_call_once_and_store<py::object> engine_error;
+  engine_error.call_once_and_store_result([&]() {
+    py::object type = py::exception<Error>(m, "EngineError", PyExc_RuntimeError);
+    for (const char* field : {"layer", "layer_type", "filename", "line"})
+      type.attr(field) = py::none();
+    return type;
+  });
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const Error& e) {
+      py::object type = engine_error.get_stored();
+      py::object err = type(e.what());
+      if (e.has_layer()) {
+        err.attr("layer") = e.layer();
+        err.attr("layer_type") = e.layer_type();
+      }
+      py::set_error(type, err);
+    }
+  });
 
   m.def("set_random_seed", [](uint64_t seed) { set_random_seed(seed); },
         "Reseed Caffe's CPU random stream (one mt19937), as caffe.set_random_seed.");
@@ -142,6 +165,28 @@ PYBIND11_MODULE(_core, m) {
   m.def("rng_state", []() { return caffe_rng().state(); });
   m.def("set_rng_state", [](const std::string& s) { caffe_rng().set_state(s); });
   m.def("layer_types", &RegisteredLayerTypes);
+  m.def("filter_layers", [](const py::dict& net_param, int phase, int level,
+                            std::vector<std::string> stages) {
+    const Params param = ToParams(net_param);
+    const NetState state = ResolveNetState(param, ToPhase(phase), level, stages);
+    return FilterLayers(param, state.phase, state.level, state.stages);
+  }, py::arg("net_param"), py::arg("phase"), py::arg("level") = 0,
+     py::arg("stages") = std::vector<std::string>{},
+     "Indices of the layers a Net of this phase, level and stages keeps (Caffe's FilterNet).");
+  m.def("_raise_in_parallel_region_for_tests", [](int64_t n, std::vector<int64_t> failing,
+                                                  bool foreign) {
+    // Test hook: runs ParallelFor over n iterations, throwing from the iterations listed
+    // (augdrop::Error, or std::runtime_error when foreign), to show that an exception inside
+    // a parallel region reaches Python instead of terminating the process.
+    ParallelFor(n, [&](int64_t i, int) {
+      for (int64_t f : failing) {
+        if (i != f) continue;
+        if (foreign) throw std::runtime_error("iteration " + std::to_string(i) + " failed");
+        AD_FAIL("iteration " << i << " of the parallel region failed");
+      }
+    });
+  }, py::arg("n"), py::arg("failing"), py::arg("foreign") = false,
+     py::call_guard<py::gil_scoped_release>());
   m.def("register_dataset", [](const std::string& key, py::array images,
                                py::array_t<float, py::array::c_style | py::array::forcecast> labels) {
     if (images.ndim() != 4) throw Error("data set '" + key + "': images must be (N, C, H, W)");

@@ -12,7 +12,9 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
+#include <exception>
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -21,12 +23,32 @@
 namespace augdrop {
 
 // f(i, thread) for i in [0, n); thread in [0, MaxThreads()).
+//
+// An exception thrown by f must not leave an OpenMP region (that calls std::terminate and
+// takes the Python interpreter with it): each iteration's exception is caught in the region
+// and the one of the lowest failing index is rethrown on the calling thread once the region
+// has ended, as the plain loop would have thrown it. Iterations after a failed one may be
+// skipped; those before it all run, so which error is reported does not follow the threads.
 template <class F>
 void ParallelFor(int64_t n, F&& f) {
 #ifdef _OPENMP
   if (n > 1 && omp_get_max_threads() > 1 && !omp_in_parallel()) {
+    std::exception_ptr error;                // the exception of iteration first_failed
+    std::atomic<int64_t> first_failed{n};    // n: none yet
 #pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < n; ++i) f(i, omp_get_thread_num());
+    for (int64_t i = 0; i < n; ++i) {
+      if (i > first_failed.load(std::memory_order_relaxed)) continue;
+      try {
+        f(i, omp_get_thread_num());
+      } catch (...) {
+#pragma omp critical(augdrop_parallel_for_error)
+        if (i < first_failed.load(std::memory_order_relaxed)) {
+          error = std::current_exception();
+          first_failed.store(i, std::memory_order_relaxed);
+        }
+      }
+    }
+    if (error) std::rethrow_exception(error);
     return;
   }
 #endif

@@ -32,9 +32,11 @@ Params InsertSplits(const Params& net_param) {
     const auto tops = lp.get_strings("top");
     for (int j = 0; j < int(bottoms.size()); ++j) {
       auto it = last_top.find(bottoms[j]);
-      AD_CHECK(it != last_top.end(),
-               "layer '" << lp.get_string("name", "") << "': unknown bottom blob '" << bottoms[j]
-                         << "' (no earlier layer produces it; bottom index " << j << ")");
+      if (it == last_top.end())
+        AD_LAYER_FAIL(lp.get_string("name", ""), lp.get_string("type", ""),
+                      "unknown bottom blob '" << bottoms[j]
+                                              << "' (no earlier layer produces it; bottom index "
+                                              << j << ")");
       bottom_source[{i, j}] = it->second;
       ++consumers[it->second];
     }

@@ -65,39 +65,57 @@ bool StateMeetsRule(Phase phase, int level, const std::vector<std::string>& stag
   return true;
 }
 
-Net::Net(const Params& net_param, Phase phase, int level, const std::vector<std::string>& stages)
-    : phase_(phase), level_(level), stages_(stages) {
-  const Params& state = net_param.get_message("state");
-  if (level_ == 0) level_ = int(state.get_int("level", 0));
-  if (stages_.empty()) stages_ = state.get_strings("stage");
-  Init(net_param);
+std::vector<int> FilterLayers(const Params& net_param, Phase phase, int level,
+                              const std::vector<std::string>& stages) {
+  std::vector<int> kept;
+  const auto layers = net_param.get_messages("layer");
+  for (int i = 0; i < int(layers.size()); ++i) {
+    const Params& lp = *layers[i];
+    const auto includes = lp.get_messages("include");
+    const auto excludes = lp.get_messages("exclude");
+    if (!includes.empty() && !excludes.empty())
+      AD_LAYER_FAIL(lp.get_string("name", ""), lp.get_string("type", ""),
+                    "has both include and exclude rules (give one kind only)");
+    bool included = includes.empty();
+    for (const Params* r : excludes)
+      if (StateMeetsRule(phase, level, stages, *r)) included = false;
+    for (const Params* r : includes)
+      if (StateMeetsRule(phase, level, stages, *r)) included = true;
+    if (included) kept.push_back(i);
+  }
+  return kept;
 }
 
-void Net::RethrowForLayer(int i, const std::exception& e) const {
-  throw Error("layer '" + layer_names_[i] + "' (" + layers_[i]->type() + "): " + e.what());
+NetState ResolveNetState(const Params& net_param, Phase phase, int level,
+                         const std::vector<std::string>& stages) {
+  const Params& state = net_param.get_message("state");
+  NetState out{phase, level, stages};
+  if (out.level == 0) out.level = int(state.get_int("level", 0));
+  if (out.stages.empty()) out.stages = state.get_strings("stage");
+  return out;
+}
+
+Net::Net(const Params& net_param, Phase phase, int level, const std::vector<std::string>& stages)
+    : phase_(phase) {
+  const NetState state = ResolveNetState(net_param, phase, level, stages);
+  level_ = state.level;
+  stages_ = state.stages;
+  Init(net_param);
 }
 
 void Net::Init(const Params& in_param) {
   name_ = in_param.get_string("name", "");
-  // Keep the layers whose include/exclude rules admit this phase, level and stages.
-  Params filtered = UpgradeLegacyInputs(in_param);
+  // Keep the layers whose include/exclude rules admit this phase, level and stages (Caffe's
+  // Net::FilterNet), before any layer is made. Legacy net inputs become an Input layer
+  // afterwards: it has no rules, so the order does not matter.
+  Params filtered = in_param;
   {
     std::vector<ParamValue> kept;
-    for (const auto& v : filtered.fields["layer"]) {
-      const Params& lp = *std::get<std::shared_ptr<Params>>(v);
-      const auto includes = lp.get_messages("include");
-      const auto excludes = lp.get_messages("exclude");
-      AD_CHECK(includes.empty() || excludes.empty(),
-               "layer '" << lp.get_string("name", "") << "' has both include and exclude rules");
-      bool included = includes.empty();
-      for (const Params* r : excludes)
-        if (StateMeetsRule(phase_, level_, stages_, *r)) included = false;
-      for (const Params* r : includes)
-        if (StateMeetsRule(phase_, level_, stages_, *r)) included = true;
-      if (included) kept.push_back(v);
-    }
+    for (int i : FilterLayers(in_param, phase_, level_, stages_))
+      kept.push_back(in_param.fields.at("layer")[i]);
     filtered.fields["layer"] = kept;
   }
+  filtered = UpgradeLegacyInputs(filtered);
   const Params param = InsertSplits(filtered);
   const std::vector<const Params*> layer_params = param.get_messages("layer");
 
@@ -115,7 +133,7 @@ void Net::Init(const Params& in_param) {
       layers_.push_back(
           CreateLayer(lp, lp.has("phase") ? ParsePhase(lp.get_string("phase", "")) : phase_));
     } catch (const std::exception& e) {
-      throw Error("layer '" + lname + "' (" + lp.get_string("type", "") + "): " + e.what());
+      RethrowForLayer(e, lname, lp.get_string("type", ""));
     }
     Layer& layer = *layers_.back();
     bottom_vecs_.emplace_back();
@@ -162,7 +180,7 @@ void Net::Init(const Params& in_param) {
       }
       layer.SetUp(bottom_vecs_[li], top_vecs_[li]);
     } catch (const std::exception& e) {
-      RethrowForLayer(li, e);
+      RethrowForLayer(e, layer_names_[li], layers_[li]->type());
     }
     for (size_t t = 0; t < top_id_vecs_[li].size(); ++t)
       blob_loss_weights_[top_id_vecs_[li][t]] = layer.loss(int(t));
@@ -171,8 +189,8 @@ void Net::Init(const Params& in_param) {
     const auto specs = lp.get_messages("param");
     const int num_params = int(layer.blobs().size());
     if (int(specs.size()) > num_params)
-      RethrowForLayer(li, Error("too many param specs (" + std::to_string(specs.size()) +
-                                ") for a layer with " + std::to_string(num_params) + " params"));
+      AD_LAYER_FAIL(lname, layer.type(), "too many param specs (" << specs.size()
+                                             << ") for a layer with " << num_params << " params");
     // BatchNorm's statistics are not learned (Caffe's batch_norm_layer.cpp).
     const bool stats_only = std::string(layer.type()) == "BatchNorm";
     for (int p = 0; p < num_params; ++p) {
@@ -181,7 +199,7 @@ void Net::Init(const Params& in_param) {
       const float decay =
           spec ? float(spec->get_float("decay_mult", 1.0)) : (stats_only ? 0.f : 1.f);
       if (stats_only && lr != 0)
-        RethrowForLayer(li, Error("BatchNorm statistics cannot be learned (set lr_mult: 0)"));
+        AD_LAYER_FAIL(lname, layer.type(), "BatchNorm statistics cannot be learned (set lr_mult: 0)");
       const bool param_backward = lr != 0;
       need_backward = need_backward || param_backward;
       layer.set_param_propagate_down(p, param_backward);
@@ -198,7 +216,8 @@ void Net::Init(const Params& in_param) {
         Blob& owner_blob = *layers_[owner->second.first]->blobs()[owner->second.second];
         Blob& mine = *layer.blobs()[p];
         if (owner_blob.count() != mine.count())
-          RethrowForLayer(li, Error("shared param '" + pname + "' has a different size than its owner"));
+          AD_LAYER_FAIL(lname, layer.type(),
+                        "shared param '" << pname << "' has a different size than its owner");
         mine.ShareData(owner_blob);
         mine.ShareDiff(owner_blob);
       }
@@ -253,11 +272,13 @@ void Net::Init(const Params& in_param) {
     for (int later = li + 1; later < int(layers_.size()); ++later) {
       for (int id : top_id_vecs_[later]) {
         if (id != blob) continue;
-        throw Error("layer '" + layer_names_[li] + "' (" + layers_[li]->type() +
-                    "): its output '" + blob_names_[blob] + "' is modified in place by layer '" +
-                    layer_names_[later] + "', which the rewrite to the backward features "
-                    "x*m_b would overwrite; put the dropout after that layer, give it its own "
-                    "top, or set mask_backward_features: false");
+        AD_LAYER_FAIL(layer_names_[li], layers_[li]->type(),
+                      "its output '" << blob_names_[blob] << "' is modified in place by layer '"
+                                     << layer_names_[later]
+                                     << "', which the rewrite to the backward features x*m_b "
+                                        "would overwrite; put the dropout after that layer, "
+                                        "give it its own top, or set "
+                                        "mask_backward_features: false");
       }
     }
   }
@@ -283,7 +304,7 @@ float Net::ForwardFromTo(int start, int end) {
     try {
       loss += layers_[i]->Forward(bottom_vecs_[i], top_vecs_[i]);
     } catch (const std::exception& e) {
-      RethrowForLayer(i, e);
+      RethrowForLayer(e, layer_names_[i], layers_[i]->type());
     }
   }
   return loss;
@@ -296,7 +317,7 @@ void Net::BackwardFromTo(int start, int end) {
     try {
       layers_[i]->PrepareBackward(bottom_vecs_[i], top_vecs_[i]);
     } catch (const std::exception& e) {
-      RethrowForLayer(i, e);
+      RethrowForLayer(e, layer_names_[i], layers_[i]->type());
     }
   }
   for (int i = start; i >= end; --i) {
@@ -304,7 +325,7 @@ void Net::BackwardFromTo(int start, int end) {
     try {
       layers_[i]->Backward(top_vecs_[i], bottom_need_backward_[i], bottom_vecs_[i]);
     } catch (const std::exception& e) {
-      RethrowForLayer(i, e);
+      RethrowForLayer(e, layer_names_[i], layers_[i]->type());
     }
   }
 }
@@ -341,14 +362,16 @@ void Net::ShareTrainedLayersWith(const Net& other) {
     if (mine < 0) continue;
     auto& target = layers_[mine]->blobs();
     const auto& source = other.layers_[i]->blobs();
-    AD_CHECK(target.size() == source.size(),
-             "layer '" << layer_names_[mine] << "': cannot share " << source.size()
-                       << " params with a layer that has " << target.size());
+    if (target.size() != source.size())
+      AD_LAYER_FAIL(layer_names_[mine], layers_[mine]->type(),
+                    "cannot share " << source.size() << " params with a layer that has "
+                                    << target.size());
     for (size_t p = 0; p < source.size(); ++p) {
-      AD_CHECK(target[p]->shape() == source[p]->shape(),
-               "layer '" << layer_names_[mine] << "': param " << p << " has shape "
-                         << target[p]->shape_string() << " here and "
-                         << source[p]->shape_string() << " in the shared net");
+      if (target[p]->shape() != source[p]->shape())
+        AD_LAYER_FAIL(layer_names_[mine], layers_[mine]->type(),
+                      "param " << p << " has shape " << target[p]->shape_string()
+                               << " here and " << source[p]->shape_string()
+                               << " in the shared net");
       target[p]->ShareData(*source[p]);
     }
   }

@@ -53,8 +53,6 @@ class Net {
 
  private:
   void Init(const Params& net_param);
-  // Rethrows an error from layer i with the layer's name and type in front.
-  [[noreturn]] void RethrowForLayer(int i, const std::exception& e) const;
 
   std::string name_;
   Phase phase_;
@@ -81,5 +79,20 @@ class Net {
 // Caffe's NetStateRule test (net.cpp StateMeetsRule).
 bool StateMeetsRule(Phase phase, int level, const std::vector<std::string>& stages,
                     const Params& rule);
+
+// The state a Net is built in: the given level and stages, else the net's own `state`.
+struct NetState {
+  Phase phase;
+  int level;
+  std::vector<std::string> stages;
+};
+NetState ResolveNetState(const Params& net_param, Phase phase, int level,
+                         const std::vector<std::string>& stages);
+
+// Caffe's Net::FilterNet: the indices (into net_param's `layer` list) of the layers whose
+// include/exclude rules admit the state. The one reader of those rules: the Net keeps these
+// layers, and the Python driver loads the data sources of these layers only.
+std::vector<int> FilterLayers(const Params& net_param, Phase phase, int level,
+                              const std::vector<std::string>& stages);
 
 }  // namespace augdrop

@@ -27,3 +27,12 @@ if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
 from . import _core  # noqa: E402
 
 EngineError = _core.EngineError
+
+
+def engine_error(text, layer=None, layer_type=None, filename=None, line=None):
+    """An EngineError with its facts as attributes: the layer's name and type (None when no
+    layer is involved) and the prototxt file and line it was located in (None when unknown)."""
+    error = EngineError(text)
+    error.layer, error.layer_type = layer, layer_type
+    error.filename, error.line = filename, line
+    return error

@@ -32,8 +32,8 @@ from . import schema
 from .textformat import Message, message_from_dict
 
 __all__ = ["CaffeModelError", "read_caffemodel", "write_caffemodel", "read_blobproto",
-           "write_blobproto", "read_solverstate", "write_solverstate", "encode_message",
-           "decode_message"]
+           "write_blobproto", "read_solverstate", "write_solverstate", "caffemodel_from_bytes",
+           "blobproto_from_bytes", "solverstate_from_bytes", "encode_message", "decode_message"]
 
 
 class CaffeModelError(ValueError):
@@ -78,12 +78,17 @@ class _Reader:
                 data = f.read()
         except OSError as e:
             raise CaffeModelError("%s: cannot read %s: %s" % (path, what, e.strerror or e)) from e
+        return cls.from_bytes(data, str(path), what)
+
+    @classmethod
+    def from_bytes(cls, data, filename, what):
+        data = bytes(data)
         if not data:
-            raise CaffeModelError("%s: the file is empty (expected a binary %s)" % (path, what))
+            raise CaffeModelError("%s: the file is empty (expected a binary %s)" % (filename, what))
         if data.startswith(b"\x89HDF\r\n\x1a\n"):
             raise CaffeModelError("%s: this is an HDF5 file; only Caffe's BINARYPROTO format "
-                                  "is supported (expected a binary %s)" % (path, what))
-        return cls(data, str(path))
+                                  "is supported (expected a binary %s)" % (filename, what))
+        return cls(data, filename)
 
     def error(self, reason, offset):
         text = "%s: %s at byte offset %d" % (self.filename, reason, offset)
@@ -199,7 +204,12 @@ class _Reader:
                 continue
             number, wt, value, pos = self.field_at(pos, end)
             self.check("BlobProto", number, wt, start)
-            if number in (5, 8):  # packed data / double_data
+            if number in (5, 8) and wt != _WT_LEN:
+                # One unpacked value whose key the fast path above did not match (protobuf
+                # allows a key in a longer varint form): the value is at offset `value`.
+                (floats if number == 5 else doubles).append(
+                    np.frombuffer(self.buf, f4 if number == 5 else f8, 1, value))
+            elif number in (5, 8):  # packed data / double_data
                 dtype = f4 if number == 5 else f8
                 n = value[1] - value[0]
                 if n % dtype.itemsize:
@@ -224,7 +234,8 @@ class _Reader:
         if data.size != count:
             self.error("%s: shape %s needs %d values but the BlobProto holds %d"
                        % (what, shape, count, data.size), blob_start)
-        return data.astype(np.float32).reshape(shape)
+        with np.errstate(over="ignore"):  # double_data past float's range: inf, as in Caffe
+            return data.astype(np.float32).reshape(shape)
 
     def shape(self, pos, end):
         dims = []
@@ -285,12 +296,25 @@ class _Reader:
 # ---------------------------------------------------------------------------------------------
 # Reading.
 
+_CAFFEMODEL = "NetParameter (.caffemodel)"
+_BLOBPROTO = "BlobProto (.binaryproto)"
+_SOLVERSTATE = "SolverState (.solverstate)"
+
+
 def read_caffemodel(path, with_net_name=False):
     """The layers of a binary NetParameter: [(layer name, layer type, [float32 arrays])] in
     file order, arrays shaped as Caffe shapes the blobs. V1 `layers` come with their type
     upgraded to the new names ("INNER_PRODUCT" -> "InnerProduct"). With with_net_name=True,
     returns (net name, layers)."""
-    r = _Reader.from_file(path, "NetParameter (.caffemodel)")
+    return _caffemodel(_Reader.from_file(path, _CAFFEMODEL), with_net_name)
+
+
+def caffemodel_from_bytes(data, filename="<bytes>", with_net_name=False):
+    """read_caffemodel of a file's bytes; errors name `filename`."""
+    return _caffemodel(_Reader.from_bytes(data, filename, _CAFFEMODEL), with_net_name)
+
+
+def _caffemodel(r, with_net_name):
     layers, net_name, known = [], "", False
     for number, wt, value, start in r.fields(0, len(r.buf)):
         fd = r.check("NetParameter", number, wt, start)
@@ -309,7 +333,13 @@ def read_caffemodel(path, with_net_name=False):
 def read_blobproto(path):
     """The array of a BlobProto file (e.g. a mean.binaryproto): float32, shaped as Caffe's
     Blob::FromProto shapes it, so a compute_image_mean file gives (1, C, H, W)."""
-    r = _Reader.from_file(path, "BlobProto (.binaryproto)")
+    r = _Reader.from_file(path, _BLOBPROTO)
+    return r.blob(0, len(r.buf), "BlobProto")
+
+
+def blobproto_from_bytes(data, filename="<bytes>"):
+    """read_blobproto of a file's bytes; errors name `filename`."""
+    r = _Reader.from_bytes(data, filename, _BLOBPROTO)
     return r.blob(0, len(r.buf), "BlobProto")
 
 
@@ -317,7 +347,15 @@ def read_solverstate(path):
     """A SolverState file: dict(iter=int, learned_net=str, current_step=int,
     history=[float32 arrays]) -- for SGD and Nesterov, history[i] is the momentum of the
     i-th learnable param in the net's order."""
-    r = _Reader.from_file(path, "SolverState (.solverstate)")
+    return _solverstate(_Reader.from_file(path, _SOLVERSTATE))
+
+
+def solverstate_from_bytes(data, filename="<bytes>"):
+    """read_solverstate of a file's bytes; errors name `filename`."""
+    return _solverstate(_Reader.from_bytes(data, filename, _SOLVERSTATE))
+
+
+def _solverstate(r):
     state = {"iter": 0, "learned_net": "", "current_step": 0, "history": []}
     spans, known = [], False
     for number, wt, value, start in r.fields(0, len(r.buf)):

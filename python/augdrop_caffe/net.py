@@ -1,33 +1,36 @@
 """Net: pycaffe's Net over the compiled core (blobs, params, forward, backward, weights I/O)."""
 import os
-import re
 from collections import OrderedDict
 
 import numpy as np
 
 from . import textformat
-from ._loader import EngineError, _core
+from ._loader import EngineError, _core, engine_error
 from .caffemodel import read_caffemodel, write_caffemodel
 from .data import prepare_net_data
 
-_LAYER_ERROR = re.compile(r"^layer '([^']*)'")
 
-
-def names_layer(error):
-    """Whether an EngineError comes from a layer (its message starts with layer '<name>')."""
-    return _LAYER_ERROR.match(str(error)) is not None
-
-
-def locate_layer_error(error, message, source):
-    """An EngineError that names a layer, with the prototxt file and line put in front."""
+def locate_error(error, message, source):
+    """The EngineError `error` with the prototxt file put in front, and the line of the layer's
+    block when the error names a layer of `message` (its `layer` attribute); the layer, type,
+    file and line travel as attributes."""
     text = str(error)
-    match = _LAYER_ERROR.match(text)
-    if message is None or match is None:
-        return EngineError(f"{source}: {text}" if source else text)
-    for i, layer in enumerate(message.getlist("layer")):
-        if layer.get("name", "") == match.group(1):
-            return EngineError(f"{source}:{message.line_of('layer', i)}: {text}")
-    return EngineError(f"{source}: {text}")
+    if source is None:
+        return error
+    line = None
+    if message is not None and error.layer is not None:
+        for i, layer in enumerate(message.getlist("layer")):
+            if layer.get("name", "") == error.layer:
+                line = message.line_of("layer", i)
+                break
+    where = f"{source}:{line}" if line is not None else f"{source}"
+    return engine_error(f"{where}: {text}", error.layer, error.layer_type, source, line)
+
+
+def layers_in_state(net_dict, phase, level=0, stages=()):
+    """Indices of the layers a Net of this phase, level and stages keeps: Caffe's FilterNet,
+    read by the core (the one reader of the include/exclude rules)."""
+    return _core.filter_layers(net_dict, int(phase), int(level), list(stages))
 
 
 class Layer:
@@ -70,11 +73,14 @@ class Net:
         if not os.path.isfile(model):
             raise FileNotFoundError(f"net prototxt not found: {model}")
         message = textformat.parse_file(model, "NetParameter")
+        net_dict = message.to_dict()
         try:
-            net_dict = prepare_net_data(message.to_dict(), data_root)
+            # Only the layers of this phase, level and stages are built, so only their data
+            # sources are loaded: a TEST net needs no TRAIN data.
+            prepare_net_data(net_dict, data_root, layers_in_state(net_dict, phase, level, stages))
             core = _core.Net(net_dict, int(phase), int(level), list(stages))
         except EngineError as e:
-            raise locate_layer_error(e, message, model) from None
+            raise locate_error(e, message, model) from None
         self._init(core, message, model)
         if weights is not None:
             self.copy_from(weights)
@@ -113,7 +119,7 @@ class Net:
         try:
             return fn(*args)
         except EngineError as e:
-            raise locate_layer_error(e, self._message, self._source) from None
+            raise locate_error(e, self._message, self._source) from None
 
     def _layer_range(self, start, end, default_start, default_end):
         s = default_start if start is None else self._layer_names.index(start)
@@ -165,14 +171,16 @@ class Net:
             if name not in self.params:
                 continue
             targets = self.params[name]
+            layer_type = self.layer_dict[name].type
             if len(arrays) != len(targets):
-                raise EngineError(f"{path}: layer '{name}' has {len(arrays)} param blobs, the "
-                                  f"net's layer has {len(targets)}")
+                raise engine_error(f"{path}: layer '{name}' has {len(arrays)} param blobs, the "
+                                   f"net's layer has {len(targets)}", name, layer_type, path)
             for i, (src, dst) in enumerate(zip(arrays, targets)):
                 if src.size != dst.count or (src.ndim == len(dst.shape)
                                              and tuple(src.shape) != tuple(dst.shape)):
-                    raise EngineError(f"{path}: layer '{name}' param {i} has shape "
-                                      f"{tuple(src.shape)}, the net expects {tuple(dst.shape)}")
+                    raise engine_error(f"{path}: layer '{name}' param {i} has shape "
+                                       f"{tuple(src.shape)}, the net expects {tuple(dst.shape)}",
+                                       name, layer_type, path)
                 dst.data[...] = src.reshape(dst.shape)
 
     def save(self, path):

@@ -5,10 +5,10 @@ import os
 import numpy as np
 
 from . import textformat
-from ._loader import EngineError, _core
+from ._loader import EngineError, _core, engine_error
 from .caffemodel import read_solverstate, write_solverstate
 from .data import prepare_net_data
-from .net import Net, locate_layer_error, names_layer
+from .net import Net, layers_in_state, locate_error
 
 _NET_FILE_FIELDS = (("net", "net_param"), ("train_net", "train_net_param"),
                     ("test_net", "test_net_param"))
@@ -42,6 +42,32 @@ def load_solver_param(path):
     return param, sources
 
 
+def _nets_to_build(param):
+    """[(net dict, [(phase, level, stages) it is built in])] for a SolverParameter dict whose
+    nets are inlined: the training net in TRAIN (train_state), then the test nets in TEST (one
+    per test_iter: the test_net_params first, then the training net for the rest, each with
+    its test_state), as the core's solver builds them (Caffe's Solver::InitTrainNet and
+    InitTestNets)."""
+    def state(field, i, phase):
+        entries = param.get(field, [])
+        s = entries[i] if i < len(entries) else {}
+        return (phase, s.get("level", [0])[-1], tuple(s.get("stage", [])))
+
+    builds = []  # (net dict, state) for each net the solver builds
+    train_field = "net_param" if "net_param" in param else "train_net_param"
+    train = param.get(train_field, [None])[-1]
+    if train is not None:
+        builds.append((train, state("train_state", 0, 0)))
+    tests = list(param.get("test_net_param", []))
+    if train_field == "net_param" and train is not None:
+        tests += [train] * max(0, len(param.get("test_iter", [])) - len(tests))
+    builds += [(net_dict, state("test_state", i, 1)) for i, net_dict in enumerate(tests)]
+    nets = {}  # one entry per net dict (the training net is often a test net too)
+    for net_dict, st in builds:
+        nets.setdefault(id(net_dict), (net_dict, []))[1].append(st)
+    return list(nets.values())
+
+
 class _Solver:
     _forced_type = None
 
@@ -53,9 +79,12 @@ class _Solver:
         param, sources = load_solver_param(solver_file)
         if edit is not None:
             edit(param)
-        for field in ("net_param", "train_net_param", "test_net_param"):
-            for net_dict in param.get(field, []):
-                prepare_net_data(net_dict, data_root)
+        for net_dict, states in _nets_to_build(param):
+            # Each net's data: the sources of the layers that one of its phases keeps.
+            kept = set()
+            for phase, level, stages in states:
+                kept.update(layers_in_state(net_dict, phase, level, stages))
+            prepare_net_data(net_dict, data_root, kept)
         if self._forced_type:
             param["type"] = [self._forced_type]
         self.param = param
@@ -65,9 +94,9 @@ class _Solver:
         try:
             self._solver = _core.Solver(param)
         except EngineError as e:
-            if not names_layer(e):  # a solver setting, not a layer: blame the solver file
-                raise EngineError(f"{solver_file}: {e}") from None
-            raise locate_layer_error(e, train_msg, train_src) from None
+            if e.layer is None:  # a solver setting, not a layer: blame the solver file
+                raise engine_error(f"{solver_file}: {e}", filename=solver_file) from None
+            raise locate_error(e, train_msg, train_src) from None
         self._train_source = (train_msg, train_src)
         self.net = Net._wrap(self._solver.net, train_msg, train_src)
         test_sources = sources.get("test_net_param", []) + [(train_msg, train_src)] * len(
@@ -104,7 +133,7 @@ class _Solver:
         try:
             self._solver.step(int(iters), on_event, action)
         except EngineError as e:
-            raise locate_layer_error(e, *self._train_source) from None
+            raise locate_error(e, *self._train_source) from None
 
     def solve(self, resume_file=None, on_event=None, action=None):
         """Step to max_iter, then the final test (reported to on_event), as Caffe's Solve."""
@@ -113,7 +142,7 @@ class _Solver:
         try:
             self._solver.solve(on_event, action)
         except EngineError as e:
-            raise locate_layer_error(e, *self._train_source) from None
+            raise locate_error(e, *self._train_source) from None
 
     def test_all(self):
         """Run every test net for its test_iter batches: a list of {name: mean value}."""

@@ -33,8 +33,8 @@ from collections.abc import Mapping
 from . import schema
 from .schema import to_float32
 
-__all__ = ["Message", "PrototxtError", "parse_text", "parse_file", "format_message",
-           "message_from_dict"]
+__all__ = ["Message", "PrototxtError", "parse_text", "parse_bytes", "parse_file",
+           "format_message", "message_from_dict"]
 
 
 class PrototxtError(ValueError):
@@ -643,6 +643,11 @@ def parse_file(path, root_type):
             raw = f.read()
     except OSError as e:
         raise PrototxtError(filename, None, "cannot read prototxt: %s" % (e.strerror or e)) from e
+    return parse_bytes(raw, root_type, filename)
+
+
+def parse_bytes(raw, root_type, filename="<bytes>"):
+    """Parse a prototxt file's bytes (UTF-8 text). Raises PrototxtError."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:

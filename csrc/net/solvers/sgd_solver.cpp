@@ -291,11 +291,10 @@ void SGDSolver::FailOnNonFiniteLoss(float loss) {
       const float* d = b.cpu_data();
       for (int64_t j = 0; j < b.count(); ++j) {
         if (!std::isfinite(d[j])) {
-          AD_FAIL("layer '" << net_->layer_names()[i] << "' (" << net_->layers()[i]->type()
-                             << "): the loss is " << loss << " at iteration " << iter_
-                             << " and this layer is the first to output a non-finite value, "
-                                "in blob '"
-                             << net_->blob_names()[id] << "'; lower base_lr or check the input data");
+          AD_LAYER_FAIL(net_->layer_names()[i], net_->layers()[i]->type(),
+                        "the loss is " << loss << " at iteration " << iter_
+                            << " and this layer is the first to output a non-finite value, in blob '"
+                            << net_->blob_names()[id] << "'; lower base_lr or check the input data");
         }
       }
     }

@@ -10,6 +10,7 @@ pages of the database it has mapped (an LMDB is read through mmap, and pages onc
 otherwise stay counted in the process's resident memory, up to the whole database).
 """
 import ctypes
+import math
 import os
 import queue
 import threading
@@ -85,9 +86,12 @@ def decode_record(path, key, value, shape=None):
         raise DataError(f"{path}: record {bytes(key)!r} holds an encoded image; only raw Datum "
                         f"pixels are supported")
     s = (d["channels"], d["height"], d["width"])
+    if min(s) <= 0:
+        raise DataError(f"{path}: record {bytes(key)!r} has shape {s}; a Datum's channels, "
+                        f"height and width must be positive")
     if shape is not None and s != tuple(shape):
         raise DataError(f"{path}: record {bytes(key)!r} has shape {s}, earlier records {tuple(shape)}")
-    if len(d["data"]) != int(np.prod(s)) or not len(d["data"]):
+    if len(d["data"]) != math.prod(s):
         raise DataError(f"{path}: record {bytes(key)!r} has {len(d['data'])} pixel bytes for shape "
                         f"{s} (float Datum data is not supported)")
     return np.frombuffer(d["data"], dtype=np.uint8).reshape(s), d["label"]

@@ -3,9 +3,11 @@ images uint8 (N, C, H, W), labels float32 (N,). Errors name the file and what wa
 """
 import gzip
 import io
+import math
 import os
 import struct
 import tarfile
+import zlib
 
 import numpy as np
 
@@ -22,25 +24,44 @@ def _open_maybe_gz(path):
     return gzip.open(path, "rb") if head == b"\x1f\x8b" else open(path, "rb")
 
 
+_CHUNK = 1 << 24
+
+
+def _read_exactly(f, n):
+    """Up to n bytes, read in chunks: memory follows the data the file holds, not what its
+    header claims (a corrupt header may claim terabytes)."""
+    parts, left = [], n
+    while left > 0:
+        part = f.read(min(left, _CHUNK))
+        if not part:
+            break
+        parts.append(part)
+        left -= len(part)
+    return b"".join(parts)
+
+
 def read_idx(path):
     """An IDX file (MNIST's format), raw or gzipped, as a numpy array."""
     try:
         with _open_maybe_gz(path) as f:
-            data = f.read()
-    except (OSError, EOFError) as e:
+            head = _read_exactly(f, 4)
+            if len(head) < 4 or head[0] != 0 or head[1] != 0 or head[2] != 0x08:
+                raise DataError(f"{path}: not an unsigned-byte IDX file (bad magic number)")
+            ndim = head[3]
+            if ndim == 0:
+                raise DataError(f"{path}: the IDX header gives no dimensions")
+            header = _read_exactly(f, 4 * ndim)
+            if len(header) < 4 * ndim:
+                raise DataError(f"{path}: truncated IDX header")
+            dims = struct.unpack(">" + "I" * ndim, header)
+            expected = math.prod(dims)
+            data = _read_exactly(f, expected + 1)
+    except (OSError, EOFError, zlib.error) as e:
         raise DataError(f"{path}: cannot read ({e})") from None
-    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 0x08:
-        raise DataError(f"{path}: not an unsigned-byte IDX file (bad magic number)")
-    ndim = data[3]
-    header = 4 + 4 * ndim
-    if len(data) < header:
-        raise DataError(f"{path}: truncated IDX header")
-    dims = struct.unpack(">" + "I" * ndim, data[4:header])
-    expected = int(np.prod(dims)) if dims else 0
-    if len(data) - header != expected:
-        raise DataError(f"{path}: {len(data) - header} data bytes, the header says {expected} "
-                        f"for shape {dims}")
-    return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(dims)
+    if len(data) != expected:
+        size = f"{len(data)}" if len(data) <= expected else "more"
+        raise DataError(f"{path}: {size} data bytes, the header says {expected} for shape {dims}")
+    return np.frombuffer(data, dtype=np.uint8).reshape(dims)
 
 
 def read_mnist(images_path, labels_path):
@@ -118,20 +139,27 @@ def read_svhn(path):
 
 def _varint(buf, pos):
     result = shift = 0
+    start = pos
     while True:
+        if pos >= len(buf):
+            raise DataError(f"truncated varint at byte {start}")
         b = buf[pos]
         pos += 1
         result |= (b & 0x7F) << shift
         if not b & 0x80:
             return result, pos
         shift += 7
+        if shift >= 70:
+            raise DataError(f"varint longer than 10 bytes at byte {start}")
 
 
 def parse_datum(buf):
-    """Caffe's Datum record: (channels, height, width, uint8 data or float data, label)."""
+    """Caffe's Datum record: (channels, height, width, uint8 data or float data, label).
+    A record that is not a well-formed Datum raises DataError saying where it breaks."""
     fields = {"channels": 0, "height": 0, "width": 0, "label": 0, "data": b"", "float": []}
     pos = 0
     while pos < len(buf):
+        start = pos
         key, pos = _varint(buf, pos)
         num, wire = key >> 3, key & 7
         if wire == 0:
@@ -141,19 +169,30 @@ def parse_datum(buf):
                 fields[name] = value
         elif wire == 2:
             n, pos = _varint(buf, pos)
+            if n > len(buf) - pos:
+                raise DataError(f"field {num} of {n} bytes at byte {start} runs past the end of "
+                                f"the {len(buf)}-byte record")
             if num == 4:
                 fields["data"] = bytes(buf[pos:pos + n])
             elif num == 6:
+                if n % 4:
+                    raise DataError(f"packed float_data of {n} bytes at byte {start} is not a "
+                                    f"whole number of floats")
                 fields["float"] = list(np.frombuffer(bytes(buf[pos:pos + n]), dtype="<f4"))
             pos += n
-        elif wire == 5:
-            if num == 6:
+        elif wire in (1, 5):
+            size = 8 if wire == 1 else 4
+            if size > len(buf) - pos:
+                raise DataError(f"truncated {size}-byte field {num} at byte {start}")
+            if num == 6 and wire == 5:
                 fields["float"].append(struct.unpack("<f", bytes(buf[pos:pos + 4]))[0])
-            pos += 4
-        elif wire == 1:
-            pos += 8
+            pos += size
         else:
-            raise ValueError(f"unsupported wire type {wire}")
+            raise DataError(f"unsupported wire type {wire} (field {num}) at byte {start}")
+    # Caffe's Datum fields are int32: a varint past 32 bits keeps its low bits, as protobuf does.
+    for name in ("channels", "height", "width", "label"):
+        value = fields[name] & 0xFFFFFFFF
+        fields[name] = value - (1 << 32) if value >> 31 else value
     return fields
 
 

@@ -163,12 +163,16 @@ def _register_mean(mean_file, data_root):
     return key
 
 
-def prepare_net_data(net_dict, data_root=None):
-    """Load every Data layer's source (and mean file) and point the layer at the core's copy.
+def prepare_net_data(net_dict, data_root=None, layers=None):
+    """Load the Data layers' sources (and mean files) and point the layers at the core's copy.
 
     net_dict is a NetParameter as plain dicts (textformat's to_dict); it is changed in place.
+    layers: the indices of the layers to prepare, those the nets to be built keep (the net's
+    layers_in_state); None for every layer. The others' sources are left alone, never read.
     """
-    for layer in net_dict.get("layer", []):
+    all_layers = net_dict.get("layer", [])
+    for index in sorted(set(range(len(all_layers)) if layers is None else layers)):
+        layer = all_layers[index]
         if layer.get("type", [""])[-1] != "Data":
             continue
         for dp in layer.get("data_param", []):
