@@ -29,7 +29,7 @@ from . import TEST, textformat
 from ._loader import EngineError, _core
 from .data import prepare_net_data
 from .dropout_spec import apply_dropout
-from .net import Net, locate_layer_error
+from .net import Net, layers_in_state, locate_error
 
 DROPOUT_TYPES = ("Dropout", "AugmentedDropout")
 
@@ -42,25 +42,6 @@ def stochastic_test_net_dict(net_dict):
             layer["phase"] = ["TRAIN"]
             changed.append(layer.get("name", ["?"])[-1])
     return changed
-
-
-def _test_phase_layers(net_dict):
-    """Leave out the layers that no TEST net can include (an include rule of phase TRAIN
-    only, or an exclude rule of phase TEST), so that their data (the training set) is not
-    loaded for nothing; the core would drop them anyway."""
-    def phase(rule):
-        return rule.get("phase", [None])[-1]
-
-    kept = []
-    for layer in net_dict.get("layer", []):
-        includes, excludes = layer.get("include", []), layer.get("exclude", [])
-        if includes and all(phase(r) == "TRAIN" for r in includes):
-            continue
-        if any(phase(r) == "TEST" and len(r) == 1 for r in excludes):
-            continue
-        kept.append(layer)
-    net_dict["layer"] = kept
-    return net_dict
 
 
 def build_net(model, weights=None, dropout=(None, {}), stochastic=True, data_root=None):
@@ -77,9 +58,11 @@ def build_net(model, weights=None, dropout=(None, {}), stochastic=True, data_roo
         raise ValueError(f"{model}: no Dropout or AugmentedDropout layer: MC dropout would "
                          f"be the deterministic net")
     try:
-        core = _core.Net(prepare_net_data(_test_phase_layers(net_dict), data_root), int(TEST))
+        # only the TEST net's sources are read (the training set stays on disk)
+        prepared = prepare_net_data(net_dict, data_root, layers_in_state(net_dict, TEST))
+        core = _core.Net(prepared, int(TEST))
     except EngineError as e:
-        raise locate_layer_error(e, message, model) from None
+        raise locate_error(e, message, model) from None
     net = Net._wrap(core, message, model)
     if weights:
         net.copy_from(weights)
