@@ -70,11 +70,13 @@ def main():
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--load", type=int, default=os.cpu_count(),
                    help="busy processes in the loaded runs (default: one per core)")
+    p.add_argument("--loads", type=int, nargs="+",
+                   help="busy-process counts to measure (default: 0 and --load)")
     p.add_argument("--policies", nargs="+", default=["default", "stock"], choices=list(POLICIES))
     args = p.parse_args()
     print(f"{args.net}, {args.iterations} iterations, median of {args.rounds} rounds; "
           f"{os.cpu_count()} cores; loaded = {args.load} busy processes")
-    for load in (0, args.load):
+    for load in args.loads or (0, args.load):
         for policy in args.policies:
             for threads in (0, 1):
                 times = [measure(args.net, args.iterations, threads, policy, load)
