@@ -17,26 +17,23 @@ from .train import SIGNAL_EFFECTS, RunFolderError, train
 EXIT_USAGE, EXIT_FAILURE = 2, 1
 
 
-def positive_int(text):
-    """argparse type: counts and intervals (iterations, seeds, jobs, threads)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, not {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, not {value}")
-    return value
+def _int_at_least(lowest, kind):
+    """An argparse type: an integer no smaller than `lowest`, else a message saying so."""
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a {kind} integer, not {text!r}") from None
+        if value < lowest:
+            raise argparse.ArgumentTypeError(f"must be a {kind} integer, not {value}")
+        return value
+    return parse
 
 
-def non_negative_int(text):
-    """argparse type: a random seed (Caffe's random_seed; negative means unset there)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a non-negative integer, not {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be a non-negative integer, not {value}")
-    return value
+# counts and intervals (iterations, seeds, jobs, threads)
+positive_int = _int_at_least(1, "positive")
+# a random seed (Caffe's random_seed; negative means unset there)
+non_negative_int = _int_at_least(0, "non-negative")
 
 
 def _exit_by_signal(name):
