@@ -100,9 +100,9 @@ def test_threshold_backward_is_an_error_naming_the_layer(tmp_path):
     net = caffe.Net(write_net(tmp_path, body("Threshold"), {"x": X.shape}), caffe.TRAIN)
     net.blobs["x"].data[...] = X
     net.forward()
-    with pytest.raises(caffe.EngineError, match="Threshold") as e:
+    with pytest.raises(caffe.EngineError, match="no backward pass") as e:
         net.backward(y=np.ones_like(X))
-    assert "n" in str(e.value)
+    assert "'n'" in str(e.value) and "Threshold" in str(e.value), str(e.value)
 
 
 @pytest.mark.parametrize("layer_type,param,match", [
@@ -115,8 +115,7 @@ def test_threshold_backward_is_an_error_naming_the_layer(tmp_path):
 def test_bad_parameters_name_the_layer(tmp_path, layer_type, param, match):
     with pytest.raises(caffe.EngineError, match=match) as e:
         caffe.Net(write_net(tmp_path, body(layer_type, param=param), {"x": (2, 3)}), caffe.TRAIN)
-    assert '"n"' in str(e.value) or "'n'" in str(e.value) or " n" in str(e.value), str(e.value)
-    assert layer_type in str(e.value)
+    assert f"layer 'n' ({layer_type})" in str(e.value), str(e.value)
 
 
 def test_absval_refuses_in_place(tmp_path):
