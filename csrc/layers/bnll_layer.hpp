@@ -1,6 +1,7 @@
 // BNLL (binomial normal log likelihood): top = log(1 + exp(x)), computed as
 // x + log(1 + exp(-x)) for x > 0 so that exp never overflows (Caffe's bnll_layer.cpp).
-// Backward: dx = dy * e / (e + 1), e = exp(min(x, 50)). Needs the bottom data: not in place.
+// Backward: dx = dy * e / (e + 1), e = exp(min(x, 50)), from the bottom data (so in place
+// gives a wrong gradient; Caffe does not refuse it either).
 #pragma once
 
 #include "layers/neuron_layer.hpp"
