@@ -25,8 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["GoldenMissing", "Comparison", "folder", "cases", "load", "compare", "compare_mask",
-           "assert_close", "assert_same_mask", "text", "integer", "names", "group"]
+from augdrop_caffe import textformat
+
+__all__ = ["GoldenMissing", "Comparison", "folder", "cases", "catalogue_folder", "catalogue",
+           "load", "compare", "compare_mask", "assert_close", "assert_same_mask", "text", "integer", "names", "group"]
 
 KINDS = ("layer", "filler", "net", "solver")
 
@@ -80,9 +82,29 @@ def kind_of(name):
     return _index()[name]
 
 
+def catalogue_folder():
+    """The folder of the catalogue cases (<golden>/catalogue), beside cases/."""
+    return folder().parent / "catalogue"
+
+
+@functools.lru_cache(maxsize=None)
+def catalogue():
+    """{name: sorted layer types of its prototxt} for every catalogue case archive (empty where
+    the golden folder has no catalogue/)."""
+    out = {}
+    for path in sorted(catalogue_folder().glob("*.npz")):
+        with np.load(path, allow_pickle=False) as z:
+            net = textformat.parse_text(str(z["prototxt"]), "NetParameter").to_dict()
+            out[path.stem] = sorted({t for layer in net.get("layer", []) for t in layer.get("type", [])})
+    return out
+
+
 @functools.lru_cache(maxsize=None)
 def _load(name):
+    """A case of cases/, or else of catalogue/ (the two hold no common names)."""
     path = folder() / f"{name}.npz"
+    if not path.is_file() and (catalogue_folder() / f"{name}.npz").is_file():
+        path = catalogue_folder() / f"{name}.npz"
     if not path.is_file():
         raise GoldenMissing(f"golden case {name!r} not found: {path}")
     with np.load(path, allow_pickle=False) as z:

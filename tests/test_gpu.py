@@ -197,6 +197,18 @@ def test_golden_case_on_gpu(name, tmp_path, monkeypatch):
                           "fail:\n  " + "\n  ".join(c.message for c in failures))
 
 
+@pytest.mark.parametrize("name", sorted(test_golden.CATALOGUE))
+def test_catalogue_case_on_gpu(name, tmp_path, monkeypatch):
+    reason = test_golden.catalogue_skip_reason(name)
+    if reason:
+        pytest.skip(reason)
+    monkeypatch.setattr(test_golden, "set_replay_mode", caffe.set_mode_gpu)
+    r = test_golden.replay(name, tmp_path)
+    failures = r.failures
+    assert not failures, (f"{name} on the GPU: {len(failures)} of {len(r.comparisons)} checks "
+                          "fail:\n  " + "\n  ".join(c.message for c in failures))
+
+
 @pytest.mark.parametrize("ratio", [0.005, 0.3, 0.5])
 def test_device_masks_drop_rate_and_scale(tmp_path, ratio):
     """The default (Philox) masks: drop rate within 4 sigma, kept values scaled exactly."""

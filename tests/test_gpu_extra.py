@@ -72,6 +72,24 @@ CASES = {
     "conv_big": ('layer { name: "l" type: "Convolution" bottom: "x" top: "y" '
                  'convolution_param { num_output: 8 kernel_size: 5 } }', {"x": (3, 4, 20, 20)}),
 }
+# The neuron layers (tests/test_neuron_layers.py), over several blocks, in place where Caffe
+# allows it. Cases named positive_* get inputs above 0 (Log, a fractional Power).
+NEURON = 'layer {{ name: "l" type: "{t}" bottom: "x" top: "{top}" {p} }}'
+for _name, _t, _p, _in_place in [
+        ("sigmoid", "Sigmoid", "", True), ("tanh", "TanH", "", True), ("absval", "AbsVal", "", False),
+        ("bnll", "BNLL", "", False), ("elu", "ELU", "elu_param { alpha: 0.4 }", True),
+        ("exp", "Exp", "exp_param { base: 2 scale: 0.5 shift: -0.3 }", True),
+        ("positive_log", "Log", "log_param { base: 2 scale: 0.7 shift: 0.4 }", False),
+        ("positive_power_half", "Power", "power_param { power: 0.5 scale: 1.2 shift: 0.3 }", False),
+        ("power_2", "Power", "power_param { power: 2 scale: 0.5 shift: 1 }", False),
+        ("power_3_noshift", "Power", "power_param { power: 3 scale: -0.8 }", False),
+        ("power_1", "Power", "power_param { power: 1 scale: -2 shift: 0.5 }", False),
+        ("power_scale0", "Power", "power_param { power: 2 scale: 0 shift: 1.5 }", False),
+        ("swish", "Swish", "swish_param { beta: 1.5 }", True),
+        ("clip", "Clip", "clip_param { min: -0.5 max: 0.8 }", False)]:
+    CASES[f"neuron_{_name}"] = (NEURON.format(t=_t, top="y", p=_p), {"x": (3, 700)})
+    if _in_place:
+        CASES[f"neuron_{_name}_inplace"] = (NEURON.format(t=_t, top="x", p=_p), {"x": (3, 700)})
 for _v in ("STANDARD", "FORWARD", "BACKWARD", "AUGMENTED"):
     CASES[f"ad_{_v.lower()}_inplace"] = (AD.format(top="x", v=_v, extra=""), {"x": (4, 40)})
     CASES[f"ad_{_v.lower()}_no_mbf"] = (AD.format(top="y", v=_v, extra="mask_backward_features: false"),
@@ -81,13 +99,31 @@ for _v in ("STANDARD", "FORWARD", "BACKWARD", "AUGMENTED"):
 
 def values_for(case, inputs):
     maker = distinct if "max" in case else gaussian
-    return {name: maker(shape, seed=i) for i, (name, shape) in enumerate(inputs.items())}
+    values = {name: maker(shape, seed=i) for i, (name, shape) in enumerate(inputs.items())}
+    if "positive_" in case:
+        values = {name: np.abs(v) + np.float32(0.1) for name, v in values.items()}
+    return values
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_layer(tmp_path, case):
     body, inputs = CASES[case]
     assert_same(run_both(tmp_path, body, inputs, values_for(case, inputs)))
+
+
+def test_threshold_forward_gpu_matches_cpu(tmp_path):
+    """Threshold has no backward pass (as in Caffe): its forward alone, in both modes."""
+    x = gaussian((3, 700), seed=3)
+    x[np.abs(x - 0.3) < 1e-3] += 0.01
+    body = 'layer { name: "l" type: "Threshold" bottom: "x" top: "y" threshold_param { threshold: 0.3 } }'
+    outs = []
+    for mode in (caffe.set_mode_cpu, caffe.set_mode_gpu):
+        mode()
+        net = caffe.Net(write_net(tmp_path, body, {"x": x.shape}, force_backward=False), caffe.TEST)
+        net.blobs["x"].data[...] = x
+        outs.append(np.array(net.forward()["y"]))
+    np.testing.assert_array_equal(outs[0], (x > 0.3).astype(np.float32))
+    np.testing.assert_array_equal(outs[1], outs[0])
 
 
 def test_softmax_loss_many_blocks(tmp_path):

@@ -8,10 +8,6 @@ void ReLULayer::LayerSetUp(const BlobVec& bottom, const BlobVec& top) {
   negative_slope_ = float(layer_param_.get_message("relu_param").get_float("negative_slope", 0));
 }
 
-void ReLULayer::Reshape(const BlobVec& bottom, const BlobVec& top) {
-  top[0]->ReshapeLike(*bottom[0]);
-}
-
 void ReLULayer::Forward_cpu(const BlobVec& bottom, const BlobVec& top) {
   const float* x = bottom[0]->cpu_data();
   float* y = top[0]->mutable_cpu_data();

@@ -3,28 +3,16 @@
 // top data; the sign is the same.
 #pragma once
 
-#include "layers/layer.hpp"
+#include "layers/neuron_layer.hpp"
 
 namespace augdrop {
 
-class ReLULayer : public Layer {
+class ReLULayer : public NeuronLayer {
  public:
-  using Layer::Layer;
+  using NeuronLayer::NeuronLayer;
   void LayerSetUp(const BlobVec& bottom, const BlobVec& top) override;
-  void Reshape(const BlobVec& bottom, const BlobVec& top) override;
   const char* type() const override { return "ReLU"; }
-  int ExactNumBottomBlobs() const override { return 1; }
-  int ExactNumTopBlobs() const override { return 1; }
-
- protected:
-  void Forward_cpu(const BlobVec& bottom, const BlobVec& top) override;
-  void Backward_cpu(const BlobVec& top, const std::vector<bool>& propagate_down,
-                    const BlobVec& bottom) override;
-#ifdef AUGDROP_WITH_CUDA
-  void Forward_gpu(const BlobVec& bottom, const BlobVec& top) override;
-  void Backward_gpu(const BlobVec& top, const std::vector<bool>& propagate_down,
-                    const BlobVec& bottom) override;
-#endif
+  AD_NEURON_METHODS
 
  private:
   float negative_slope_ = 0;

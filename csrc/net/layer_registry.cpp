@@ -3,21 +3,32 @@
 #include <functional>
 #include <map>
 
+#include "layers/absval_layer.hpp"
 #include "layers/accuracy_layer.hpp"
 #include "layers/augmented_dropout_layer.hpp"
 #include "layers/batch_norm_layer.hpp"
+#include "layers/bnll_layer.hpp"
+#include "layers/clip_layer.hpp"
 #include "layers/conv_layer.hpp"
 #include "layers/data_layer.hpp"
 #include "layers/dropout_layer.hpp"
 #include "layers/eltwise_layer.hpp"
+#include "layers/elu_layer.hpp"
+#include "layers/exp_layer.hpp"
 #include "layers/inner_product_layer.hpp"
 #include "layers/input_layer.hpp"
+#include "layers/log_layer.hpp"
 #include "layers/pooling_layer.hpp"
+#include "layers/power_layer.hpp"
 #include "layers/relu_layer.hpp"
 #include "layers/scale_layer.hpp"
+#include "layers/sigmoid_layer.hpp"
 #include "layers/softmax_layer.hpp"
 #include "layers/softmax_loss_layer.hpp"
 #include "layers/split_layer.hpp"
+#include "layers/swish_layer.hpp"
+#include "layers/tanh_layer.hpp"
+#include "layers/threshold_layer.hpp"
 
 namespace augdrop {
 namespace {
@@ -31,21 +42,32 @@ Factory Make() {
 
 const std::map<std::string, Factory>& Registry() {
   static const std::map<std::string, Factory> registry = {
+      {"AbsVal", Make<AbsValLayer>()},
       {"Accuracy", Make<AccuracyLayer>()},
       {"AugmentedDropout", Make<AugmentedDropoutLayer>()},
       {"BatchNorm", Make<BatchNormLayer>()},
+      {"BNLL", Make<BNLLLayer>()},
+      {"Clip", Make<ClipLayer>()},
       {"Convolution", Make<ConvolutionLayer>()},
       {"Data", Make<DataLayer>()},
       {"Dropout", Make<DropoutLayer>()},
       {"Eltwise", Make<EltwiseLayer>()},
+      {"ELU", Make<ELULayer>()},
+      {"Exp", Make<ExpLayer>()},
       {"InnerProduct", Make<InnerProductLayer>()},
       {"Input", Make<InputLayer>()},
+      {"Log", Make<LogLayer>()},
       {"Pooling", Make<PoolingLayer>()},
+      {"Power", Make<PowerLayer>()},
       {"ReLU", Make<ReLULayer>()},
       {"Scale", Make<ScaleLayer>()},
+      {"Sigmoid", Make<SigmoidLayer>()},
       {"Softmax", Make<SoftmaxLayer>()},
       {"SoftmaxWithLoss", Make<SoftmaxWithLossLayer>()},
       {"Split", Make<SplitLayer>()},
+      {"Swish", Make<SwishLayer>()},
+      {"TanH", Make<TanHLayer>()},
+      {"Threshold", Make<ThresholdLayer>()},
   };
   return registry;
 }
