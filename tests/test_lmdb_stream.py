@@ -10,24 +10,9 @@ import pytest
 import augdrop_caffe as caffe
 from augdrop_caffe.data import lmdb_stream
 from augdrop_caffe.data.readers import DataError, read_lmdb
+from test_data_readers import datum_bytes
 
 lmdb = pytest.importorskip("lmdb")
-
-
-def datum_bytes(image, label):
-    """A Caffe Datum (channels 1, height 2, width 3, data 4, label 5) by hand."""
-    def varint(v):
-        out = bytearray()
-        while True:
-            b = v & 0x7F
-            v >>= 7
-            out.append(b | (0x80 if v else 0))
-            if not v:
-                return bytes(out)
-    c, h, w = image.shape
-    data = image.tobytes()
-    return (b"\x08" + varint(c) + b"\x10" + varint(h) + b"\x18" + varint(w)
-            + b"\x22" + varint(len(data)) + data + b"\x28" + varint(label))
 
 
 def write_db(path, images, labels, keys=None, map_size=1 << 26):
