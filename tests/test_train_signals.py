@@ -192,7 +192,9 @@ def test_ctrl_c_during_step_raises_within_an_iteration(tmp_path):
     sent = []
 
     def interrupt():
-        time.sleep(0.5)
+        # Ctrl-C once the loop runs (a signal before it would meet no step to interrupt)
+        while solver.iter == 0:
+            time.sleep(0.01)
         sent.append(time.monotonic())
         signal.pthread_kill(main, signal.SIGINT)
 
