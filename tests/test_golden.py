@@ -225,16 +225,21 @@ def replay_solver(name, z, tmp):
             r.close(net.params[layer][i].data, z, key)
     r.check(solver.iter == steps, "solver.iter", f"{solver.iter} after {steps} steps")
 
+    # Caffe's history list: one blob per unshared learnable param, then for AdaDelta and Adam
+    # a second one per param (history2/ in the case).
     index = _history_index(net.params)
     history = solver.history
-    r.check(len(history) == len(index), "solver.history",
-            f"{len(history)} blobs, the net has {len(index)} unshared learnable params")
-    for (layer, i), key in _param_keys(z, "history").items():
-        j = index.get((layer, i))
-        if j is None or j >= len(history):
-            r.check(False, key, "no history blob for this param")
-        else:
-            r.close(history[j].data, z, key)
+    second = _param_keys(z, "history2")
+    expected = len(index) * (2 if second else 1)
+    r.check(len(history) == expected, "solver.history",
+            f"{len(history)} blobs, expected {expected} for {len(index)} unshared learnable params")
+    for prefix, offset in (("history", 0), ("history2", len(index))):
+        for (layer, i), key in _param_keys(z, prefix).items():
+            j = index.get((layer, i))
+            if j is None or offset + j >= len(history):
+                r.check(False, key, "no history blob for this param")
+            else:
+                r.close(history[offset + j].data, z, key)
     return r
 
 
@@ -331,7 +336,7 @@ try:
 except golden.GoldenMissing:  # test_golden_case fails with the reason
     CATALOGUE = {}
 REGISTERED = set(caffe._core.layer_types())
-SOLVER_TYPES = {"SGD", "Nesterov"}
+SOLVER_TYPES = {"SGD", "Nesterov", "AdaGrad", "RMSProp", "AdaDelta", "Adam"}
 # Catalogue cases of registered layer types that use a form of the layer not supported yet.
 UNSUPPORTED_FORMS = {"scale_two_bottoms": "Scale with its scale as a second bottom"}
 

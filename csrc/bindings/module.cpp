@@ -91,8 +91,11 @@ SolverAction ToSolverAction(const py::handle& value) {
 // display, test and snapshot points, on_event(event). A Python exception raised there
 // (KeyboardInterrupt from Ctrl-C above all) stops the loop once the current iteration is whole
 // and is raised when it has returned, so the solver's iter counts only complete iterations.
+// callbacks: (on_start, on_gradients_ready) pairs, pycaffe's Solver.add_callback, called at
+// Caffe's points of each iteration; an exception there ends the loop at once (before the rest
+// of the iteration) and is raised.
 void RunSolverLoop(SGDSolver& solver, bool solve, int64_t iters, const py::object& on_event,
-                   const py::object& action) {
+                   const py::object& action, const py::list& callbacks = py::list()) {
   std::unique_ptr<py::error_already_set> pending;
   auto guarded = [&pending](auto&& body) -> SolverAction {
     py::gil_scoped_acquire gil;
@@ -115,6 +118,16 @@ void RunSolverLoop(SGDSolver& solver, bool solve, int64_t iters, const py::objec
     hooks.on_event = [&](const SolverEvent& event) {
       return guarded([&]() { return ToSolverAction(on_event(event)); });
     };
+  }
+  if (!callbacks.empty()) {
+    auto call_all = [&](int which) {
+      return guarded([&]() {
+        for (py::handle pair : callbacks) py::reinterpret_borrow<py::tuple>(pair)[which]();
+        return SolverAction::NONE;
+      });
+    };
+    hooks.on_start = [call_all]() { return call_all(0); };
+    hooks.on_gradients_ready = [call_all]() { return call_all(1); };
   }
   {
     py::gil_scoped_release release;
@@ -370,11 +383,22 @@ PYBIND11_MODULE(_core, m) {
            py::arg("solver_param"))
       .def_property_readonly("type", &SGDSolver::type)
       .def("step", [](SGDSolver& s, int64_t iters, const py::object& on_event,
-                      const py::object& action) { RunSolverLoop(s, false, iters, on_event, action); },
-           py::arg("iters"), py::arg("on_event") = py::none(), py::arg("action") = py::none())
-      .def("solve", [](SGDSolver& s, const py::object& on_event, const py::object& action) {
-        RunSolverLoop(s, true, 0, on_event, action);
-      }, py::arg("on_event") = py::none(), py::arg("action") = py::none())
+                      const py::object& action, const py::list& callbacks) {
+             RunSolverLoop(s, false, iters, on_event, action, callbacks);
+           },
+           py::arg("iters"), py::arg("on_event") = py::none(), py::arg("action") = py::none(),
+           py::arg("callbacks") = py::list())
+      .def("solve", [](SGDSolver& s, const py::object& on_event, const py::object& action,
+                       const py::list& callbacks) {
+        RunSolverLoop(s, true, 0, on_event, action, callbacks);
+      }, py::arg("on_event") = py::none(), py::arg("action") = py::none(),
+         py::arg("callbacks") = py::list())
+      .def("apply_update", &SGDSolver::ApplyUpdate, py::call_guard<py::gil_scoped_release>())
+      .def("set_param_field", [](SGDSolver& s, const std::string& name, const py::object& value) {
+        py::dict d;
+        d[py::str(name)] = value;
+        s.set_param_field(name, ToParams(d).fields.at(name).at(0));
+      })
       .def("test_all", &SGDSolver::TestAll, py::call_guard<py::gil_scoped_release>())
       .def("learning_rate", &SGDSolver::GetLearningRate)
       .def_property("iter", &SGDSolver::iter, &SGDSolver::set_iter)

@@ -1,4 +1,6 @@
 #include <cmath>
+#include <map>
+#include <variant>
 
 #include "core/rng.hpp"
 #include "core/mode.hpp"
@@ -110,11 +112,19 @@ void SGDSolver::Step(int64_t iters, const StepHooks& hooks) {
       event.tests = TestAll();
       stop |= emit(event) == SolverAction::STOP;
     }
+    if (hooks.on_start && hooks.on_start() == SolverAction::STOP) {
+      requested_early_exit_ = true;
+      break;
+    }
     float loss = 0;
     for (int64_t i = 0; i < iter_size; ++i) loss += net_->ForwardBackward();
     loss /= float(iter_size);
     if (!std::isfinite(loss)) FailOnNonFiniteLoss(loss);
     const double smoothed_loss = UpdateSmoothedLoss(loss);
+    if (hooks.on_gradients_ready && hooks.on_gradients_ready() == SolverAction::STOP) {
+      requested_early_exit_ = true;
+      break;
+    }
     const float rate = ApplyUpdate();
     if (display > 0 && iter_ % display == 0) {
       SolverEvent event{SolverEvent::Kind::DISPLAY, iter_};
@@ -326,15 +336,32 @@ void NesterovSolver::ComputeUpdateValue(int param_id, float rate) {
   cpu_copy(n, update, p->mutable_cpu_diff());
 }
 
+void SGDSolver::set_param_field(const std::string& name, const ParamValue& value) {
+  AD_CHECK(!std::holds_alternative<std::shared_ptr<Params>>(value),
+           "solver field '" << name << "': only scalar fields can be set");
+  param_.set(name, value);
+}
+
 std::unique_ptr<SGDSolver> CreateSolver(const Params& solver_param) {
   std::string type = solver_param.get_string("type", "");
   if (type.empty()) {
-    const std::string legacy = solver_param.get_string("solver_type", "SGD");
-    type = legacy == "NESTEROV" ? "Nesterov" : legacy;
+    // The legacy enum, as Caffe's UpgradeSolverType names it.
+    static const std::map<std::string, std::string> legacy = {
+        {"SGD", "SGD"},         {"NESTEROV", "Nesterov"}, {"ADAGRAD", "AdaGrad"},
+        {"RMSPROP", "RMSProp"}, {"ADADELTA", "AdaDelta"}, {"ADAM", "Adam"}};
+    const std::string name = solver_param.get_string("solver_type", "SGD");
+    auto it = legacy.find(name);
+    AD_CHECK(it != legacy.end(), "unknown solver_type " << name);
+    type = it->second;
   }
   if (type == "SGD") return std::make_unique<SGDSolver>(solver_param);
   if (type == "Nesterov") return std::make_unique<NesterovSolver>(solver_param);
-  AD_FAIL("solver type '" << type << "' is not supported (SGD or Nesterov)");
+  if (type == "AdaGrad") return std::make_unique<AdaGradSolver>(solver_param);
+  if (type == "RMSProp") return std::make_unique<RMSPropSolver>(solver_param);
+  if (type == "AdaDelta") return std::make_unique<AdaDeltaSolver>(solver_param);
+  if (type == "Adam") return std::make_unique<AdamSolver>(solver_param);
+  AD_FAIL("solver type '" << type
+                          << "' is not supported (SGD, Nesterov, AdaGrad, RMSProp, AdaDelta, Adam)");
 }
 
 }  // namespace augdrop

@@ -1,6 +1,6 @@
 // Solver: the training loop of Caffe's solver.cpp (test at test_interval, iter_size forward/
-// backward passes per iteration, then the update), with SGD and Nesterov updates
-// (sgd_solver.cpp, nesterov_solver.cpp). The nets arrive inline in the SolverParameter
+// backward passes per iteration, then the update), with the updates of Caffe's six solvers
+// (sgd_solvers.hpp: SGD, Nesterov, AdaGrad, RMSProp, AdaDelta, Adam; one .cpp each). The nets arrive inline in the SolverParameter
 // (net_param, train_net_param, test_net_param): the Python driver resolves file names.
 #pragma once
 
@@ -42,6 +42,11 @@ struct StepHooks {
   std::function<SolverAction()> action;
   // Called at each event; STOP ends Step at the end of the current iteration.
   std::function<SolverAction(const SolverEvent&)> on_event;
+  // Caffe's Solver::Callback points: on_start before the iteration's forward/backward passes,
+  // on_gradients_ready between them and the update. STOP (a failed callback) ends Step at
+  // once, before the rest of that iteration: iter_ and the params are left as they were.
+  std::function<SolverAction()> on_start;
+  std::function<SolverAction()> on_gradients_ready;
 };
 
 class SGDSolver {
@@ -71,11 +76,17 @@ class SGDSolver {
   int64_t current_step() const { return current_step_; }
   void set_current_step(int64_t step) { current_step_ = step; }
   const Params& param() const { return param_; }
+  // Caffe's history_: one blob per learnable param, then (AdaDelta, Adam) a second one per
+  // param; a .solverstate holds them in this order.
   std::vector<std::shared_ptr<Blob>>& history() { return history_; }
+  // Replaces one scalar field of the solver's parameters (pycaffe's solver.param.base_lr = x).
+  void set_param_field(const std::string& name, const ParamValue& value);
+
+  // Regularize, clip and apply the current gradients at the current learning rate, as
+  // Caffe's ApplyUpdate (iter_ unchanged); returns the learning rate it used.
+  float ApplyUpdate();
 
  protected:
-  // Returns the learning rate it used.
-  float ApplyUpdate();
   // Adds an iteration's loss to the display window; returns the window's mean.
   double UpdateSmoothedLoss(float loss);
   void ClipGradients();
@@ -107,7 +118,55 @@ class NesterovSolver : public SGDSolver {
   void ComputeUpdateValue(int param_id, float rate) override;
 };
 
-// "SGD" or "Nesterov" from solver_param.type (or the legacy solver_type enum).
+// The adaptive solvers (adagrad_solver.cpp, rmsprop_solver.cpp, adadelta_solver.cpp,
+// adam_solver.cpp). DEVIATION: they have no CUDA kernels of their own (nor has the SGD update):
+// in GPU mode their update runs on the host, the blobs moved by SyncedMemory.
+
+// h += g^2; g = lr * g / (sqrt(h) + delta). Momentum must be 0.
+class AdaGradSolver : public SGDSolver {
+ public:
+  explicit AdaGradSolver(const Params& solver_param);
+  const char* type() const override { return "AdaGrad"; }
+
+ protected:
+  void ComputeUpdateValue(int param_id, float rate) override;
+};
+
+// h = rms_decay h + (1 - rms_decay) g^2; g = lr * g / (sqrt(h) + delta). Momentum must be 0.
+class RMSPropSolver : public SGDSolver {
+ public:
+  explicit RMSPropSolver(const Params& solver_param);
+  const char* type() const override { return "RMSProp"; }
+
+ protected:
+  void ComputeUpdateValue(int param_id, float rate) override;
+};
+
+// With m = momentum: h = m h + (1-m) g^2; u = g * sqrt((h2 + delta) / (h + delta));
+// h2 = m h2 + (1-m) u^2; g = lr * u. history_[n + i] is h2 (the squared updates).
+class AdaDeltaSolver : public SGDSolver {
+ public:
+  explicit AdaDeltaSolver(const Params& solver_param);
+  const char* type() const override { return "AdaDelta"; }
+
+ protected:
+  void ComputeUpdateValue(int param_id, float rate) override;
+};
+
+// m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2; with t = iter + 1,
+// g = lr * sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + delta): the bias correction goes into
+// the rate, and delta is added to sqrt(v) uncorrected, as Caffe. history_[n + i] is v.
+class AdamSolver : public SGDSolver {
+ public:
+  explicit AdamSolver(const Params& solver_param);
+  const char* type() const override { return "Adam"; }
+
+ protected:
+  void ComputeUpdateValue(int param_id, float rate) override;
+};
+
+// The solver solver_param.type names ("SGD", "Nesterov", "AdaGrad", "RMSProp", "AdaDelta",
+// "Adam"), or the legacy solver_type enum (SGD, NESTEROV, ADAGRAD, ...) when type is unset.
 std::unique_ptr<SGDSolver> CreateSolver(const Params& solver_param);
 
 }  // namespace augdrop
