@@ -12,7 +12,8 @@ A pycaffe-like API over the compiled core:
 from ._loader import EngineError, _core
 from .caffemodel import CaffeModelError
 from .net import Net
-from .solver import NesterovSolver, SGDSolver, get_solver
+from .solver import (AdaDeltaSolver, AdaGradSolver, AdamSolver, NesterovSolver, RMSPropSolver,
+                     SGDSolver, get_solver)
 from .textformat import PrototxtError
 
 __version__ = "0.1.0"
@@ -91,7 +92,8 @@ def reduction_slots():
 
 
 __all__ = [
-    "CaffeModelError", "EngineError", "Net", "NesterovSolver", "PrototxtError", "SGDSolver",
+    "AdaDeltaSolver", "AdaGradSolver", "AdamSolver", "CaffeModelError", "EngineError", "Net",
+    "NesterovSolver", "PrototxtError", "RMSPropSolver", "SGDSolver",
     "TEST", "TRAIN", "backends", "get_solver", "mode", "set_device", "set_gpu_dropout_masks",
     "num_threads", "reduction_slots", "set_mode_cpu", "set_mode_gpu", "set_num_threads",
     "set_random_seed", "set_reduction_slots", "synchronize",

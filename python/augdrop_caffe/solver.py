@@ -1,10 +1,11 @@
-"""Solvers: pycaffe's SGDSolver / NesterovSolver / get_solver over the compiled core."""
+"""Solvers: pycaffe's SGDSolver, NesterovSolver, AdaGradSolver, RMSPropSolver, AdaDeltaSolver,
+AdamSolver and get_solver over the compiled core."""
 import json
 import os
 
 import numpy as np
 
-from . import textformat
+from . import hdf5_snapshot, schema, textformat
 from ._loader import EngineError, _core, engine_error
 from .caffemodel import read_solverstate, write_solverstate
 from .data import prepare_net_data
@@ -68,6 +69,68 @@ def _nets_to_build(param):
     return list(nets.values())
 
 
+class MessageView:
+    """A parsed message ({field: [values]}) read as a protobuf message: attribute access gives
+    the field's value (the last one given, else the schema's default; enums as numbers, as
+    protobuf gives them; repeated fields as lists; messages as views).
+
+    pycaffe's solver.param is the SolverParameter message itself; this is that surface over
+    the parsed fields until the project serves caffe_pb2 messages. Setting a scalar field
+    (solver.param.base_lr = 0.1) changes the running solver, as in pycaffe, through on_set.
+    """
+
+    __slots__ = ("_type", "_fields", "_on_set")
+
+    def __init__(self, type_name, fields, on_set=None):
+        object.__setattr__(self, "_type", type_name)
+        object.__setattr__(self, "_fields", fields)
+        object.__setattr__(self, "_on_set", on_set)
+
+    def _field(self, name):
+        fd = schema.field(self._type, name)
+        if fd is None:
+            raise AttributeError(f"{self._type} has no field '{name}'")
+        return fd
+
+    def _value(self, fd, v):
+        if schema.is_message_type(fd.type):
+            return MessageView(fd.type, v if v is not None else {})
+        if schema.is_enum_type(fd.type) and isinstance(v, str):
+            return schema.enum_values(fd.type)[v]
+        return v
+
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        fd = self._field(name)
+        values = self._fields.get(name, [])
+        if fd.repeated:
+            return [self._value(fd, v) for v in values]
+        return self._value(fd, values[-1] if values else fd.default)
+
+    def __setattr__(self, name, value):
+        fd = self._field(name)
+        if fd.repeated or schema.is_message_type(fd.type):
+            raise AttributeError(f"only singular scalar fields of {self._type} can be set here "
+                                 f"('{name}' is {'repeated' if fd.repeated else 'a message'})")
+        msg = textformat.Message(self._type)
+        msg.set(name, value)  # checked and converted as the parser would (enum numbers to names)
+        value = msg.get(name)
+        if self._on_set is not None:
+            self._on_set(name, value)
+        self._fields[name] = [value]
+
+    def HasField(self, name):
+        self._field(name)
+        return bool(self._fields.get(name))
+
+    def __dir__(self):
+        return list(schema.fields(self._type))
+
+    def __repr__(self):
+        return f"<{self._type} view: {sorted(self._fields)}>"
+
+
 class _Solver:
     _forced_type = None
 
@@ -87,7 +150,11 @@ class _Solver:
             prepare_net_data(net_dict, data_root, kept)
         if self._forced_type:
             param["type"] = [self._forced_type]
-        self.param = param
+        if not param.get("snapshot_prefix"):
+            # Caffe's UpgradeSnapshotPrefixProperty: the solver file's path without extension.
+            param["snapshot_prefix"] = [os.path.splitext(solver_file)[0]]
+        self._param = param
+        self._callbacks = []
         self._source = solver_file
         train_key = "net_param" if "net_param" in param else "train_net_param"
         train_msg, train_src = sources.get(train_key, [(None, solver_file)])[0]
@@ -107,6 +174,17 @@ class _Solver:
     @property
     def type(self):
         return self._solver.type
+
+    @property
+    def param(self):
+        """The SolverParameter, read as a message (solver.param.base_lr); setting a scalar
+        field changes this solver, as in pycaffe."""
+        return MessageView("SolverParameter", self._param, self._solver.set_param_field)
+
+    @property
+    def lr(self):
+        """The learning rate of the current iteration (pycaffe's SGDSolver.lr)."""
+        return self._solver.learning_rate()
 
     @property
     def iter(self):
@@ -131,7 +209,7 @@ class _Solver:
         exception raised by either also stops the loop after the iteration and is raised here.
         """
         try:
-            self._solver.step(int(iters), on_event, action)
+            self._solver.step(int(iters), on_event, action, self._callbacks)
         except EngineError as e:
             raise locate_error(e, *self._train_source) from None
 
@@ -140,9 +218,31 @@ class _Solver:
         if resume_file:
             self.restore(resume_file)
         try:
-            self._solver.solve(on_event, action)
+            self._solver.solve(on_event, action, self._callbacks)
         except EngineError as e:
             raise locate_error(e, *self._train_source) from None
+
+    def add_callback(self, on_start, on_gradients_ready):
+        """Call on_start() at the start of each iteration (after its test, before its forward
+        passes) and on_gradients_ready() once its gradients are ready (before the update), as
+        Caffe's Solver::Callback. An exception raised by either ends step/solve at once, the
+        rest of that iteration not run, and is raised there."""
+        if not (callable(on_start) and callable(on_gradients_ready)):
+            raise TypeError("add_callback(on_start, on_gradients_ready) takes two callables")
+        self._callbacks.append((on_start, on_gradients_ready))
+
+    def apply_update(self):
+        """Update the params from their current diffs at the current learning rate (Caffe's
+        ApplyUpdate: clip, normalize, regularize, the solver's rule); iter is unchanged."""
+        try:
+            return self._solver.apply_update()
+        except EngineError as e:
+            raise locate_error(e, *self._train_source) from None
+
+    def share_weights(self, net):
+        """Make `net` use this solver's training weights (Caffe's ShareTrainedLayersWith):
+        the layers of the same name then read the weights as they train."""
+        net.share_with(self.net)
 
     def test_all(self):
         """Run every test net for its test_iter batches: a list of {name: mean value}."""
@@ -156,14 +256,23 @@ class _Solver:
         return self._solver.history
 
     def snapshot(self, prefix=None):
-        """Write <prefix>_iter_<N>.caffemodel and .solverstate, as Caffe; returns both paths."""
-        prefix = prefix or self.param.get("snapshot_prefix", [""])[0]
+        """Write <prefix>_iter_<N>.caffemodel and .solverstate as Caffe (.caffemodel.h5 and
+        .solverstate.h5 with snapshot_format: HDF5, which needs h5py); returns both paths."""
+        p = self.param
+        prefix = prefix or p.snapshot_prefix
         base = f"{prefix}_iter_{self.iter}"
-        model, state = base + ".caffemodel", base + ".solverstate"
-        self.net.save(model)
-        write_solverstate(state, iter=self.iter, learned_net=model,
-                          current_step=self._solver.current_step,
-                          history=[np.array(h.data) for h in self.history])
+        history = [np.array(h.data) for h in self.history]
+        if p.snapshot_format == schema.enum_values("SolverParameter.SnapshotFormat")["HDF5"]:
+            model, state = base + ".caffemodel.h5", base + ".solverstate.h5"
+            hdf5_snapshot.save_weights(self.net, model, write_diff=p.snapshot_diff)
+            hdf5_snapshot.write_solverstate(state, iter=self.iter, learned_net=model,
+                                            current_step=self._solver.current_step,
+                                            history=history)
+        else:
+            model, state = base + ".caffemodel", base + ".solverstate"
+            self.net.save(model)
+            write_solverstate(state, iter=self.iter, learned_net=model,
+                              current_step=self._solver.current_step, history=history)
         # What Caffe's solverstate lacks for an exact resume: the random stream and the data
         # layers' cursors and private streams.
         extra = {"rng": _core.rng_state(),
@@ -176,23 +285,28 @@ class _Solver:
         return model, state
 
     def restore(self, state_file):
-        """Resume from a .solverstate (and the .caffemodel it names)."""
-        state = read_solverstate(state_file)
+        """Resume from a .solverstate or .solverstate.h5 (and the weights file it names)."""
+        hdf5 = state_file.endswith(".h5")
+        state = (hdf5_snapshot.read_solverstate if hdf5 else read_solverstate)(state_file)
         learned = state.get("learned_net")
         if learned:
             if not os.path.isfile(learned):
                 learned = os.path.join(os.path.dirname(os.path.abspath(state_file)),
                                        os.path.basename(learned))
-            self.net.copy_from(learned)
+            if learned.endswith(".h5"):
+                hdf5_snapshot.load_weights(self.net, learned)
+            else:
+                self.net.copy_from(learned)
         history = state.get("history", [])
         if len(history) != len(self.history):
-            raise EngineError(f"{state_file}: {len(history)} history blobs, the solver has "
-                              f"{len(self.history)}")
+            raise EngineError(f"{state_file}: {len(history)} history blobs, the {self.type} "
+                              f"solver has {len(self.history)}")
         for src, dst in zip(history, self.history):
             dst.data[...] = np.asarray(src, dtype=np.float32).reshape(dst.shape)
         self._solver.iter = int(state.get("iter", 0))
         self._solver.current_step = int(state.get("current_step", 0))
-        extra_file = os.path.splitext(state_file)[0] + ".augdrop_state"
+        base = state_file[:-len(".h5")] if hdf5 else state_file
+        extra_file = os.path.splitext(base)[0] + ".augdrop_state"
         if os.path.isfile(extra_file):
             with open(extra_file) as f:
                 extra = json.load(f)
@@ -211,6 +325,23 @@ class NesterovSolver(_Solver):
     _forced_type = "Nesterov"
 
 
+class AdaGradSolver(_Solver):
+    _forced_type = "AdaGrad"
+
+
+class RMSPropSolver(_Solver):
+    _forced_type = "RMSProp"
+
+
+class AdaDeltaSolver(_Solver):
+    _forced_type = "AdaDelta"
+
+
+class AdamSolver(_Solver):
+    _forced_type = "Adam"
+
+
 def get_solver(solver_file, data_root=None, edit=None):
-    """The solver the file's `type` names (SGD by default)."""
+    """The solver the file's `type` names (SGD by default; the legacy solver_type enum when
+    type is unset): SGD, Nesterov, AdaGrad, RMSProp, AdaDelta or Adam."""
     return _Solver(solver_file, data_root, edit)

@@ -305,10 +305,11 @@ def _set_up(solver_path, weights, snapshot, dropout, seed, iterations, output,
 def _run(solver, solver_path, settings, notes, dropout, quick, output, log, quiet, signals):
     """The training loop (the core's) with this driver's log, snapshots and summary."""
     p = solver.param
-    max_iter = int(p.get("max_iter", [0])[-1])
-    snapshot_every = int(p.get("snapshot", [0])[-1])
+    max_iter = int(p.max_iter)
+    snapshot_every = int(p.snapshot)
+    seed = p.random_seed if p.HasField("random_seed") else "unset"
     log(f"Solving {solver.net.name} ({solver.type}), {max_iter} iterations, seed "
-        f"{p.get('random_seed', ['unset'])[-1]}, data root {find_data_root()}")
+        f"{seed}, data root {find_data_root()}")
 
     test_curve, train_curve = [], []
     progress = Progress(max_iter, not quiet)
@@ -362,7 +363,7 @@ def _run(solver, solver_path, settings, notes, dropout, quick, output, log, quie
         final = {}
     else:
         final = _final_test(solver, log, test_curve)
-        if (p.get("snapshot_after_train", [True])[-1] and last["snapshot"] != solver.iter
+        if (p.snapshot_after_train and last["snapshot"] != solver.iter
                 and not (snapshot_every and solver.iter % snapshot_every == 0)):
             take_snapshot()
     wall = time.time() - start
@@ -372,7 +373,7 @@ def _run(solver, solver_path, settings, notes, dropout, quick, output, log, quie
         "version": __version__, "solver": os.path.abspath(solver_path), "net": solver.net.name,
         "provenance": provenance(solver.net, settings.get("device", "cpu")),
         "weights_sha256": weights_digest(solver.net),
-        "iterations": solver.iter, "seed": p.get("random_seed", [None])[-1],
+        "iterations": solver.iter, "seed": p.random_seed if p.HasField("random_seed") else None,
         "interrupted": bool(interrupted),
         "signal": signal.Signals(signals.stop_signal).name if interrupted and
         signals.stop_signal else None,
