@@ -14,6 +14,7 @@
 #endif
 #include "core/rng.hpp"
 #include "data/dataset_registry.hpp"
+#include "layers/python_layer.hpp"
 #include "math/math_functions.hpp"
 #include "net/layer_registry.hpp"
 #include "net/net.hpp"
@@ -315,6 +316,25 @@ PYBIND11_MODULE(_core, m) {
       })
       .def("__repr__", [](const Blob& b) { return "<Blob " + b.shape_string() + ">"; });
 
+  // A Python layer's self.blobs (pycaffe's BlobVec): indexable, iterable, add_blob(*shape).
+  py::class_<PythonLayerBlobs, std::shared_ptr<PythonLayerBlobs>>(m, "LayerBlobs")
+      .def("__len__", [](const PythonLayerBlobs& b) { return b.get().size(); })
+      .def("__getitem__", [](const PythonLayerBlobs& b, int64_t i) {
+        auto& v = b.get();
+        const int64_t n = int64_t(v.size());
+        if (i < 0) i += n;
+        if (i < 0 || i >= n) throw py::index_error("blob index out of range");
+        return v[size_t(i)];
+      })
+      .def("__iter__", [](const PythonLayerBlobs& b) {
+        return py::iter(py::cast(std::vector<std::shared_ptr<Blob>>(b.get())));
+      })
+      .def("add_blob", [](PythonLayerBlobs& b, py::args dims) {
+        std::vector<int64_t> shape;
+        for (auto d : dims) shape.push_back(py::cast<int64_t>(d));
+        b.get().push_back(std::make_shared<Blob>(shape));
+      }, "Append a param blob of the given shape (in setup, before the net collects params).");
+
   py::class_<Net, std::shared_ptr<Net>>(m, "Net")
       .def(py::init([](const py::dict& net_param, int phase, int level,
                        std::vector<std::string> stages) {
@@ -340,6 +360,11 @@ PYBIND11_MODULE(_core, m) {
         return out;
       })
       .def("layer_blobs", [](const Net& n, int i) { return n.layers().at(i)->blobs(); })
+      .def("python_layer", [](const Net& n, int i) -> py::object {
+        // The Python object of a Python layer, None for the others.
+        auto* layer = dynamic_cast<PythonLayer*>(n.layers().at(i).get());
+        return layer ? layer->object() : py::none();
+      })
       .def("layer_need_backward", &Net::layer_need_backward)
       .def("layer_engine", [](const Net& n, int i) { return n.layers().at(i)->engine(); })
       .def("layer_state", [](const Net& n, int i) { return py::bytes(n.layers().at(i)->SaveState()); })

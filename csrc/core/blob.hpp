@@ -11,7 +11,9 @@
 
 namespace augdrop {
 
-class Blob {
+// enable_shared_from_this: a Blob handed to Python as a bare pointer (a Python layer's bottom
+// and top) is shared with its owner rather than copied or left unowned.
+class Blob : public std::enable_shared_from_this<Blob> {
  public:
   Blob() = default;
   explicit Blob(const std::vector<int64_t>& shape) { Reshape(shape); }

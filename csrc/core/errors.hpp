@@ -38,11 +38,20 @@ class Error : public std::runtime_error {
   bool has_layer_ = false;
 };
 
+// Marks an exception that must reach the caller as itself, not as an Error: a Python layer's
+// own exception (layers/python_layer.hpp), which names its layer already.
+class ForeignException {
+ public:
+  virtual ~ForeignException() = default;
+};
+
 // Rethrows the exception `e`, caught while the layer `layer` (of type `layer_type`) was set up
 // or run, as an Error of that layer. An Error that already names a layer is rethrown as it is:
-// the innermost layer is the one that failed.
+// the innermost layer is the one that failed. Call it only inside the catch block of `e`
+// (a ForeignException is rethrown with `throw;`).
 [[noreturn]] inline void RethrowForLayer(const std::exception& e, const std::string& layer,
                                          const std::string& layer_type) {
+  if (dynamic_cast<const ForeignException*>(&e) != nullptr) throw;
   if (const auto* err = dynamic_cast<const Error*>(&e)) {
     if (err->has_layer()) throw *err;
     throw Error(err->reason(), layer, layer_type);

@@ -20,6 +20,7 @@
 #include "layers/log_layer.hpp"
 #include "layers/pooling_layer.hpp"
 #include "layers/power_layer.hpp"
+#include "layers/python_layer.hpp"
 #include "layers/relu_layer.hpp"
 #include "layers/scale_layer.hpp"
 #include "layers/sigmoid_layer.hpp"
@@ -59,6 +60,7 @@ const std::map<std::string, Factory>& Registry() {
       {"Log", Make<LogLayer>()},
       {"Pooling", Make<PoolingLayer>()},
       {"Power", Make<PowerLayer>()},
+      {"Python", Make<PythonLayer>()},
       {"ReLU", Make<ReLULayer>()},
       {"Scale", Make<ScaleLayer>()},
       {"Sigmoid", Make<SigmoidLayer>()},

@@ -12,6 +12,7 @@ A pycaffe-like API over the compiled core:
 from ._loader import EngineError, _core
 from .caffemodel import CaffeModelError
 from .net import Net
+from .python_layer import Layer
 from .solver import (AdaDeltaSolver, AdaGradSolver, AdamSolver, NesterovSolver, RMSPropSolver,
                      SGDSolver, get_solver)
 from .textformat import PrototxtError
@@ -92,7 +93,7 @@ def reduction_slots():
 
 
 __all__ = [
-    "AdaDeltaSolver", "AdaGradSolver", "AdamSolver", "CaffeModelError", "EngineError", "Net",
+    "AdaDeltaSolver", "AdaGradSolver", "AdamSolver", "CaffeModelError", "EngineError", "Layer", "Net",
     "NesterovSolver", "PrototxtError", "RMSPropSolver", "SGDSolver",
     "TEST", "TRAIN", "backends", "get_solver", "mode", "set_device", "set_gpu_dropout_masks",
     "num_threads", "reduction_slots", "set_mode_cpu", "set_mode_gpu", "set_num_threads",
