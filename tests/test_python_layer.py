@@ -259,6 +259,10 @@ def test_python_object_is_reachable_from_the_core_net(tmp_path):
     objs = [net._net.python_layer(i) for i in range(len(net.layers))]
     assert objs[0] is None  # the Input layer
     assert isinstance(objs[2], Times) and objs[2].k == 2 and objs[2].param_str == "2"
+    # net.layers reaches the Python object's attributes, as pycaffe's net.layers does
+    assert net.layers[2].k == 2 and net.layers[2].name == "two" and net.layers[2].type == "Python"
+    with pytest.raises(AttributeError):
+        net.layers[0].k
 
 
 def test_blobs_outliving_their_net_fail_cleanly(tmp_path):

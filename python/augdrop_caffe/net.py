@@ -34,13 +34,21 @@ def layers_in_state(net_dict, phase, level=0, stages=()):
 
 
 class Layer:
-    """One layer of a Net: its name, Caffe type and parameter blobs."""
+    """One layer of a Net: its name, Caffe type and parameter blobs. For a Python layer, the
+    other attributes are its Python object's (as pycaffe's net.layers gives that object)."""
 
-    def __init__(self, name, type_, blobs, engine=lambda: ""):
+    def __init__(self, name, type_, blobs, engine=lambda: "", python=None):
         self.name = name
         self.type = type_
         self.blobs = blobs
         self._engine = engine
+        self._python = python
+
+    def __getattr__(self, attr):
+        python = self.__dict__.get("_python")
+        if python is None or attr.startswith("__"):
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {attr!r}")
+        return getattr(python, attr)
 
     @property
     def engine(self):
@@ -97,7 +105,8 @@ class Net:
         self._message = message
         self._source = source
         self._layer_names = list(core.layer_names)
-        self.layers = [Layer(n, t, core.layer_blobs(i), lambda i=i: core.layer_engine(i))
+        self.layers = [Layer(n, t, core.layer_blobs(i), lambda i=i: core.layer_engine(i),
+                             core.python_layer(i) if t == "Python" else None)
                        for i, (n, t) in enumerate(zip(core.layer_names, core.layer_types))]
         names = core.blob_names
         self.blobs = OrderedDict(zip(names, core.blobs))
