@@ -226,6 +226,10 @@ def test_setting_base_lr_changes_the_solver(tmp_path):
     assert solver.lr == pytest.approx(0.2)
     with pytest.raises(AttributeError, match="repeated"):
         solver.param.test_iter = [1]
+    solver.param.snapshot_format = 0  # an enum by number, as protobuf takes it
+    assert solver.param.snapshot_format == 0 and solver.param.HasField("snapshot_format")
+    with pytest.raises(TypeError, match="expected a number"):
+        solver.param.base_lr = "fast"
 
 
 def test_apply_update(tmp_path):
