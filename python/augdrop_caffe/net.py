@@ -56,7 +56,8 @@ class Net:
     """A network in a phase, as caffe.Net.
 
     Net(prototxt, phase), Net(prototxt, weights, phase), or keywords
-    Net(prototxt, phase=TEST, weights=path, level=0, stages=(), data_root=None).
+    Net(prototxt, phase=TEST, weights=path, level=0, stages=(), data_root=None); the prototxt
+    may also be a caffe_pb2.NetParameter.
     Data layers' sources are loaded from data_root (default: $AUGDROP_DATA, then the cache).
     """
 
@@ -70,9 +71,9 @@ class Net:
             raise TypeError("Net(prototxt, phase) or Net(prototxt, weights, phase)")
         if phase is None:
             raise TypeError("Net needs a phase: augdrop_caffe.TRAIN or augdrop_caffe.TEST")
-        if not os.path.isfile(model):
+        if isinstance(model, (str, bytes, os.PathLike)) and not os.path.isfile(model):
             raise FileNotFoundError(f"net prototxt not found: {model}")
-        message = textformat.parse_file(model, "NetParameter")
+        message, model = textformat.parse_source(model, "NetParameter")
         net_dict = message.to_dict()
         try:
             # Only the layers of this phase, level and stages are built, so only their data

@@ -34,7 +34,7 @@ from . import schema
 from .schema import to_float32
 
 __all__ = ["Message", "PrototxtError", "parse_text", "parse_bytes", "parse_file",
-           "format_message", "message_from_dict"]
+           "parse_source", "format_message", "message_from_dict"]
 
 
 class PrototxtError(ValueError):
@@ -644,6 +644,30 @@ def parse_file(path, root_type):
     except OSError as e:
         raise PrototxtError(filename, None, "cannot read prototxt: %s" % (e.strerror or e)) from e
     return parse_bytes(raw, root_type, filename)
+
+
+def is_protobuf_message(obj, root_type):
+    """Whether obj is a protobuf message of Caffe's `root_type` (caffe_pb2's or any other
+    build of caffe.proto), told by duck typing so that protobuf is imported only by users."""
+    descriptor = getattr(obj, "DESCRIPTOR", None)
+    return getattr(descriptor, "full_name", None) == "caffe." + root_type
+
+
+def parse_source(source, root_type):
+    """(Message, filename) from a prototxt path or a protobuf message of `root_type`.
+
+    A protobuf message is written as text by protobuf's text_format and parsed here, so the
+    one reader of prototxt rules (and its file:line errors, the file then named
+    '<NetParameter message>') serves both."""
+    if is_protobuf_message(source, root_type):
+        from google.protobuf import text_format
+
+        filename = "<%s message>" % root_type
+        return parse_text(text_format.MessageToString(source), root_type, filename), filename
+    if not isinstance(source, (str, bytes)) and not hasattr(source, "__fspath__"):
+        raise TypeError("expected a prototxt path or a caffe_pb2.%s, got %s"
+                        % (root_type, type(source).__name__))
+    return parse_file(source, root_type), str(source)
 
 
 def parse_bytes(raw, root_type, filename="<bytes>"):
