@@ -696,8 +696,8 @@ message PReLUParameter {
   optional bool channel_shared = 2 [default = false];
 }
 
-// Legacy (V1) layers: only what reading old binary models needs. The text parser refuses the
-// NetParameter.layers field altogether.
+// Legacy layers, V1 (NetParameter.layers, enum types) and V0 (a V1 layer's `layer`), as
+// caffe.proto keeps them for upgrade_proto: upgrade.py turns them into LayerParameters.
 message V1LayerParameter {
   repeated string bottom = 2;
   repeated string top = 3;
