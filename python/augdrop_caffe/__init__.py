@@ -20,6 +20,28 @@ from .textformat import PrototxtError
 
 __version__ = "0.1.0"
 
+# pycaffe's modules and names that need protobuf (or images) load on first use, so that
+# `import augdrop_caffe` (and the CLI) stays free of them.
+_LAZY = {
+    "io": ("io", None), "proto": ("proto", None), "net_spec": ("net_spec", None),
+    "coord_map": ("coord_map", None), "layers": ("net_spec", "layers"),
+    "params": ("net_spec", "params"), "NetSpec": ("net_spec", "NetSpec"),
+    "to_proto": ("net_spec", "to_proto"), "Classifier": ("classifier", "Classifier"),
+    "Detector": ("detector", "Detector"), "draw": ("draw", None),
+}
+
+
+def __getattr__(name):
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    module_name, attr = _LAZY[name]
+    module = importlib.import_module("." + module_name, __name__)
+    value = module if attr is None else getattr(module, attr)
+    globals()[name] = value
+    return value
+
 TRAIN = 0
 TEST = 1
 
@@ -139,6 +161,7 @@ def reduction_slots():
 
 
 __all__ = [
+    "io", "proto", "net_spec", "coord_map", "layers", "params", "NetSpec", "to_proto",
     "CaffeModelError", "EngineError", "Net", "NesterovSolver", "PrototxtError", "SGDSolver",
     "TEST", "TRAIN", "Timer", "backends", "get_solver", "get_solver_from_string", "has_nccl",
     "layer_type_list", "mode", "set_device", "set_gpu_dropout_masks",
