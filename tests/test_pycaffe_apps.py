@@ -100,10 +100,11 @@ def test_dot_source_describes_the_net():
     dot = caffe.draw.get_dot_source(net, "LR")
     assert dot.startswith('digraph "%s" {' % net.name) and "rankdir=LR;" in dot
     assert r'"conv1\n(Convolution)\nkernel size: 5\nstride: 1\npad: 0"' in dot
-    assert r'(Pooling MAX)' in dot and 'label=20' in dot  # conv1's 20 outputs on its edge
+    assert r'(Pooling MAX)' in dot and 'label="20"' in dot  # conv1's 20 outputs on its edge
     test_only = caffe.draw.get_dot_source(net, "TB", phase=caffe_pb2.TEST)
     train_only = caffe.draw.get_dot_source(net, "TB", phase=caffe_pb2.TRAIN)
     assert "accuracy" in test_only and "accuracy" not in train_only
+    assert '[label="Batch 100"]' in dot
     assert caffe.draw.get_layer_lr_mult(net.layer[2]) == (1.0, 2.0)
 
 

@@ -19,7 +19,7 @@ import runpy
 import sys
 
 ALIAS = "caffe"
-TARGET = __name__.rpartition(".")[0]  # augdrop_caffe
+TARGET = "augdrop_caffe"
 
 
 class _AliasLoader(importlib.abc.Loader):
@@ -99,4 +99,8 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run as `python -m`, this file is __main__: use the package's own copy of the module,
+    # so that the alias installed is the one augdrop_caffe.alias knows.
+    from augdrop_caffe.alias import main as _main
+
+    sys.exit(_main())

@@ -119,6 +119,7 @@ def get_dot_source(caffe_net, rankdir, label_edges=True, phase=None, display_lrm
         attrs = "".join(' %s="%s"' % kv for kv in style.items())
         lines.append("%s [%s];" % (label, attrs.strip()) if attrs else "%s;" % label)
     for src, dst, label in edges:
+        label = label if label.startswith('"') else _quote(label)
         lines.append("%s -> %s [label=%s];" % (nodes[src][0], nodes[dst][0], label))
     lines.append("}")
     return "\n".join(lines) + "\n"
