@@ -262,3 +262,41 @@ def test_get_solver_from_string(tmp_path, monkeypatch):
     assert solver.net.name == "deploy"
     with pytest.raises(caffe.PrototxtError, match="<string>:1"):
         caffe.get_solver_from_string("base_lr: 'x'")
+
+
+SHARED = """
+layer { name: "x" type: "Input" top: "x" input_param { shape { dim: 2 dim: 3 } } }
+layer { name: "a" type: "InnerProduct" bottom: "x" top: "a" param { name: "w" }
+        param { name: "bias" } inner_product_param { num_output: 4 } }
+layer { name: "b" type: "InnerProduct" bottom: "x" top: "b" param { name: "w" }
+        param { name: "bias" } inner_product_param { num_output: 4 } }
+"""
+
+
+def test_params_of_shared_layers_are_one_memory(tmp_path):
+    path = tmp_path / "shared.prototxt"
+    path.write_text(SHARED)
+    net = caffe.Net(str(path), caffe.TRAIN)
+    assert list(net.params) == ["a", "b"]
+    net.params["a"][0].data[...] = 3
+    np.testing.assert_array_equal(net.params["b"][0].data, 3)
+
+
+def test_hdf5_of_shared_layers_loads(tmp_path):
+    pytest.importorskip("h5py")
+    path = tmp_path / "shared.prototxt"
+    path.write_text(SHARED)
+    net = caffe.Net(str(path), caffe.TRAIN)
+    net.params["a"][0].data[...] = 3
+    net.save_hdf5(str(tmp_path / "w.h5"))
+    other = caffe.Net(str(path), caffe.TRAIN, weights=str(tmp_path / "w.h5"))
+    np.testing.assert_array_equal(other.params["b"][0].data, 3)
+
+
+def test_import_does_not_load_protobuf():
+    import subprocess
+    import sys
+    code = ("import sys, augdrop_caffe; assert 'google.protobuf' not in sys.modules; "
+            "augdrop_caffe.io; assert 'google.protobuf' not in sys.modules; "
+            "augdrop_caffe.layers; assert 'google.protobuf' in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True)
