@@ -228,6 +228,7 @@ layer { name: "AandB" type: "InnerProduct" bottom: "data" top: "AandB"
 
 @pytest.mark.parametrize("kwargs, expected", [
     ({}, ["NoLevel"]),
+    ({"stages": None}, ["NoLevel"]),  # pycaffe's default
     ({"level": 1}, ["NoLevel", "Level1Only"]),
     ({"stages": ["A"]}, ["NoLevel", "A"]),
     ({"stages": ["A", "B"]}, ["NoLevel", "A", "AandB"]),

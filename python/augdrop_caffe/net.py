@@ -80,6 +80,7 @@ class Net:
             raise TypeError("Net(prototxt, phase) or Net(prototxt, weights, phase)")
         if phase is None:
             raise TypeError("Net needs a phase: augdrop_caffe.TRAIN or augdrop_caffe.TEST")
+        stages = () if stages is None else stages  # pycaffe's default is None
         if isinstance(model, (str, bytes, os.PathLike)) and not os.path.isfile(model):
             raise FileNotFoundError(f"net prototxt not found: {model}")
         message, model = textformat.parse_source(model, "NetParameter")
