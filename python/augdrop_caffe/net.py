@@ -163,7 +163,7 @@ class Net:
         blobs of `allowed`, the batch size must match, and numpy broadcasts the rest."""
         for name, array in arrays.items():
             if name not in allowed:
-                raise KeyError(f"{name!r} is not {what} of this net ({what}s: {allowed})")
+                raise KeyError(f"{name!r} is not an {what} of this net ({what}s: {allowed})")
             target = getattr(self.blobs[name], attr)
             array = np.asarray(array)
             if array.ndim and target.ndim and array.shape[0] != target.shape[0]:
@@ -183,7 +183,7 @@ class Net:
         Returns {blob name: data view} for the tops of `end` (the net's outputs when `end` is
         not given) and the blobs named in `blobs`."""
         blobs = list(blobs or [])
-        self._set_arrays(kwargs, self.inputs, "an input", "data")
+        self._set_arrays(kwargs, self.inputs, "input", "data")
         s = 0 if start is None else self._layer_index(start)
         if end is None:
             e, outs = len(self.layers) - 1, self.outputs + blobs
@@ -201,7 +201,7 @@ class Net:
         Returns {blob name: diff view} for the bottoms of `end` (the net's inputs when `end`
         is not given) and the blobs named in `diffs`."""
         diffs = list(diffs or [])
-        self._set_arrays(kwargs, self.outputs, "an output", "diff")
+        self._set_arrays(kwargs, self.outputs, "output", "diff")
         s = len(self.layers) - 1 if start is None else self._layer_index(start)
         if end is None:
             e, outs = 0, self.inputs + diffs
