@@ -197,7 +197,7 @@ def load_image(filename, color=True):
         from PIL import Image
     except ImportError:
         raise ImportError("caffe.io.load_image needs Pillow: pip install pillow (or "
-                          "pip install 'augdrop-caffe[image]')") from None
+                          "pip install 'augdrop-caffe[images]')") from None
     with Image.open(filename) as im:
         if im.mode in ("I;16", "I;16B", "I;16L", "I"):
             img = np.asarray(im, dtype=np.float32) / (65535.0 if im.mode != "I" else 1.0)

@@ -653,8 +653,9 @@ def is_protobuf_message(obj, root_type):
     return getattr(descriptor, "full_name", None) == "caffe." + root_type
 
 
-def parse_source(source, root_type):
-    """(Message, filename) from a prototxt path or a protobuf message of `root_type`.
+def parse_source(source, root_type, **options):
+    """(Message, filename) from a prototxt path or a protobuf message of `root_type`;
+    options go to parse_text / parse_file.
 
     A protobuf message is written as text by protobuf's text_format and parsed here, so the
     one reader of prototxt rules (and its file:line errors, the file then named
@@ -663,11 +664,12 @@ def parse_source(source, root_type):
         from google.protobuf import text_format
 
         filename = "<%s message>" % root_type
-        return parse_text(text_format.MessageToString(source), root_type, filename), filename
+        text = text_format.MessageToString(source)
+        return parse_text(text, root_type, filename, **options), filename
     if not isinstance(source, (str, bytes)) and not hasattr(source, "__fspath__"):
         raise TypeError("expected a prototxt path or a caffe_pb2.%s, got %s"
                         % (root_type, type(source).__name__))
-    return parse_file(source, root_type), str(source)
+    return parse_file(source, root_type, **options), str(source)
 
 
 def parse_bytes(raw, root_type, filename="<bytes>"):
