@@ -108,10 +108,10 @@ class Net:
         self._message = message
         self._source = source
         self._layer_names = list(core.layer_names)
-        self._blob_names = list(core.blob_names)
         self.layers = [Layer(n, t, core.layer_blobs(i), lambda i=i: core.layer_engine(i))
                        for i, (n, t) in enumerate(zip(core.layer_names, core.layer_types))]
-        names = self._blob_names
+        names = core.blob_names
+        self._blob_names = list(names)
         self.blobs = OrderedDict(zip(names, core.blobs))
         self.params = OrderedDict((l.name, l.blobs) for l in self.layers if l.blobs)
         self._inputs = list(core.input_blob_indices)
