@@ -351,6 +351,7 @@ PYBIND11_MODULE(_core, m) {
       .def("clear_param_diffs", &Net::ClearParamDiffs)
       .def("update", &Net::Update)
       .def("share_with", &Net::ShareTrainedLayersWith)
+      .def("reshape", &Net::Reshape, py::call_guard<py::gil_scoped_release>())
       .def_property_readonly("blob_names", &Net::blob_names)
       .def_property_readonly("blobs", &Net::blobs)
       .def_property_readonly("layer_names", &Net::layer_names)

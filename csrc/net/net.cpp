@@ -310,6 +310,16 @@ float Net::ForwardFromTo(int start, int end) {
   return loss;
 }
 
+void Net::Reshape() {
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    try {
+      layers_[i]->Reshape(bottom_vecs_[i], top_vecs_[i]);
+    } catch (const std::exception& e) {
+      RethrowForLayer(e, layer_names_[i], layers_[i]->type());
+    }
+  }
+}
+
 float Net::Forward() { return layers_.empty() ? 0.f : ForwardFromTo(0, int(layers_.size()) - 1); }
 
 void Net::BackwardFromTo(int start, int end) {

@@ -23,6 +23,9 @@ class Net {
   void Backward();
   void BackwardFromTo(int start, int end);
   float ForwardBackward();
+  // Every layer's Reshape in order, so that a changed input shape reaches every top without
+  // a forward pass (Caffe's Net::Reshape, pycaffe's net.reshape()).
+  void Reshape();
   void ClearParamDiffs();
   // data -= diff for every learnable parameter.
   void Update();

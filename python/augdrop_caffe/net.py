@@ -10,6 +10,15 @@ from .caffemodel import read_caffemodel, write_caffemodel
 from .data import prepare_net_data
 
 
+def _h5py():
+    try:
+        import h5py
+    except ImportError:
+        raise ImportError("HDF5 weights need h5py: pip install h5py (or "
+                          "pip install 'augdrop-caffe[hdf5]')") from None
+    return h5py
+
+
 def locate_error(error, message, source):
     """The EngineError `error` with the prototxt file put in front, and the line of the layer's
     block when the error names a layer of `message` (its `layer` attribute); the layer, type,
@@ -64,7 +73,8 @@ class Net:
     """A network in a phase, as caffe.Net.
 
     Net(prototxt, phase), Net(prototxt, weights, phase), or keywords
-    Net(prototxt, phase=TEST, weights=path, level=0, stages=(), data_root=None).
+    Net(prototxt, phase=TEST, weights=path, level=0, stages=(), data_root=None); the prototxt
+    may also be a caffe_pb2.NetParameter.
     Data layers' sources are loaded from data_root (default: $AUGDROP_DATA, then the cache).
     """
 
@@ -78,9 +88,10 @@ class Net:
             raise TypeError("Net(prototxt, phase) or Net(prototxt, weights, phase)")
         if phase is None:
             raise TypeError("Net needs a phase: augdrop_caffe.TRAIN or augdrop_caffe.TEST")
-        if not os.path.isfile(model):
+        stages = () if stages is None else stages  # pycaffe's default is None
+        if isinstance(model, (str, bytes, os.PathLike)) and not os.path.isfile(model):
             raise FileNotFoundError(f"net prototxt not found: {model}")
-        message = textformat.parse_file(model, "NetParameter")
+        message, model = textformat.parse_source(model, "NetParameter")
         net_dict = message.to_dict()
         try:
             # Only the layers of this phase, level and stages are built, so only their data
@@ -109,20 +120,38 @@ class Net:
                              core.python_layer(i) if t == "Python" else None)
                        for i, (n, t) in enumerate(zip(core.layer_names, core.layer_types))]
         names = core.blob_names
+        self._blob_names = list(names)
         self.blobs = OrderedDict(zip(names, core.blobs))
         self.params = OrderedDict((l.name, l.blobs) for l in self.layers if l.blobs)
-        self.inputs = [names[i] for i in core.input_blob_indices]
-        self.outputs = [names[i] for i in core.output_blob_indices]
+        self._inputs = list(core.input_blob_indices)
+        self._outputs = list(core.output_blob_indices)
+        self.inputs = [names[i] for i in self._inputs]
+        self.outputs = [names[i] for i in self._outputs]
         self.blob_loss_weights = OrderedDict(
             (n, core.blob_loss_weight(i)) for i, n in enumerate(names))
+        bottoms, tops = core.bottom_ids, core.top_ids
+        self.bottom_names = OrderedDict(
+            (l, [names[j] for j in bottoms[i]]) for i, l in enumerate(self._layer_names))
+        self.top_names = OrderedDict(
+            (l, [names[j] for j in tops[i]]) for i, l in enumerate(self._layer_names))
 
     @property
     def name(self):
         return self._net.name
 
     @property
+    def phase(self):
+        return self._net.phase
+
+    @property
     def layer_dict(self):
         return OrderedDict((l.name, l) for l in self.layers)
+
+    def _bottom_ids(self, i):
+        return list(self._net.bottom_ids[i])
+
+    def _top_ids(self, i):
+        return list(self._net.top_ids[i])
 
     def _call(self, fn, *args):
         try:
@@ -130,42 +159,121 @@ class Net:
         except EngineError as e:
             raise locate_error(e, self._message, self._source) from None
 
-    def _layer_range(self, start, end, default_start, default_end):
-        s = default_start if start is None else self._layer_names.index(start)
-        e = default_end if end is None else self._layer_names.index(end)
-        return s, e
+    def _layer_index(self, name):
+        """A layer's index by name; ValueError (as pycaffe's list.index) naming the layers."""
+        try:
+            return self._layer_names.index(name)
+        except ValueError:
+            raise ValueError(f"no layer named {name!r} in net {self.name!r} (layers: "
+                             f"{self._layer_names})") from None
+
+    def _set_arrays(self, arrays, allowed, what, attr):
+        """Copy {blob name: array} into the blobs' data or diff, as pycaffe: the names must be
+        blobs of `allowed`, the batch size must match, and numpy broadcasts the rest."""
+        for name, array in arrays.items():
+            if name not in allowed:
+                raise KeyError(f"{name!r} is not an {what} of this net ({what}s: {allowed})")
+            target = getattr(self.blobs[name], attr)
+            array = np.asarray(array)
+            if array.ndim and target.ndim and array.shape[0] != target.shape[0]:
+                raise ValueError(f"{name!r} has batch size {array.shape[0]}, the net's blob "
+                                 f"{target.shape[0]} (shape {target.shape})")
+            target[...] = array
+
+    def reshape(self):
+        """Propagate the blobs' shapes through every layer (after an input blob's reshape),
+        without a forward pass."""
+        self._call(self._net.reshape)
 
     def forward(self, blobs=None, start=None, end=None, **kwargs):
-        """Set the given inputs, run forward, return {output: data view}."""
-        for name, array in kwargs.items():
-            if name not in self.inputs:
-                raise KeyError(f"'{name}' is not an input of this net (inputs: {self.inputs})")
-            target = self.blobs[name].data
-            array = np.asarray(array, dtype=np.float32)
-            if array.shape != target.shape:
-                raise ValueError(f"input '{name}' has shape {array.shape}, the net expects "
-                                 f"{target.shape}")
-            target[...] = array
-        s, e = self._layer_range(start, end, 0, len(self.layers) - 1)
+        """Run the layers from `start` to `end` (names, both included; default: all) after
+        copying the keyword arrays into the input blobs, as pycaffe's Net.forward.
+
+        Returns {blob name: data view} for the tops of `end` (the net's outputs when `end` is
+        not given) and the blobs named in `blobs`."""
+        blobs = list(blobs or [])
+        self._set_arrays(kwargs, self.inputs, "input", "data")
+        s = 0 if start is None else self._layer_index(start)
+        if end is None:
+            e, outs = len(self.layers) - 1, self.outputs + blobs
+        else:
+            e = self._layer_index(end)
+            outs = self.top_names[end] + blobs
         self._call(self._net.forward_from_to, s, e)
-        outs = list(self.outputs) + [b for b in (blobs or []) if b not in self.outputs]
-        return {name: self.blobs[name].data for name in outs}
+        return {name: self.blobs[name].data for name in OrderedDict.fromkeys(outs)}
 
     def backward(self, diffs=None, start=None, end=None, **kwargs):
-        """Set the given output diffs, run backward, return {input: diff view}."""
-        for name, array in kwargs.items():
-            if name not in self.outputs:
-                raise KeyError(f"'{name}' is not an output of this net (outputs: {self.outputs})")
-            target = self.blobs[name].diff
-            array = np.asarray(array, dtype=np.float32)
-            if array.shape != target.shape:
-                raise ValueError(f"diff for '{name}' has shape {array.shape}, the blob is "
-                                 f"{target.shape}")
-            target[...] = array
-        s, e = self._layer_range(start, end, len(self.layers) - 1, 0)
+        """Run backward from layer `start` down to layer `end` (names, both included; default:
+        all) after copying the keyword arrays into the output blobs' diffs, as pycaffe's
+        Net.backward.
+
+        Returns {blob name: diff view} for the bottoms of `end` (the net's inputs when `end`
+        is not given) and the blobs named in `diffs`."""
+        diffs = list(diffs or [])
+        self._set_arrays(kwargs, self.outputs, "output", "diff")
+        s = len(self.layers) - 1 if start is None else self._layer_index(start)
+        if end is None:
+            e, outs = 0, self.inputs + diffs
+        else:
+            e = self._layer_index(end)
+            outs = self.bottom_names[end] + diffs
         self._call(self._net.backward_from_to, s, e)
-        ins = list(self.inputs) + [b for b in (diffs or []) if b not in self.inputs]
-        return {name: self.blobs[name].diff for name in ins}
+        return {name: self.blobs[name].diff for name in OrderedDict.fromkeys(outs)}
+
+    def _batch(self, arrays):
+        """Cut {blob name: array of N items} into the net's batches: dicts of batch-sized
+        arrays, the last padded with zeros (pycaffe's Net._batch)."""
+        if not arrays:
+            return
+        num = len(next(iter(arrays.values())))
+        batch_size = next(iter(self.blobs.values())).shape[0]
+        for i in range(0, num - num % batch_size, batch_size):
+            yield {name: a[i:i + batch_size] for name, a in arrays.items()}
+        remainder = num % batch_size
+        if remainder:
+            padded = {}
+            for name, a in arrays.items():
+                a = np.asarray(a)
+                pad = np.zeros((batch_size - remainder,) + a.shape[1:], dtype=a.dtype)
+                padded[name] = np.concatenate([a[-remainder:], pad])
+            yield padded
+
+    def forward_all(self, blobs=None, **kwargs):
+        """forward() over every batch of the keyword arrays (any number of items): {blob
+        name: array of all items} for the outputs and `blobs`, the padding dropped."""
+        outs = {name: [] for name in OrderedDict.fromkeys(self.outputs + list(blobs or []))}
+        batches = self._batch(kwargs) if kwargs else [{}]
+        for batch in batches:
+            for name, value in self.forward(blobs=blobs, **batch).items():
+                outs[name].extend(value.copy())
+        outs = {name: np.asarray(v) for name, v in outs.items()}
+        return self._unpad(outs, kwargs)
+
+    def forward_backward_all(self, blobs=None, diffs=None, **kwargs):
+        """forward() and backward() over every batch: the keyword arrays of input blobs feed
+        forward, those of output blobs feed backward. Returns ({blob: data}, {blob: diff})
+        of all items, the padding dropped."""
+        outs = {name: [] for name in OrderedDict.fromkeys(self.outputs + list(blobs or []))}
+        grads = {name: [] for name in OrderedDict.fromkeys(self.inputs + list(diffs or []))}
+        fwd = list(self._batch({k: v for k, v in kwargs.items() if k in self.inputs}))
+        bwd = list(self._batch({k: v for k, v in kwargs.items() if k in self.outputs}))
+        for i in range(max(len(fwd), len(bwd), 1)):
+            f = fwd[i] if i < len(fwd) else {}
+            b = bwd[i] if i < len(bwd) else {}
+            for name, value in self.forward(blobs=blobs, **f).items():
+                outs[name].extend(value.copy())
+            for name, value in self.backward(diffs=diffs, **b).items():
+                grads[name].extend(value.copy())
+        outs = {name: np.asarray(v) for name, v in outs.items()}
+        grads = {name: np.asarray(v) for name, v in grads.items()}
+        return self._unpad(outs, kwargs), self._unpad(grads, kwargs)
+
+    @staticmethod
+    def _unpad(results, kwargs):
+        if not kwargs or not results:
+            return results
+        num = len(next(iter(kwargs.values())))
+        return {name: v[:num] for name, v in results.items()}
 
     def clear_param_diffs(self):
         self._net.clear_param_diffs()
@@ -175,8 +283,14 @@ class Net:
         self._call(self._net.share_with, other._net)
 
     def copy_from(self, path):
-        """Load weights from a .caffemodel (layers matched by name; others ignored)."""
-        for name, _type, arrays in read_caffemodel(path):
+        """Load weights from a .caffemodel, or an HDF5 file when the name ends in .h5 (as
+        Caffe's CopyTrainedLayersFrom); layers matched by name, others ignored."""
+        if str(path).endswith(".h5"):
+            return self.load_hdf5(path)
+        self._copy_arrays(path, read_caffemodel(path))
+
+    def _copy_arrays(self, path, layers):
+        for name, _type, arrays in layers:
             if name not in self.params:
                 continue
             targets = self.params[name]
@@ -191,6 +305,28 @@ class Net:
                                        f"{tuple(src.shape)}, the net expects {tuple(dst.shape)}",
                                        name, layer_type, path)
                 dst.data[...] = src.reshape(dst.shape)
+
+    def save_hdf5(self, path):
+        """Write the weights as Caffe's Net::ToHDF5 does: /data/<layer>/<i> float32 datasets
+        (needs h5py). DEVIATION: a shared parameter is written under every layer using it."""
+        h5py = _h5py()
+        with h5py.File(path, "w") as f:
+            data = f.create_group("data")
+            for layer in self.layers:
+                group = data.create_group(layer.name)
+                for i, blob in enumerate(layer.blobs):
+                    group.create_dataset(str(i), data=np.array(blob.data, dtype=np.float32))
+
+    def load_hdf5(self, path):
+        """Load weights written by save_hdf5 or Caffe's HDF5 snapshots (needs h5py)."""
+        h5py = _h5py()
+        with h5py.File(path, "r") as f:
+            if "data" not in f:
+                raise engine_error(f"{path}: no /data group; not a Caffe HDF5 weights file",
+                                   filename=str(path))
+            layers = [(name, None, [np.asarray(group[k]) for k in sorted(group, key=int)])
+                      for name, group in f["data"].items()]
+        self._copy_arrays(path, layers)
 
     def save(self, path):
         """Write the weights as a .caffemodel that BVLC Caffe reads."""

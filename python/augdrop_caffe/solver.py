@@ -27,8 +27,9 @@ def _resolve(path, solver_path):
 
 
 def load_solver_param(path):
-    """Parse a solver prototxt and inline the nets it names: (dict, train message, tests)."""
-    message = textformat.parse_file(path, "SolverParameter")
+    """Parse a solver prototxt (or caffe_pb2.SolverParameter) and inline the nets it names:
+    (dict, train message, tests)."""
+    message, path = textformat.parse_source(path, "SolverParameter")
     param = message.to_dict()
     # Each net with the parsed message and file it came from, for error locations.
     sources = {}
@@ -137,9 +138,12 @@ class _Solver:
     def __init__(self, solver_file, data_root=None, edit=None):
         """edit(param), if given, may change the parsed SolverParameter dict (its nets inlined)
         before the nets are built: the driver's --dropout, --seed and --iterations."""
-        if not os.path.isfile(solver_file):
+        if isinstance(solver_file, (str, bytes, os.PathLike)) and not os.path.isfile(
+                solver_file):
             raise FileNotFoundError(f"solver prototxt not found: {solver_file}")
         param, sources = load_solver_param(solver_file)
+        if textformat.is_protobuf_message(solver_file, "SolverParameter"):
+            solver_file = "<SolverParameter message>"
         if edit is not None:
             edit(param)
         for net_dict, states in _nets_to_build(param):

@@ -34,7 +34,7 @@ from . import schema
 from .schema import to_float32
 
 __all__ = ["Message", "PrototxtError", "parse_text", "parse_bytes", "parse_file",
-           "format_message", "message_from_dict"]
+           "parse_source", "format_message", "message_from_dict"]
 
 
 class PrototxtError(ValueError):
@@ -738,3 +738,32 @@ def format_message(msg, indent=2):
     out = []
     _format_body(msg, 0, indent, out)
     return "\n".join(out) + "\n" if out else ""
+
+
+# ---------------------------------------------------------------------------------------------
+# Protobuf messages (caffe_pb2) as sources.
+
+def is_protobuf_message(obj, root_type):
+    """Whether obj is a protobuf message of Caffe's `root_type` (caffe_pb2's or any other
+    build of caffe.proto), told by duck typing so that protobuf is imported only by users."""
+    descriptor = getattr(obj, "DESCRIPTOR", None)
+    return getattr(descriptor, "full_name", None) == "caffe." + root_type
+
+
+def parse_source(source, root_type, **options):
+    """(Message, filename) from a prototxt path or a protobuf message of `root_type`;
+    options go to parse_text / parse_file.
+
+    A protobuf message is written as text by protobuf's text_format and parsed here, so the
+    one reader of prototxt rules (and its file:line errors, the file then named
+    '<NetParameter message>') serves both."""
+    if is_protobuf_message(source, root_type):
+        from google.protobuf import text_format
+
+        filename = "<%s message>" % root_type
+        text = text_format.MessageToString(source)
+        return parse_text(text, root_type, filename, **options), filename
+    if not isinstance(source, (str, bytes)) and not hasattr(source, "__fspath__"):
+        raise TypeError("expected a prototxt path or a caffe_pb2.%s, got %s"
+                        % (root_type, type(source).__name__))
+    return parse_file(source, root_type, **options), str(source)
