@@ -90,6 +90,34 @@ for _name, _t, _p, _in_place in [
     CASES[f"neuron_{_name}"] = (NEURON.format(t=_t, top="y", p=_p), {"x": (3, 700)})
     if _in_place:
         CASES[f"neuron_{_name}_inplace"] = (NEURON.format(t=_t, top="x", p=_p), {"x": (3, 700)})
+# The layers that move, cut, join and reduce blobs (tests/test_struct_layers.py), over several
+# blocks where a kernel loops over elements or rows.
+STRUCT = 'layer {{ name: "l" type: "{t}" {b} {tops} {p} }}'
+for _name, _t, _b, _tops, _p, _inputs in [
+        ("concat_axis1", "Concat", ["x", "z", "w"], ["y"], "", {"x": (3, 200, 2), "z": (3, 1, 2), "w": (3, 50, 2)}),
+        ("concat_axis0", "Concat", ["x", "z"], ["y"], "concat_param { axis: 0 }", {"x": (2, 700), "z": (1, 700)}),
+        ("concat_one_bottom", "Concat", ["x"], ["y"], "", {"x": (2, 3)}),
+        ("slice_points", "Slice", ["x"], ["y0", "y1", "y2"], "slice_param { axis: -1 slice_point: 100 slice_point: 101 }",
+         {"x": (3, 2, 700)}),
+        ("slice_even_axis0", "Slice", ["x"], ["y0", "y1"], "slice_param { axis: 0 }", {"x": (4, 600)}),
+        ("flatten", "Flatten", ["x"], ["y"], "", {"x": (3, 4, 5, 6)}),
+        ("reshape", "Reshape", ["x"], ["y"], "reshape_param { shape { dim: 0 dim: -1 } }", {"x": (3, 4, 5, 6)}),
+        ("silence", "Silence", ["x", "z"], [], "", {"x": (3, 700), "z": (2,)}),
+        ("tile_axis1", "Tile", ["x"], ["y"], "tile_param { axis: 1 tiles: 3 }", {"x": (3, 200, 2)}),
+        ("tile_axis0", "Tile", ["x"], ["y"], "tile_param { axis: 0 tiles: 5 }", {"x": (2, 300)})]:
+    CASES[_name] = (STRUCT.format(t=_t, b=" ".join(f'bottom: "{x}"' for x in _b),
+                                  tops=" ".join(f'top: "{x}"' for x in _tops), p=_p), _inputs)
+for _op in ("SUM", "ASUM", "SUMSQ", "MEAN"):
+    # many short rows; a few rows longer than a block; one row of everything, as a loss
+    CASES[f"reduction_{_op.lower()}_rows"] = (STRUCT.format(
+        t="Reduction", b='bottom: "x"', tops='top: "y"',
+        p=f"reduction_param {{ operation: {_op} axis: 1 coeff: -0.5 }}"), {"x": (700, 3)})
+    CASES[f"reduction_{_op.lower()}_long_rows"] = (STRUCT.format(
+        t="Reduction", b='bottom: "x"', tops='top: "y"',
+        p=f"reduction_param {{ operation: {_op} axis: 1 }}"), {"x": (3, 2, 500)})
+    CASES[f"reduction_{_op.lower()}_scalar_loss"] = (STRUCT.format(
+        t="Reduction", b='bottom: "x"', tops='top: "y"',
+        p=f"reduction_param {{ operation: {_op} coeff: 2 }} loss_weight: 1.5"), {"x": (4, 300)})
 for _v in ("STANDARD", "FORWARD", "BACKWARD", "AUGMENTED"):
     CASES[f"ad_{_v.lower()}_inplace"] = (AD.format(top="x", v=_v, extra=""), {"x": (4, 40)})
     CASES[f"ad_{_v.lower()}_no_mbf"] = (AD.format(top="y", v=_v, extra="mask_backward_features: false"),
