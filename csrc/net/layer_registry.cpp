@@ -5,21 +5,27 @@
 
 #include "layers/absval_layer.hpp"
 #include "layers/accuracy_layer.hpp"
+#include "layers/argmax_layer.hpp"
 #include "layers/augmented_dropout_layer.hpp"
 #include "layers/batch_norm_layer.hpp"
+#include "layers/batch_reindex_layer.hpp"
 #include "layers/bnll_layer.hpp"
 #include "layers/clip_layer.hpp"
 #include "layers/concat_layer.hpp"
 #include "layers/conv_layer.hpp"
+#include "layers/crop_layer.hpp"
 #include "layers/data_layer.hpp"
 #include "layers/dropout_layer.hpp"
 #include "layers/eltwise_layer.hpp"
 #include "layers/elu_layer.hpp"
+#include "layers/embed_layer.hpp"
 #include "layers/exp_layer.hpp"
+#include "layers/filter_layer.hpp"
 #include "layers/flatten_layer.hpp"
 #include "layers/inner_product_layer.hpp"
 #include "layers/input_layer.hpp"
 #include "layers/log_layer.hpp"
+#include "layers/parameter_layer.hpp"
 #include "layers/pooling_layer.hpp"
 #include "layers/power_layer.hpp"
 #include "layers/reduction_layer.hpp"
@@ -51,21 +57,27 @@ const std::map<std::string, Factory>& Registry() {
   static const std::map<std::string, Factory> registry = {
       {"AbsVal", Make<AbsValLayer>()},
       {"Accuracy", Make<AccuracyLayer>()},
+      {"ArgMax", Make<ArgMaxLayer>()},
       {"AugmentedDropout", Make<AugmentedDropoutLayer>()},
       {"BatchNorm", Make<BatchNormLayer>()},
+      {"BatchReindex", Make<BatchReindexLayer>()},
       {"BNLL", Make<BNLLLayer>()},
       {"Clip", Make<ClipLayer>()},
       {"Concat", Make<ConcatLayer>()},
       {"Convolution", Make<ConvolutionLayer>()},
+      {"Crop", Make<CropLayer>()},
       {"Data", Make<DataLayer>()},
       {"Dropout", Make<DropoutLayer>()},
       {"Eltwise", Make<EltwiseLayer>()},
       {"ELU", Make<ELULayer>()},
+      {"Embed", Make<EmbedLayer>()},
       {"Exp", Make<ExpLayer>()},
+      {"Filter", Make<FilterLayer>()},
       {"Flatten", Make<FlattenLayer>()},
       {"InnerProduct", Make<InnerProductLayer>()},
       {"Input", Make<InputLayer>()},
       {"Log", Make<LogLayer>()},
+      {"Parameter", Make<ParameterLayer>()},
       {"Pooling", Make<PoolingLayer>()},
       {"Power", Make<PowerLayer>()},
       {"Reduction", Make<ReductionLayer>()},
