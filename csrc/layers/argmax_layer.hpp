@@ -16,7 +16,8 @@ namespace augdrop {
  *
  * Equal values are ordered as Caffe's std::partial_sort on (value, index) pairs with
  * std::greater orders them: the larger index first. No backward pass (Caffe's is
- * NOT_IMPLEMENTED); the net does not propagate through it.
+ * NOT_IMPLEMENTED); the net skips the layer in its backward pass, as it skips Accuracy.
+ * DEVIATION: with force_backward Caffe calls that backward pass and aborts.
  */
 class ArgMaxLayer : public Layer {
  public:
@@ -27,7 +28,6 @@ class ArgMaxLayer : public Layer {
   int ExactNumBottomBlobs() const override { return 1; }
   int ExactNumTopBlobs() const override { return 1; }
   bool HasBackward() const override { return false; }
-  bool AllowForceBackward(int bottom_index) const override { return false; }
 
  protected:
   void Forward_cpu(const BlobVec& bottom, const BlobVec& top) override;
