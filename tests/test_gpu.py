@@ -29,7 +29,7 @@ def cpu_mode_after():
     caffe.set_gpu_dropout_masks("device")
 
 
-def run_both(tmp_path, body, inputs, values, phase=caffe.TRAIN, seed=5):
+def run_both(tmp_path, body, inputs, values, phase=caffe.TRAIN, seed=5, force_backward=True):
     """Forward and backward once on the CPU and once on the GPU, from the same params, inputs,
     top diffs and random stream; returns {name: (cpu array, gpu array)}."""
     caffe.set_gpu_dropout_masks("caffe")
@@ -37,7 +37,7 @@ def run_both(tmp_path, body, inputs, values, phase=caffe.TRAIN, seed=5):
     for mode in (caffe.set_mode_cpu, caffe.set_mode_gpu):
         mode()
         caffe.set_random_seed(seed)
-        net = caffe.Net(write_net(tmp_path, body, inputs), phase)
+        net = caffe.Net(write_net(tmp_path, body, inputs, force_backward=force_backward), phase)
         rng = np.random.default_rng(seed)
         for layer in net.layers:
             if layer.type in ("BatchNorm",):

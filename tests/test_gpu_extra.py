@@ -90,11 +90,89 @@ for _name, _t, _p, _in_place in [
     CASES[f"neuron_{_name}"] = (NEURON.format(t=_t, top="y", p=_p), {"x": (3, 700)})
     if _in_place:
         CASES[f"neuron_{_name}_inplace"] = (NEURON.format(t=_t, top="x", p=_p), {"x": (3, 700)})
+# The layers that move, cut, join and reduce blobs (tests/test_struct_layers.py), over several
+# blocks where a kernel loops over elements or rows.
+STRUCT = 'layer {{ name: "l" type: "{t}" {b} {tops} {p} }}'
+for _name, _t, _b, _tops, _p, _inputs in [
+        ("concat_axis1", "Concat", ["x", "z", "w"], ["y"], "", {"x": (3, 200, 2), "z": (3, 1, 2), "w": (3, 50, 2)}),
+        ("concat_axis0", "Concat", ["x", "z"], ["y"], "concat_param { axis: 0 }", {"x": (2, 700), "z": (1, 700)}),
+        ("concat_one_bottom", "Concat", ["x"], ["y"], "", {"x": (2, 3)}),
+        ("slice_points", "Slice", ["x"], ["y0", "y1", "y2"], "slice_param { axis: -1 slice_point: 100 slice_point: 101 }",
+         {"x": (3, 2, 700)}),
+        ("slice_even_axis0", "Slice", ["x"], ["y0", "y1"], "slice_param { axis: 0 }", {"x": (4, 600)}),
+        ("flatten", "Flatten", ["x"], ["y"], "", {"x": (3, 4, 5, 6)}),
+        ("reshape", "Reshape", ["x"], ["y"], "reshape_param { shape { dim: 0 dim: -1 } }", {"x": (3, 4, 5, 6)}),
+        ("silence", "Silence", ["x", "z"], [], "", {"x": (3, 700), "z": (2,)}),
+        ("tile_axis1", "Tile", ["x"], ["y"], "tile_param { axis: 1 tiles: 3 }", {"x": (3, 200, 2)}),
+        ("tile_axis0", "Tile", ["x"], ["y"], "tile_param { axis: 0 tiles: 5 }", {"x": (2, 300)}),
+        ("argmax_top5_maxval", "ArgMax", ["x"], ["y"], "argmax_param { top_k: 5 out_max_val: true }",
+         {"x": (700, 2, 3)}),
+        ("argmax_axis1", "ArgMax", ["x"], ["y"], "argmax_param { axis: 1 top_k: 2 }", {"x": (300, 4, 3)}),
+        ("argmax_axis0_maxval", "ArgMax", ["x"], ["y"], "argmax_param { axis: 0 out_max_val: true }",
+         {"x": (3, 700)}),
+        ("crop_axis2", "Crop", ["x", "r"], ["y"], "crop_param { axis: 2 offset: 3 offset: 1 }",
+         {"x": (2, 3, 30, 31), "r": (1, 1, 20, 21)}),
+        ("crop_axis1_one_offset", "Crop", ["x", "r"], ["y"], "crop_param { axis: 1 offset: 2 }",
+         {"x": (2, 5, 30, 31), "r": (2, 3, 20, 21)}),
+        ("parameter", "Parameter", [], ["y"], "parameter_param { shape { dim: 3 dim: 700 } }", {})]:
+    CASES[_name] = (STRUCT.format(t=_t, b=" ".join(f'bottom: "{x}"' for x in _b),
+                                  tops=" ".join(f'top: "{x}"' for x in _tops), p=_p), _inputs)
+for _op in ("SUM", "ASUM", "SUMSQ", "MEAN"):
+    # many short rows; a few rows longer than a block; one row of everything, as a loss
+    CASES[f"reduction_{_op.lower()}_rows"] = (STRUCT.format(
+        t="Reduction", b='bottom: "x"', tops='top: "y"',
+        p=f"reduction_param {{ operation: {_op} axis: 1 coeff: -0.5 }}"), {"x": (700, 3)})
+    CASES[f"reduction_{_op.lower()}_long_rows"] = (STRUCT.format(
+        t="Reduction", b='bottom: "x"', tops='top: "y"',
+        p=f"reduction_param {{ operation: {_op} axis: 1 }}"), {"x": (3, 2, 500)})
+    CASES[f"reduction_{_op.lower()}_scalar_loss"] = (STRUCT.format(
+        t="Reduction", b='bottom: "x"', tops='top: "y"',
+        p=f"reduction_param {{ operation: {_op} coeff: 2 }} loss_weight: 1.5"), {"x": (4, 300)})
 for _v in ("STANDARD", "FORWARD", "BACKWARD", "AUGMENTED"):
     CASES[f"ad_{_v.lower()}_inplace"] = (AD.format(top="x", v=_v, extra=""), {"x": (4, 40)})
     CASES[f"ad_{_v.lower()}_no_mbf"] = (AD.format(top="y", v=_v, extra="mask_backward_features: false"),
                                         {"x": (4, 40)})
     CASES[f"ad_{_v.lower()}_big"] = (AD.format(top="y", v=_v, extra=""), {"x": (3, 1500)})
+
+
+# Filter, BatchReindex and Embed take an index bottom that takes no gradient: no force_backward,
+# the data from a Parameter layer ("src"), the layer's top made a loss so that backward runs.
+SRC = 'layer {{ name: "src" type: "Parameter" top: "x" parameter_param {{ shape {{ {dims} }} }} }} '
+INDEX_CASES = {
+    "filter": (SRC.format(dims="dim: 6 dim: 300") + 'layer { name: "l" type: "Filter" bottom: "x" '
+               'bottom: "s" top: "y" loss_weight: 1 }',
+               {"s": np.array([0, 1, 1, 0, -2, 1], np.float32)}),
+    "filter_none": (SRC.format(dims="dim: 3 dim: 4") + 'layer { name: "l" type: "Filter" bottom: "x" '
+                    'bottom: "s" top: "y" loss_weight: 1 }', {"s": np.zeros(3, np.float32)}),
+    "batch_reindex": (SRC.format(dims="dim: 5 dim: 3 dim: 100") + 'layer { name: "l" type: "BatchReindex" '
+                      'bottom: "x" bottom: "p" top: "y" loss_weight: 1 }',
+                      {"p": np.random.default_rng(1).integers(0, 4, 9).astype(np.float32)}),  # item 4 unused
+    "embed": ('layer { name: "l" type: "Embed" bottom: "p" top: "y" loss_weight: 1 '
+              'embed_param { num_output: 600 input_dim: 7 } }',
+              {"p": np.random.default_rng(2).integers(0, 7, (4, 10)).astype(np.float32)}),
+    "embed_nobias": ('layer { name: "l" type: "Embed" bottom: "p" top: "y" loss_weight: 1 '
+                     'embed_param { num_output: 5 input_dim: 3 bias_term: false } }',
+                     {"p": np.random.default_rng(3).integers(0, 3, 700).astype(np.float32)}),
+}
+
+
+@pytest.mark.parametrize("case", sorted(INDEX_CASES))
+def test_index_layer(tmp_path, case):
+    body, values = INDEX_CASES[case]
+    pairs = run_both(tmp_path, body, {k: v.shape for k, v in values.items()}, values,
+                     force_backward=False)
+    assert any(k.startswith("paramdiff/") for k in pairs)
+    assert_same(pairs)
+
+
+def test_argmax_ties_gpu_matches_cpu(tmp_path):
+    """Equal values: the larger index first, on the device as in the host's partial_sort."""
+    x = np.round(gaussian((600, 12), seed=4)).astype(np.float32)  # many ties
+    body = 'layer { name: "l" type: "ArgMax" bottom: "x" top: "y" argmax_param { top_k: 4 } }'
+    pairs = run_both(tmp_path, body, {"x": x.shape}, {"x": x})
+    assert_same(pairs)
+    order = np.lexsort((-np.arange(12)[None, :].repeat(600, 0), -x), axis=1)[:, :4]
+    np.testing.assert_array_equal(pairs["top/y"][1][:, 0, :], order)
 
 
 def values_for(case, inputs):

@@ -5,31 +5,44 @@
 
 #include "layers/absval_layer.hpp"
 #include "layers/accuracy_layer.hpp"
+#include "layers/argmax_layer.hpp"
 #include "layers/augmented_dropout_layer.hpp"
 #include "layers/batch_norm_layer.hpp"
+#include "layers/batch_reindex_layer.hpp"
 #include "layers/bnll_layer.hpp"
 #include "layers/clip_layer.hpp"
+#include "layers/concat_layer.hpp"
 #include "layers/conv_layer.hpp"
+#include "layers/crop_layer.hpp"
 #include "layers/data_layer.hpp"
 #include "layers/dropout_layer.hpp"
 #include "layers/eltwise_layer.hpp"
 #include "layers/elu_layer.hpp"
+#include "layers/embed_layer.hpp"
 #include "layers/exp_layer.hpp"
+#include "layers/filter_layer.hpp"
+#include "layers/flatten_layer.hpp"
 #include "layers/inner_product_layer.hpp"
 #include "layers/input_layer.hpp"
 #include "layers/log_layer.hpp"
+#include "layers/parameter_layer.hpp"
 #include "layers/pooling_layer.hpp"
 #include "layers/power_layer.hpp"
 #include "layers/python_layer.hpp"
+#include "layers/reduction_layer.hpp"
 #include "layers/relu_layer.hpp"
+#include "layers/reshape_layer.hpp"
 #include "layers/scale_layer.hpp"
 #include "layers/sigmoid_layer.hpp"
+#include "layers/silence_layer.hpp"
+#include "layers/slice_layer.hpp"
 #include "layers/softmax_layer.hpp"
 #include "layers/softmax_loss_layer.hpp"
 #include "layers/split_layer.hpp"
 #include "layers/swish_layer.hpp"
 #include "layers/tanh_layer.hpp"
 #include "layers/threshold_layer.hpp"
+#include "layers/tile_layer.hpp"
 
 namespace augdrop {
 namespace {
@@ -45,31 +58,44 @@ const std::map<std::string, Factory>& Registry() {
   static const std::map<std::string, Factory> registry = {
       {"AbsVal", Make<AbsValLayer>()},
       {"Accuracy", Make<AccuracyLayer>()},
+      {"ArgMax", Make<ArgMaxLayer>()},
       {"AugmentedDropout", Make<AugmentedDropoutLayer>()},
       {"BatchNorm", Make<BatchNormLayer>()},
+      {"BatchReindex", Make<BatchReindexLayer>()},
       {"BNLL", Make<BNLLLayer>()},
       {"Clip", Make<ClipLayer>()},
+      {"Concat", Make<ConcatLayer>()},
       {"Convolution", Make<ConvolutionLayer>()},
+      {"Crop", Make<CropLayer>()},
       {"Data", Make<DataLayer>()},
       {"Dropout", Make<DropoutLayer>()},
       {"Eltwise", Make<EltwiseLayer>()},
       {"ELU", Make<ELULayer>()},
+      {"Embed", Make<EmbedLayer>()},
       {"Exp", Make<ExpLayer>()},
+      {"Filter", Make<FilterLayer>()},
+      {"Flatten", Make<FlattenLayer>()},
       {"InnerProduct", Make<InnerProductLayer>()},
       {"Input", Make<InputLayer>()},
       {"Log", Make<LogLayer>()},
+      {"Parameter", Make<ParameterLayer>()},
       {"Pooling", Make<PoolingLayer>()},
       {"Power", Make<PowerLayer>()},
       {"Python", Make<PythonLayer>()},
+      {"Reduction", Make<ReductionLayer>()},
       {"ReLU", Make<ReLULayer>()},
+      {"Reshape", Make<ReshapeLayer>()},
       {"Scale", Make<ScaleLayer>()},
       {"Sigmoid", Make<SigmoidLayer>()},
+      {"Silence", Make<SilenceLayer>()},
+      {"Slice", Make<SliceLayer>()},
       {"Softmax", Make<SoftmaxLayer>()},
       {"SoftmaxWithLoss", Make<SoftmaxWithLossLayer>()},
       {"Split", Make<SplitLayer>()},
       {"Swish", Make<SwishLayer>()},
       {"TanH", Make<TanHLayer>()},
       {"Threshold", Make<ThresholdLayer>()},
+      {"Tile", Make<TileLayer>()},
   };
   return registry;
 }
