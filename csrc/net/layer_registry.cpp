@@ -14,6 +14,7 @@
 #include "layers/dropout_layer.hpp"
 #include "layers/eltwise_layer.hpp"
 #include "layers/elu_layer.hpp"
+#include "layers/euclidean_loss_layer.hpp"
 #include "layers/exp_layer.hpp"
 #include "layers/inner_product_layer.hpp"
 #include "layers/input_layer.hpp"
@@ -22,6 +23,7 @@
 #include "layers/power_layer.hpp"
 #include "layers/relu_layer.hpp"
 #include "layers/scale_layer.hpp"
+#include "layers/sigmoid_cross_entropy_loss_layer.hpp"
 #include "layers/sigmoid_layer.hpp"
 #include "layers/softmax_layer.hpp"
 #include "layers/softmax_loss_layer.hpp"
@@ -53,6 +55,7 @@ const std::map<std::string, Factory>& Registry() {
       {"Dropout", Make<DropoutLayer>()},
       {"Eltwise", Make<EltwiseLayer>()},
       {"ELU", Make<ELULayer>()},
+      {"EuclideanLoss", Make<EuclideanLossLayer>()},
       {"Exp", Make<ExpLayer>()},
       {"InnerProduct", Make<InnerProductLayer>()},
       {"Input", Make<InputLayer>()},
@@ -62,6 +65,7 @@ const std::map<std::string, Factory>& Registry() {
       {"ReLU", Make<ReLULayer>()},
       {"Scale", Make<ScaleLayer>()},
       {"Sigmoid", Make<SigmoidLayer>()},
+      {"SigmoidCrossEntropyLoss", Make<SigmoidCrossEntropyLossLayer>()},
       {"Softmax", Make<SoftmaxLayer>()},
       {"SoftmaxWithLoss", Make<SoftmaxWithLossLayer>()},
       {"Split", Make<SplitLayer>()},
