@@ -7,6 +7,7 @@
 #include "layers/accuracy_layer.hpp"
 #include "layers/augmented_dropout_layer.hpp"
 #include "layers/batch_norm_layer.hpp"
+#include "layers/bias_layer.hpp"
 #include "layers/bnll_layer.hpp"
 #include "layers/clip_layer.hpp"
 #include "layers/conv_layer.hpp"
@@ -19,8 +20,11 @@
 #include "layers/inner_product_layer.hpp"
 #include "layers/input_layer.hpp"
 #include "layers/log_layer.hpp"
+#include "layers/lrn_layer.hpp"
+#include "layers/mvn_layer.hpp"
 #include "layers/pooling_layer.hpp"
 #include "layers/power_layer.hpp"
+#include "layers/prelu_layer.hpp"
 #include "layers/relu_layer.hpp"
 #include "layers/scale_layer.hpp"
 #include "layers/sigmoid_cross_entropy_loss_layer.hpp"
@@ -48,6 +52,7 @@ const std::map<std::string, Factory>& Registry() {
       {"Accuracy", Make<AccuracyLayer>()},
       {"AugmentedDropout", Make<AugmentedDropoutLayer>()},
       {"BatchNorm", Make<BatchNormLayer>()},
+      {"Bias", Make<BiasLayer>()},
       {"BNLL", Make<BNLLLayer>()},
       {"Clip", Make<ClipLayer>()},
       {"Convolution", Make<ConvolutionLayer>()},
@@ -60,8 +65,11 @@ const std::map<std::string, Factory>& Registry() {
       {"InnerProduct", Make<InnerProductLayer>()},
       {"Input", Make<InputLayer>()},
       {"Log", Make<LogLayer>()},
+      {"LRN", Make<LRNLayer>()},
+      {"MVN", Make<MVNLayer>()},
       {"Pooling", Make<PoolingLayer>()},
       {"Power", Make<PowerLayer>()},
+      {"PReLU", Make<PReLULayer>()},
       {"ReLU", Make<ReLULayer>()},
       {"Scale", Make<ScaleLayer>()},
       {"Sigmoid", Make<SigmoidLayer>()},
