@@ -264,3 +264,44 @@ def test_out_of_device_memory_is_an_error_the_caller_can_go_on_after(tmp_path):
     del huge
     assert_same(run_both(tmp_path, 'layer { name: "l" type: "ReLU" bottom: "x" top: "y" }',
                          {"x": (2, 3)}, {"x": gaussian((2, 3))}))
+
+
+def _labels(n, k, seed):
+    return np.random.default_rng(seed).integers(0, k, n).astype(np.float32)
+
+
+@pytest.mark.parametrize("case", ["hinge_l1", "hinge_l2", "multinomial", "contrastive",
+                                  "contrastive_legacy", "infogain_source_ignore",
+                                  "infogain_spatial"])
+def test_label_losses_gpu_match_cpu(tmp_path, case):
+    """The loss layers whose second bottom is a label (integers in range), over several
+    blocks where a kernel loops."""
+    from augdrop_caffe.caffemodel import write_blobproto
+    H = np.random.default_rng(1).uniform(0, 1, (5, 5)).astype(np.float32)
+    write_blobproto(str(tmp_path / "H.binaryproto"), H.reshape(1, 1, 5, 5))
+    x = gaussian((40, 5), seed=2)
+    bottoms, param, values = ["x", "label"], "", {"x": x, "label": _labels(40, 5, 3)}
+    if case.startswith("hinge"):
+        layer_type = "HingeLoss"
+        param = "hinge_loss_param { norm: L2 }" if case == "hinge_l2" else ""
+    elif case == "multinomial":
+        layer_type = "MultinomialLogisticLoss"
+        values["x"] = np.abs(x) / np.abs(x).sum(1, keepdims=True)
+    elif case.startswith("contrastive"):
+        layer_type = "ContrastiveLoss"
+        bottoms = ["x", "z", "label"]
+        values = {"x": x * 0.3, "z": gaussian((40, 5), seed=4) * 0.3, "label": _labels(40, 2, 5)}
+        param = "contrastive_loss_param { margin: 0.6 %s }" % (
+            "legacy_version: true" if case.endswith("legacy") else "")
+    else:
+        layer_type = "InfogainLoss"
+        param = f'infogain_loss_param {{ source: "{tmp_path / "H.binaryproto"}" }}'
+        if case.endswith("ignore"):
+            param += " loss_param { ignore_label: 2 normalization: FULL } loss_weight: 3"
+        else:
+            values = {"x": gaussian((3, 5, 7, 11), seed=6),
+                      "label": _labels(3 * 7 * 11, 5, 7).reshape(3, 7, 11)}
+    b = " ".join(f'bottom: "{n}"' for n in bottoms)
+    body = f'layer {{ name: "l" type: "{layer_type}" {b} top: "loss" {param} }}'
+    shapes = {n: np.shape(v) for n, v in values.items()}
+    assert_same(run_both(tmp_path, body, shapes, values))

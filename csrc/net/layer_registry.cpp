@@ -10,6 +10,7 @@
 #include "layers/bias_layer.hpp"
 #include "layers/bnll_layer.hpp"
 #include "layers/clip_layer.hpp"
+#include "layers/contrastive_loss_layer.hpp"
 #include "layers/conv_layer.hpp"
 #include "layers/data_layer.hpp"
 #include "layers/dropout_layer.hpp"
@@ -17,10 +18,13 @@
 #include "layers/elu_layer.hpp"
 #include "layers/euclidean_loss_layer.hpp"
 #include "layers/exp_layer.hpp"
+#include "layers/hinge_loss_layer.hpp"
+#include "layers/infogain_loss_layer.hpp"
 #include "layers/inner_product_layer.hpp"
 #include "layers/input_layer.hpp"
 #include "layers/log_layer.hpp"
 #include "layers/lrn_layer.hpp"
+#include "layers/multinomial_logistic_loss_layer.hpp"
 #include "layers/mvn_layer.hpp"
 #include "layers/pooling_layer.hpp"
 #include "layers/power_layer.hpp"
@@ -55,6 +59,7 @@ const std::map<std::string, Factory>& Registry() {
       {"Bias", Make<BiasLayer>()},
       {"BNLL", Make<BNLLLayer>()},
       {"Clip", Make<ClipLayer>()},
+      {"ContrastiveLoss", Make<ContrastiveLossLayer>()},
       {"Convolution", Make<ConvolutionLayer>()},
       {"Data", Make<DataLayer>()},
       {"Dropout", Make<DropoutLayer>()},
@@ -62,10 +67,13 @@ const std::map<std::string, Factory>& Registry() {
       {"ELU", Make<ELULayer>()},
       {"EuclideanLoss", Make<EuclideanLossLayer>()},
       {"Exp", Make<ExpLayer>()},
+      {"HingeLoss", Make<HingeLossLayer>()},
+      {"InfogainLoss", Make<InfogainLossLayer>()},
       {"InnerProduct", Make<InnerProductLayer>()},
       {"Input", Make<InputLayer>()},
       {"Log", Make<LogLayer>()},
       {"LRN", Make<LRNLayer>()},
+      {"MultinomialLogisticLoss", Make<MultinomialLogisticLossLayer>()},
       {"MVN", Make<MVNLayer>()},
       {"Pooling", Make<PoolingLayer>()},
       {"Power", Make<PowerLayer>()},

@@ -456,6 +456,7 @@ message ImageDataParameter {
 
 message InfogainLossParameter {
   optional string source = 1;
+  optional int32 axis = 2 [default = 1];
 }
 
 message InnerProductParameter {
