@@ -37,7 +37,7 @@ def sigmoid(x):
     return 1.0 / (1.0 + np.exp(-x))
 
 
-# ---- EuclideanLoss -----------------------------------------------------------------------------
+# ---- EuclideanLoss -------------------------------------------------------------------------------
 
 def test_euclidean_loss_forward_and_gradient(tmp_path):
     a, b = gaussian((4, 5), 1), gaussian((4, 5), 2)
@@ -155,7 +155,7 @@ def test_sigmoid_cross_entropy_count_mismatch_names_the_layer(tmp_path):
     assert "layer 'l' (SigmoidCrossEntropyLoss)" in str(e.value), str(e.value)
 
 
-# ---- ContrastiveLoss ------------------------------------------------------------------------------
+# ---- ContrastiveLoss -----------------------------------------------------------------------------
 
 def _contrastive_ref(a, b, y, margin=1.0, legacy=False):
     a, b = a.reshape(len(a), -1).astype(np.float64), b.reshape(len(b), -1).astype(np.float64)
@@ -197,7 +197,7 @@ def test_contrastive_loss_bad_shapes_name_the_layer(tmp_path):
     assert "layer 'l' (ContrastiveLoss)" in str(e.value), str(e.value)
 
 
-# ---- HingeLoss ----------------------------------------------------------------------------------
+# ---- HingeLoss -----------------------------------------------------------------------------------
 
 def _hinge_ref(x, labels, norm):
     x = x.reshape(len(x), -1).astype(np.float64)
@@ -227,7 +227,7 @@ def test_hinge_loss_label_out_of_range_names_the_layer(tmp_path):
     assert "layer 'l' (HingeLoss)" in str(e.value), str(e.value)
 
 
-# ---- MultinomialLogisticLoss ------------------------------------------------------------------------
+# ---- MultinomialLogisticLoss ---------------------------------------------------------------------
 
 def test_multinomial_logistic_loss(tmp_path):
     rng = np.random.default_rng(6)
@@ -256,7 +256,7 @@ def test_multinomial_logistic_loss_label_shape_names_the_layer(tmp_path):
     assert "layer 'l' (MultinomialLogisticLoss)" in str(e.value), str(e.value)
 
 
-# ---- InfogainLoss -----------------------------------------------------------------------------------
+# ---- InfogainLoss --------------------------------------------------------------------------------
 
 def _infogain_ref(x, labels, H, axis=1, ignore=None, normalization="VALID"):
     s = np.moveaxis(x.astype(np.float64), axis, -1)
@@ -292,11 +292,12 @@ def test_infogain_loss_with_H_bottom(tmp_path, case):
     body = loss_body("InfogainLoss", ["x", "label", "H"], param)
     # No force_backward: Caffe refuses a gradient for H, and force_backward would ask for one.
     net = build(tmp_path, 'layer { name: "pre" type: "Bias" bottom: "x" top: "xb" '
-                'bias_param { axis: 0 num_axes: -1 } } ' + body.replace('bottom: "x"', 'bottom: "xb"'),
+                'bias_param { axis: 0 num_axes: -1 } } '
+                + body.replace('bottom: "x"', 'bottom: "xb"'),
                 inputs, force_backward=False)
     net.params["pre"][0].data[...] = 0
-    np.testing.assert_allclose(forward(net, inputs), _infogain_ref(x, labels, H, axis, ignore, norm),
-                               rtol=1e-5)
+    np.testing.assert_allclose(forward(net, inputs),
+                               _infogain_ref(x, labels, H, axis, ignore, norm), rtol=1e-5)
     GradientChecker().check(net, inputs, check_blobs=[], check_params=[("pre", 0)])
 
 

@@ -35,7 +35,8 @@ void BiasLayer::Reshape(const BlobVec& bottom, const BlobVec& top) {
   const Params& p = layer_param_.get_message("bias_param");
   const Blob& bias = bottom.size() > 1 ? *bottom[1] : *blobs_[0];
   // A scalar bias is applied with axis 0: the same result, outer_dim_ == 1 (as Caffe).
-  const int axis = bias.num_axes() == 0 ? 0 : bottom[0]->CanonicalAxisIndex(int(p.get_int("axis", 1)));
+  const int axis =
+      bias.num_axes() == 0 ? 0 : bottom[0]->CanonicalAxisIndex(int(p.get_int("axis", 1)));
   AD_CHECK(bottom[0]->num_axes() >= axis + bias.num_axes(),
            "bias blob's shape extends past bottom[0]'s shape when applied starting with "
            "bottom[0] axis = "

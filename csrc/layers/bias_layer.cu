@@ -45,7 +45,8 @@ void BiasLayer::Backward_gpu(const BlobVec& top, const std::vector<bool>& propag
   const bool learned = bottom.size() == 1;
   if ((learned && param_propagate_down(0)) || (!learned && propagate_down[1])) {
     float* dbias = (learned ? blobs_[0].get() : bottom[1])->mutable_gpu_diff();
-    const int blocks = static_cast<int>(bias_dim_ < 65535 ? (bias_dim_ > 0 ? bias_dim_ : 1) : 65535);
+    const int blocks =
+        static_cast<int>(bias_dim_ < 65535 ? (bias_dim_ > 0 ? bias_dim_ : 1) : 65535);
     BiasGrad<<<blocks, kReduceThreads>>>(outer_dim_, bias_dim_, inner_dim_, dy, learned, dbias);
     AD_CUDA_POST_KERNEL_CHECK;
   }

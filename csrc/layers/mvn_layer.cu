@@ -61,7 +61,9 @@ __global__ void MVNBackward(int64_t rows, int64_t dim, const float* y, const flo
   }
 }
 
-int RowBlocks(int64_t rows) { return static_cast<int>(rows < 65535 ? (rows > 0 ? rows : 1) : 65535); }
+int RowBlocks(int64_t rows) {
+  return static_cast<int>(rows < 65535 ? (rows > 0 ? rows : 1) : 65535);
+}
 
 }  // namespace
 

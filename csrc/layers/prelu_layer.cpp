@@ -43,7 +43,8 @@ void PReLULayer::Forward_cpu(const BlobVec& bottom, const BlobVec& top) {
   const int64_t count = bottom[0]->count();
   const int64_t dim = bottom[0]->count(2);
   const int64_t channels = bottom[0]->shape(1);
-  if (bottom[0] == top[0]) cpu_copy(count, bottom[0]->cpu_data(), bottom_memory_.mutable_cpu_data());
+  if (bottom[0] == top[0])
+    cpu_copy(count, bottom[0]->cpu_data(), bottom_memory_.mutable_cpu_data());
   const float* x = bottom[0]->cpu_data();  // (N, C, dim)
   const float* slope = blobs_[0]->cpu_data();
   float* y = top[0]->mutable_cpu_data();  // may alias x

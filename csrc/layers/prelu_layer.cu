@@ -49,7 +49,8 @@ __global__ void PReLUSlopeGrad(int64_t num, int64_t channels, int64_t dim, bool 
 void PReLULayer::Forward_gpu(const BlobVec& bottom, const BlobVec& top) {
   const int64_t count = bottom[0]->count();
   const int64_t channels = bottom[0]->shape(1);
-  if (bottom[0] == top[0]) gpu_copy(count, bottom[0]->gpu_data(), bottom_memory_.mutable_gpu_data());
+  if (bottom[0] == top[0])
+    gpu_copy(count, bottom[0]->gpu_data(), bottom_memory_.mutable_gpu_data());
   PReLUForward<<<CudaBlocks(count), kCudaThreads>>>(
       count, channels, bottom[0]->count(2), bottom[0]->gpu_data(), blobs_[0]->gpu_data(),
       channel_shared_ ? channels : 1, top[0]->mutable_gpu_data());

@@ -12,8 +12,8 @@
 namespace augdrop {
 
 /**
- * @brief loss = -sum_{i not ignored} [x_i (t_i - [x_i >= 0]) - log(1 + exp(x_i - 2 x_i [x_i >= 0]))]
- *        / normalizer,
+ * @brief loss = -sum_{i not ignored}
+ *          [x_i (t_i - [x_i >= 0]) - log(1 + exp(x_i - 2 x_i [x_i >= 0]))] / normalizer,
  * the log-likelihood t log p + (1 - t) log(1 - p), p = sigmoid(x), in its overflow-free form.
  *
  * loss_param: ignore_label (targets whose int value equals it count for nothing),

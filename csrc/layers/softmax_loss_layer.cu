@@ -151,7 +151,8 @@ void SoftmaxWithLossLayer::Backward_gpu(const BlobVec& top,
     AD_FAIL("label index " << sums.first_bad << " out of range");
   }
   // Caffe: top diff[0] (the loss weight) over the normalizer, read on the host.
-  const float loss_weight = top[0]->cpu_diff()[0] / GetNormalizer(outer_num_, inner_num_, sums.count);
+  const float loss_weight =
+      top[0]->cpu_diff()[0] / GetNormalizer(outer_num_, inner_num_, sums.count);
   gpu_scal(prob_.count(), loss_weight, dx);
 }
 
