@@ -338,7 +338,7 @@ except golden.GoldenMissing:  # test_golden_case fails with the reason
 REGISTERED = set(caffe._core.layer_types())
 SOLVER_TYPES = {"SGD", "Nesterov", "AdaGrad", "RMSProp", "AdaDelta", "Adam"}
 # Catalogue cases of registered layer types that use a form of the layer not supported yet.
-UNSUPPORTED_FORMS = {"scale_two_bottoms": "Scale with its scale as a second bottom"}
+UNSUPPORTED_FORMS = {}
 
 
 def catalogue_skip_reason(name):

@@ -72,6 +72,37 @@ CASES = {
     "conv_big": ('layer { name: "l" type: "Convolution" bottom: "x" top: "y" '
                  'convolution_param { num_output: 8 kernel_size: 5 } }', {"x": (3, 4, 20, 20)}),
 }
+# The loss layers on LossLayer (tests/test_loss_layers.py) and LRN, MVN, PReLU, Bias, Scale by a
+# second bottom (tests/test_normalization_layers.py, tests/test_affine_layers.py), over several
+# blocks where a kernel loops.
+L = 'layer {{ name: "l" type: "{t}" {b} top: "{top}" {p} }}'
+for _name, _t, _bottoms, _p, _inputs in [
+        ("euclidean", "EuclideanLoss", "xz", "", {"x": (7, 300), "z": (7, 300)}),
+        ("sigmoid_xent", "SigmoidCrossEntropyLoss", "xz", "", {"x": (5, 400), "z": (5, 400)}),
+        ("sigmoid_xent_ignore_valid", "SigmoidCrossEntropyLoss", "xz",
+         "loss_weight: 2 loss_param { ignore_label: -1 normalization: VALID }",
+         {"x": (4, 30), "z": (4, 30)}),
+        ("lrn_across", "LRN", "x", "", {"x": (2, 7, 9, 11)}),
+        ("lrn_across_n3_k2", "LRN", "x", "lrn_param { local_size: 3 alpha: 0.5 k: 2 }",
+         {"x": (2, 4, 3, 5)}),
+        ("lrn_within", "LRN", "x", "lrn_param { norm_region: WITHIN_CHANNEL local_size: 3 alpha: 0.5 }",
+         {"x": (2, 3, 17, 19)}),
+        ("mvn", "MVN", "x", "", {"x": (2, 3, 20, 30)}),
+        ("mvn_across", "MVN", "x", "mvn_param { across_channels: true }", {"x": (2, 3, 4, 5)}),
+        ("mvn_nonorm", "MVN", "x", "mvn_param { normalize_variance: false }", {"x": (2, 3, 4, 5)}),
+        ("prelu", "PReLU", "x", "", {"x": (2, 3, 20, 30)}),
+        ("prelu_shared", "PReLU", "x", "prelu_param { channel_shared: true }", {"x": (2, 3, 40)}),
+        ("bias_learned", "Bias", "x", "bias_param { axis: 1 num_axes: 2 }", {"x": (2, 3, 4, 50)}),
+        ("bias_two_bottoms", "Bias", "xz", "", {"x": (2, 3, 4, 50), "z": (3, 4)}),
+        ("bias_scalar", "Bias", "x", "bias_param { num_axes: 0 }", {"x": (3, 700)}),
+        ("scale_two_bottoms", "Scale", "xz", "scale_param { axis: 0 }", {"x": (2, 3, 4, 40), "z": (2, 3)}),
+        ("scale_two_bottoms_bias", "Scale", "xz", "scale_param { bias_term: true }",
+         {"x": (2, 3, 4, 4), "z": (3, 4)})]:
+    _b = " ".join(f'bottom: "{n}"' for n in _bottoms)
+    _top = "loss" if "Loss" in _t else "y"
+    CASES[_name] = (L.format(t=_t, b=_b, top=_top, p=_p), _inputs)
+    if _t in ("MVN", "PReLU", "Bias", "Scale"):
+        CASES[f"{_name}_inplace"] = (L.format(t=_t, b=_b, top="x", p=_p), _inputs)
 # The neuron layers (tests/test_neuron_layers.py), over several blocks, in place where Caffe
 # allows it. Cases named positive_* get inputs above 0 (Log, a fractional Power).
 NEURON = 'layer {{ name: "l" type: "{t}" bottom: "x" top: "{top}" {p} }}'
@@ -311,3 +342,44 @@ def test_out_of_device_memory_is_an_error_the_caller_can_go_on_after(tmp_path):
     del huge
     assert_same(run_both(tmp_path, 'layer { name: "l" type: "ReLU" bottom: "x" top: "y" }',
                          {"x": (2, 3)}, {"x": gaussian((2, 3))}))
+
+
+def _labels(n, k, seed):
+    return np.random.default_rng(seed).integers(0, k, n).astype(np.float32)
+
+
+@pytest.mark.parametrize("case", ["hinge_l1", "hinge_l2", "multinomial", "contrastive",
+                                  "contrastive_legacy", "infogain_source_ignore",
+                                  "infogain_spatial"])
+def test_label_losses_gpu_match_cpu(tmp_path, case):
+    """The loss layers whose second bottom is a label (integers in range), over several
+    blocks where a kernel loops."""
+    from augdrop_caffe.caffemodel import write_blobproto
+    H = np.random.default_rng(1).uniform(0, 1, (5, 5)).astype(np.float32)
+    write_blobproto(str(tmp_path / "H.binaryproto"), H.reshape(1, 1, 5, 5))
+    x = gaussian((40, 5), seed=2)
+    bottoms, param, values = ["x", "label"], "", {"x": x, "label": _labels(40, 5, 3)}
+    if case.startswith("hinge"):
+        layer_type = "HingeLoss"
+        param = "hinge_loss_param { norm: L2 }" if case == "hinge_l2" else ""
+    elif case == "multinomial":
+        layer_type = "MultinomialLogisticLoss"
+        values["x"] = np.abs(x) / np.abs(x).sum(1, keepdims=True)
+    elif case.startswith("contrastive"):
+        layer_type = "ContrastiveLoss"
+        bottoms = ["x", "z", "label"]
+        values = {"x": x * 0.3, "z": gaussian((40, 5), seed=4) * 0.3, "label": _labels(40, 2, 5)}
+        param = "contrastive_loss_param { margin: 0.6 %s }" % (
+            "legacy_version: true" if case.endswith("legacy") else "")
+    else:
+        layer_type = "InfogainLoss"
+        param = f'infogain_loss_param {{ source: "{tmp_path / "H.binaryproto"}" }}'
+        if case.endswith("ignore"):
+            param += " loss_param { ignore_label: 2 normalization: FULL } loss_weight: 3"
+        else:
+            values = {"x": gaussian((3, 5, 7, 11), seed=6),
+                      "label": _labels(3 * 7 * 11, 5, 7).reshape(3, 7, 11)}
+    b = " ".join(f'bottom: "{n}"' for n in bottoms)
+    body = f'layer {{ name: "l" type: "{layer_type}" {b} top: "loss" {param} }}'
+    shapes = {n: np.shape(v) for n, v in values.items()}
+    assert_same(run_both(tmp_path, body, shapes, values))

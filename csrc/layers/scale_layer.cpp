@@ -9,15 +9,14 @@
 namespace augdrop {
 
 void ScaleLayer::LayerSetUp(const BlobVec& bottom, const BlobVec& top) {
-  AD_CHECK(bottom.size() == 1,
-           "Scale with two bottoms (the scale given as bottom[1]) is not supported; give one "
-           "bottom and a learned scale");
   const Params& p = layer_param_.get_message("scale_param");
   const int axis = bottom[0]->CanonicalAxisIndex(int(p.get_int("axis", 1)));
-  const int64_t num_axes = p.get_int("num_axes", 1);
+  int64_t num_axes = p.get_int("num_axes", 1);
   AD_CHECK(num_axes >= -1,
            "num_axes must be non-negative, or -1 to extend to the end of bottom[0]; got "
                << num_axes);
+  // A scale bottom brings its own number of axes (Caffe gives it to the internal Bias layer).
+  if (bottom.size() > 1) num_axes = bottom[1]->num_axes();
   if (num_axes >= 0)
     AD_CHECK(bottom[0]->num_axes() >= axis + num_axes,
              "scale blob's shape extends past bottom[0]'s shape when applied starting with "
@@ -30,26 +29,30 @@ void ScaleLayer::LayerSetUp(const BlobVec& bottom, const BlobVec& top) {
   const std::vector<int64_t> param_shape(first, last);
 
   blobs_.clear();
-  blobs_.push_back(std::make_shared<Blob>(param_shape));
-  if (p.has("filler")) {
-    FillBlob(p.get_message("filler"), blobs_[0].get());
-  } else {
-    Params unit;  // identity by default: constant 1
-    unit.set("type", std::string("constant"));
-    unit.set("value", 1.0);
-    FillBlob(unit, blobs_[0].get());
+  if (bottom.size() == 1) {
+    blobs_.push_back(std::make_shared<Blob>(param_shape));
+    if (p.has("filler")) {
+      FillBlob(p.get_message("filler"), blobs_[0].get());
+    } else {
+      Params unit;  // identity by default: constant 1
+      unit.set("type", std::string("constant"));
+      unit.set("value", 1.0);
+      FillBlob(unit, blobs_[0].get());
+    }
   }
   bias_term_ = p.get_bool("bias_term", false);
+  bias_param_id_ = -1;
   if (bias_term_) {
+    bias_param_id_ = int(blobs_.size());
     blobs_.push_back(std::make_shared<Blob>(param_shape));
-    FillBlob(p.get_message("bias_filler"), blobs_[1].get());
+    FillBlob(p.get_message("bias_filler"), blobs_.back().get());
   }
   param_propagate_down_.assign(blobs_.size(), true);
 }
 
 void ScaleLayer::Reshape(const BlobVec& bottom, const BlobVec& top) {
   const Params& p = layer_param_.get_message("scale_param");
-  const Blob& scale = *blobs_[0];
+  const Blob& scale = *ScaleBlob(bottom);
   // A scalar scale (0 axes) is applied with axis 0: the same result, outer_dim_ == 1.
   axis_ = scale.num_axes() == 0 ? 0 : bottom[0]->CanonicalAxisIndex(int(p.get_int("axis", 1)));
   AD_CHECK(bottom[0]->num_axes() >= axis_ + scale.num_axes(),
@@ -70,7 +73,7 @@ void ScaleLayer::Reshape(const BlobVec& bottom, const BlobVec& top) {
     temp_.ReshapeLike(*bottom[0]);
   else
     top[0]->ReshapeLike(*bottom[0]);
-  sum_result_.assign(size_t(outer_dim_ * scale_dim_), 0.f);
+  sum_result_.Reshape({outer_dim_, scale_dim_});
 }
 
 void ScaleLayer::Forward_cpu(const BlobVec& bottom, const BlobVec& top) {
@@ -79,9 +82,9 @@ void ScaleLayer::Forward_cpu(const BlobVec& bottom, const BlobVec& top) {
     // Keep the bottom data for the scale gradient before overwriting it.
     cpu_copy(count, bottom[0]->cpu_data(), temp_.mutable_cpu_data());
   }
-  const float* x = bottom[0]->cpu_data();      // (outer, S, inner)
-  const float* scale = blobs_[0]->cpu_data();  // (S)
-  float* y = top[0]->mutable_cpu_data();       // (outer, S, inner); may alias x
+  const float* x = bottom[0]->cpu_data();              // (outer, S, inner)
+  const float* scale = ScaleBlob(bottom)->cpu_data();  // (S)
+  float* y = top[0]->mutable_cpu_data();               // (outer, S, inner); may alias x
   for (int64_t n = 0; n < outer_dim_; ++n)
     for (int64_t d = 0; d < scale_dim_; ++d) {
       const int64_t off = (n * scale_dim_ + d) * inner_dim_;
@@ -89,7 +92,7 @@ void ScaleLayer::Forward_cpu(const BlobVec& bottom, const BlobVec& top) {
       for (int64_t k = 0; k < inner_dim_; ++k) y[off + k] = factor * x[off + k];
     }
   if (bias_term_) {
-    const float* bias = blobs_[1]->cpu_data();  // (S)
+    const float* bias = blobs_[bias_param_id_]->cpu_data();  // (S)
     for (int64_t n = 0; n < outer_dim_; ++n)
       for (int64_t d = 0; d < scale_dim_; ++d) {
         const int64_t off = (n * scale_dim_ + d) * inner_dim_;
@@ -102,9 +105,9 @@ void ScaleLayer::Forward_cpu(const BlobVec& bottom, const BlobVec& top) {
 void ScaleLayer::Backward_cpu(const BlobVec& top, const std::vector<bool>& propagate_down,
                               const BlobVec& bottom) {
   const float* dy = top[0]->cpu_diff();  // (outer, S, inner)
-  if (bias_term_ && param_propagate_down(1)) {
+  if (bias_term_ && param_propagate_down(bias_param_id_)) {
     // dbias[s] += sum over inner, one outer index at a time.
-    float* dbias = blobs_[1]->mutable_cpu_diff();
+    float* dbias = blobs_[bias_param_id_]->mutable_cpu_diff();
     for (int64_t n = 0; n < outer_dim_; ++n)
       for (int64_t d = 0; d < scale_dim_; ++d) {
         const float* row = dy + (n * scale_dim_ + d) * inner_dim_;
@@ -113,10 +116,12 @@ void ScaleLayer::Backward_cpu(const BlobVec& top, const std::vector<bool>& propa
         dbias[d] += s;
       }
   }
-  if (param_propagate_down(0)) {
+  const bool learned = bottom.size() == 1;
+  if ((learned && param_propagate_down(0)) || (!learned && propagate_down[1])) {
     const bool in_place = bottom[0] == top[0];
     const float* x = (in_place ? &temp_ : bottom[0])->cpu_data();
-    // sum_result[n, s] = sum_i dy * x, then dscale[s] += sum_n sum_result[n, s].
+    // sum_result[n, s] = sum_i dy * x, then dscale[s] (+)= sum_n sum_result[n, s].
+    float* sum_result = sum_result_.mutable_cpu_data();
     for (int64_t n = 0; n < outer_dim_; ++n)
       for (int64_t d = 0; d < scale_dim_; ++d) {
         const int64_t off = (n * scale_dim_ + d) * inner_dim_;
@@ -125,17 +130,17 @@ void ScaleLayer::Backward_cpu(const BlobVec& top, const std::vector<bool>& propa
           const float prod = dy[off + k] * x[off + k];
           s += prod;
         }
-        sum_result_[size_t(n * scale_dim_ + d)] = s;
+        sum_result[n * scale_dim_ + d] = s;
       }
-    float* dscale = blobs_[0]->mutable_cpu_diff();
+    float* dscale = ScaleBlob(bottom)->mutable_cpu_diff();
     for (int64_t d = 0; d < scale_dim_; ++d) {
       float s = 0.f;
-      for (int64_t n = 0; n < outer_dim_; ++n) s += sum_result_[size_t(n * scale_dim_ + d)];
-      dscale[d] += s;
+      for (int64_t n = 0; n < outer_dim_; ++n) s += sum_result[n * scale_dim_ + d];
+      dscale[d] = learned ? dscale[d] + s : s;
     }
   }
   if (propagate_down[0]) {
-    const float* scale = blobs_[0]->cpu_data();
+    const float* scale = ScaleBlob(bottom)->cpu_data();
     float* dx = bottom[0]->mutable_cpu_diff();  // may alias dy
     for (int64_t n = 0; n < outer_dim_; ++n)
       for (int64_t d = 0; d < scale_dim_; ++d) {

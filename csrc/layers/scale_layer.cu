@@ -21,15 +21,20 @@ __global__ void RowSums(int64_t rows, int64_t len, const float* a, const float* 
   }
 }
 
-// out[c] += sum_n in[n, c], n in order, in the host loops' two orders: each in[n, c] added to
-// out[c] in turn (running, the dbias loop), or their sum added at the end (the dscale loop).
-// in: (rows, cols).
-__global__ void ColSumsAccumulate(int64_t rows, int64_t cols, const float* in, bool running,
-                                  float* out) {
+// How ColSums combines its sums with out, in the host loops' orders.
+enum class ColSumMode {
+  kRunning,    // each in[n, c] added to out[c] in turn (the dbias loop)
+  kAddTotal,   // their sum added at the end (the learned dscale loop)
+  kOverwrite,  // their sum written over out[c] (the dscale of a scale bottom)
+};
+
+// out[c] (+)= sum_n in[n, c], n in order; in: (rows, cols).
+__global__ void ColSums(int64_t rows, int64_t cols, const float* in, ColSumMode mode,
+                        float* out) {
   AD_CUDA_KERNEL_LOOP(c, cols) {
-    float s = running ? out[c] : 0.f;
+    float s = mode == ColSumMode::kRunning ? out[c] : 0.f;
     for (int64_t n = 0; n < rows; ++n) s += in[n * cols + c];
-    out[c] = running ? s : out[c] + s;
+    out[c] = mode == ColSumMode::kAddTotal ? out[c] + s : s;
   }
 }
 
@@ -68,8 +73,8 @@ void ScaleLayer::Forward_gpu(const BlobVec& bottom, const BlobVec& top) {
     gpu_copy(count, bottom[0]->gpu_data(), temp_.mutable_gpu_data());
   }
   const float* x = bottom[0]->gpu_data();                            // (outer, S, inner)
-  const float* scale = blobs_[0]->gpu_data();                        // (S)
-  const float* bias = bias_term_ ? blobs_[1]->gpu_data() : nullptr;  // (S)
+  const float* scale = ScaleBlob(bottom)->gpu_data();                           // (S)
+  const float* bias = bias_term_ ? blobs_[bias_param_id_]->gpu_data() : nullptr;  // (S)
   float* y = top[0]->mutable_gpu_data();  // (outer, S, inner); may alias x
   ScaleForward<<<CudaBlocks(count), kCudaThreads>>>(count, x, scale, bias, scale_dim_,
                                                     inner_dim_, y);
@@ -80,30 +85,31 @@ void ScaleLayer::Backward_gpu(const BlobVec& top, const std::vector<bool>& propa
                               const BlobVec& bottom) {
   const float* dy = top[0]->gpu_diff();  // (outer, S, inner)
   const int64_t rows = outer_dim_ * scale_dim_;
-  if ((bias_term_ && param_propagate_down(1)) || param_propagate_down(0))
-    sum_result_gpu_.Reshape({outer_dim_, scale_dim_});
-  if (bias_term_ && param_propagate_down(1)) {
+  if (bias_term_ && param_propagate_down(bias_param_id_)) {
     // dbias[s] += sum_n sum_i dy[n, s, i].
-    float* sums = sum_result_gpu_.mutable_gpu_data();
+    float* sums = sum_result_.mutable_gpu_data();
     LaunchRowSums(rows, inner_dim_, dy, nullptr, sums);
-    ColSumsAccumulate<<<CudaBlocks(scale_dim_), kCudaThreads>>>(
-        outer_dim_, scale_dim_, sums, true, blobs_[1]->mutable_gpu_diff());
+    ColSums<<<CudaBlocks(scale_dim_), kCudaThreads>>>(outer_dim_, scale_dim_, sums,
+                                                      ColSumMode::kRunning,
+                                                      blobs_[bias_param_id_]->mutable_gpu_diff());
     AD_CUDA_POST_KERNEL_CHECK;
   }
-  if (param_propagate_down(0)) {
+  const bool learned = bottom.size() == 1;
+  if ((learned && param_propagate_down(0)) || (!learned && propagate_down[1])) {
     const bool in_place = bottom[0] == top[0];
     const float* x = (in_place ? &temp_ : bottom[0])->gpu_data();
-    // sum_result[n, s] = sum_i dy * x, then dscale[s] += sum_n sum_result[n, s].
-    float* sums = sum_result_gpu_.mutable_gpu_data();
+    // sum_result[n, s] = sum_i dy * x, then dscale[s] (+)= sum_n sum_result[n, s].
+    float* sums = sum_result_.mutable_gpu_data();
     LaunchRowSums(rows, inner_dim_, dy, x, sums);
-    ColSumsAccumulate<<<CudaBlocks(scale_dim_), kCudaThreads>>>(
-        outer_dim_, scale_dim_, sums, false, blobs_[0]->mutable_gpu_diff());
+    ColSums<<<CudaBlocks(scale_dim_), kCudaThreads>>>(
+        outer_dim_, scale_dim_, sums, learned ? ColSumMode::kAddTotal : ColSumMode::kOverwrite,
+        ScaleBlob(bottom)->mutable_gpu_diff());
     AD_CUDA_POST_KERNEL_CHECK;
   }
   if (propagate_down[0]) {
     const int64_t count = bottom[0]->count();
     float* dx = bottom[0]->mutable_gpu_diff();  // may alias dy
-    ScaleBackward<<<CudaBlocks(count), kCudaThreads>>>(count, dy, blobs_[0]->gpu_data(),
+    ScaleBackward<<<CudaBlocks(count), kCudaThreads>>>(count, dy, ScaleBlob(bottom)->gpu_data(),
                                                        scale_dim_, inner_dim_, dx);
     AD_CUDA_POST_KERNEL_CHECK;
   }

@@ -1,8 +1,11 @@
-// Scale: multiplies by a learned scale broadcast over the outer and inner axes, plus an
-// optional learned bias (Caffe's scale_layer.cpp with its internal Bias layer folded in).
-// Only the one-bottom form (scale as a parameter) is supported.
-// bottom: (outer, S, inner) where S = shape[axis : axis + num_axes]; top: same; in place allowed.
-// blobs: 0 = scale (shape[axis : axis + num_axes]), 1 = bias (same shape, bias_term only).
+// Scale: multiplies by a scale broadcast over the outer and inner axes, plus an optional
+// learned bias (Caffe's scale_layer.cpp with its internal Bias layer folded in). The scale is
+// a learned param (one bottom) or the second bottom.
+// bottom[0]: (outer, S, inner) where S = the scale's shape at bottom[0]'s axes
+// [axis, axis + its num_axes); bottom[1] (optional): the scale, (S); top: bottom[0]'s shape;
+// in place allowed.
+// blobs: one bottom: 0 = scale (shape[axis : axis + num_axes]), 1 = bias (same shape,
+// bias_term only); two bottoms: 0 = bias (bottom[1]'s shape, bias_term only).
 #pragma once
 
 #include <vector>
@@ -16,7 +19,8 @@ namespace augdrop {
  *
  * scale_param: axis (1), num_axes (1; -1 extends to the last axis, 0 makes scale a scalar),
  * filler (default constant 1), bias_term (false), bias_filler (default constant 0).
- * Backward: dx = dy * scale[s]; dscale[s] += sum_{o,i} dy * x; dbias[s] += sum_{o,i} dy.
+ * Backward: dx = dy * scale[s]; dscale[s] = sum_{o,i} dy * x (accumulated into a learned
+ * scale's diff, written over a scale bottom's diff); dbias[s] += sum_{o,i} dy.
  * In place, the bottom data is kept in a copy for dscale, as Caffe does.
  */
 class ScaleLayer : public Layer {
@@ -40,16 +44,19 @@ class ScaleLayer : public Layer {
 #endif
 
  private:
+  // The scale: bottom[1] when given, else the learned blobs_[0].
+  Blob* ScaleBlob(const BlobVec& bottom) const {
+    return bottom.size() > 1 ? bottom[1] : blobs_[0].get();
+  }
+
   bool bias_term_ = false;
+  int bias_param_id_ = -1;  // index of the bias in blobs_ (bias_term only)
   int axis_ = 1;
   int64_t outer_dim_ = 0;
   int64_t scale_dim_ = 0;
   int64_t inner_dim_ = 0;
-  Blob temp_;                      // bottom data copy when computing in place
-  std::vector<float> sum_result_;  // (outer, S): per-row sums for dscale
-#ifdef AUGDROP_WITH_CUDA
-  Blob sum_result_gpu_;  // GPU mode: sum_result_ on the device (outer, S)
-#endif
+  Blob temp_;        // bottom data copy when computing in place
+  Blob sum_result_;  // (outer, S): per-row sums for dscale and dbias, on either side
 };
 
 }  // namespace augdrop

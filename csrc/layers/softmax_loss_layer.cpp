@@ -9,12 +9,7 @@
 namespace augdrop {
 
 void SoftmaxWithLossLayer::LayerSetUp(const BlobVec& bottom, const BlobVec& top) {
-  // LossLayer::LayerSetUp: a loss layer has loss weight 1 unless told otherwise. The second
-  // top (the probabilities) gets weight 0 so that SetLossWeights sees one weight per top.
-  if (!layer_param_.has("loss_weight")) {
-    layer_param_.add("loss_weight", 1.0);
-    for (size_t i = 1; i < top.size(); ++i) layer_param_.add("loss_weight", 0.0);
-  }
+  LossLayer::LayerSetUp(bottom, top);
 
   // The internal softmax shares this layer's parameters (softmax_param) but is no loss.
   Params softmax_param = layer_param_;
@@ -25,34 +20,11 @@ void SoftmaxWithLossLayer::LayerSetUp(const BlobVec& bottom, const BlobVec& top)
   softmax_top_vec_ = {&prob_};
   softmax_layer_->SetUp(softmax_bottom_vec_, softmax_top_vec_);
 
-  const Params& lp = layer_param_.get_message("loss_param");
-  has_ignore_label_ = lp.has("ignore_label");
-  if (has_ignore_label_) ignore_label_ = int(lp.get_int("ignore_label", 0));
-
-  std::string mode;
-  if (!lp.has("normalization") && lp.has("normalize"))
-    mode = lp.get_bool("normalize", true) ? "VALID" : "BATCH_SIZE";
-  else
-    mode = lp.get_string("normalization", "VALID");
-  if (mode == "FULL")
-    normalization_ = Normalization::FULL;
-  else if (mode == "VALID")
-    normalization_ = Normalization::VALID;
-  else if (mode == "BATCH_SIZE")
-    normalization_ = Normalization::BATCH_SIZE;
-  else if (mode == "NONE")
-    normalization_ = Normalization::NONE;
-  else
-    AD_FAIL("Unknown normalization mode: " << mode);
+  ReadLossParam(LossNormalization::VALID);
 }
 
 void SoftmaxWithLossLayer::Reshape(const BlobVec& bottom, const BlobVec& top) {
-  // LossLayer::Reshape
-  AD_CHECK(bottom[0]->num_axes() > 0 && bottom[1]->num_axes() > 0 &&
-               bottom[0]->shape(0) == bottom[1]->shape(0),
-           "The data and label should have the same first dimension (data "
-               << bottom[0]->shape_string() << ", label " << bottom[1]->shape_string() << ")");
-  top[0]->Reshape({});
+  LossLayer::Reshape(bottom, top);
   softmax_layer_->Reshape(softmax_bottom_vec_, softmax_top_vec_);
   const Params& sp = layer_param_.get_message("softmax_param");
   softmax_axis_ = bottom[0]->CanonicalAxisIndex(int(sp.get_int("axis", 1)));
@@ -66,26 +38,6 @@ void SoftmaxWithLossLayer::Reshape(const BlobVec& bottom, const BlobVec& top) {
                << " (" << outer_num_ * inner_num_ << " predictions) and "
                << bottom[1]->count() << " labels of shape " << bottom[1]->shape_string());
   if (top.size() >= 2) top[1]->ReshapeLike(*bottom[0]);
-}
-
-float SoftmaxWithLossLayer::GetNormalizer(int64_t valid_count) const {
-  float normalizer = 1.f;
-  switch (normalization_) {
-    case Normalization::FULL:
-      normalizer = float(outer_num_ * inner_num_);
-      break;
-    case Normalization::VALID:
-      normalizer = valid_count == -1 ? float(outer_num_ * inner_num_) : float(valid_count);
-      break;
-    case Normalization::BATCH_SIZE:
-      normalizer = float(outer_num_);
-      break;
-    case Normalization::NONE:
-      normalizer = 1.f;
-      break;
-  }
-  // Examples with no labels at all (multi-task setups) would otherwise divide by zero.
-  return std::max(1.f, normalizer);
 }
 
 int SoftmaxWithLossLayer::LabelAt(const float* label, int64_t i, int64_t j) const {
@@ -113,14 +65,14 @@ void SoftmaxWithLossLayer::Forward_cpu(const BlobVec& bottom, const BlobVec& top
       ++count;
     }
   }
-  top[0]->mutable_cpu_data()[0] = loss / GetNormalizer(count);
+  top[0]->mutable_cpu_data()[0] = loss / GetNormalizer(outer_num_, inner_num_, count);
   if (top.size() == 2) top[1]->ShareData(prob_);
 }
 
 void SoftmaxWithLossLayer::Backward_cpu(const BlobVec& top,
                                         const std::vector<bool>& propagate_down,
                                         const BlobVec& bottom) {
-  AD_CHECK(!propagate_down[1], type() << " Layer cannot backpropagate to label inputs.");
+  CheckNoLabelGradient(propagate_down);
   if (!propagate_down[0]) return;
   float* dx = bottom[0]->mutable_cpu_diff();   // (outer, C, inner)
   const float* prob = prob_.cpu_data();
@@ -140,7 +92,7 @@ void SoftmaxWithLossLayer::Backward_cpu(const BlobVec& top,
       }
     }
   }
-  const float loss_weight = top[0]->cpu_diff()[0] / GetNormalizer(count);
+  const float loss_weight = top[0]->cpu_diff()[0] / GetNormalizer(outer_num_, inner_num_, count);
   cpu_scal(prob_.count(), loss_weight, dx);
 }
 

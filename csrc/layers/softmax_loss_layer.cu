@@ -129,14 +129,14 @@ void SoftmaxWithLossLayer::Forward_gpu(const BlobVec& bottom, const BlobVec& top
     LabelAt(bottom[1]->cpu_data(), sums.first_bad / inner_num_, sums.first_bad % inner_num_);
     AD_FAIL("label index " << sums.first_bad << " out of range");
   }
-  top[0]->mutable_cpu_data()[0] = sums.loss / GetNormalizer(sums.count);
+  top[0]->mutable_cpu_data()[0] = sums.loss / GetNormalizer(outer_num_, inner_num_, sums.count);
   if (top.size() == 2) top[1]->ShareData(prob_);
 }
 
 void SoftmaxWithLossLayer::Backward_gpu(const BlobVec& top,
                                         const std::vector<bool>& propagate_down,
                                         const BlobVec& bottom) {
-  AD_CHECK(!propagate_down[1], type() << " Layer cannot backpropagate to label inputs.");
+  CheckNoLabelGradient(propagate_down);
   if (!propagate_down[0]) return;
   float* dx = bottom[0]->mutable_gpu_diff();  // (outer, C, inner)
   gpu_copy(prob_.count(), prob_.gpu_data(), dx);
@@ -151,7 +151,8 @@ void SoftmaxWithLossLayer::Backward_gpu(const BlobVec& top,
     AD_FAIL("label index " << sums.first_bad << " out of range");
   }
   // Caffe: top diff[0] (the loss weight) over the normalizer, read on the host.
-  const float loss_weight = top[0]->cpu_diff()[0] / GetNormalizer(sums.count);
+  const float loss_weight =
+      top[0]->cpu_diff()[0] / GetNormalizer(outer_num_, inner_num_, sums.count);
   gpu_scal(prob_.count(), loss_weight, dx);
 }
 

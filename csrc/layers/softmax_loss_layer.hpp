@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "layers/loss_layer.hpp"
 #include "layers/softmax_layer.hpp"
 
 namespace augdrop {
@@ -26,16 +27,15 @@ namespace augdrop {
  * Backward: dscores = (p - onehot(label)) * top_diff[0] / normalizer, zero at ignored entries.
  * The label takes no gradient. Loss weight defaults to 1 (0 for the probabilities top).
  */
-class SoftmaxWithLossLayer : public Layer {
+class SoftmaxWithLossLayer : public LossLayer {
  public:
-  using Layer::Layer;
+  using LossLayer::LossLayer;
   void LayerSetUp(const BlobVec& bottom, const BlobVec& top) override;
   void Reshape(const BlobVec& bottom, const BlobVec& top) override;
   const char* type() const override { return "SoftmaxWithLoss"; }
-  int ExactNumBottomBlobs() const override { return 2; }
+  int ExactNumTopBlobs() const override { return -1; }
   int MinTopBlobs() const override { return 1; }
   int MaxTopBlobs() const override { return 2; }
-  bool AllowForceBackward(int bottom_index) const override { return bottom_index != 1; }
 
  protected:
   void Forward_cpu(const BlobVec& bottom, const BlobVec& top) override;
@@ -48,9 +48,6 @@ class SoftmaxWithLossLayer : public Layer {
 #endif
 
  private:
-  enum class Normalization { FULL, VALID, BATCH_SIZE, NONE };
-  // Caffe's get_normalizer; valid_count == -1 means "all entries" for VALID.
-  float GetNormalizer(int64_t valid_count) const;
   // Reads label entry (i, j) and checks that it is a class index or the ignore label.
   int LabelAt(const float* label, int64_t i, int64_t j) const;
 
@@ -58,9 +55,6 @@ class SoftmaxWithLossLayer : public Layer {
   Blob prob_;  // softmax output, same shape as bottom[0]
   BlobVec softmax_bottom_vec_;
   BlobVec softmax_top_vec_;
-  bool has_ignore_label_ = false;
-  int ignore_label_ = 0;
-  Normalization normalization_ = Normalization::VALID;
   int softmax_axis_ = 1;
   int64_t outer_num_ = 0;
   int64_t inner_num_ = 0;

@@ -9,9 +9,11 @@
 #include "layers/augmented_dropout_layer.hpp"
 #include "layers/batch_norm_layer.hpp"
 #include "layers/batch_reindex_layer.hpp"
+#include "layers/bias_layer.hpp"
 #include "layers/bnll_layer.hpp"
 #include "layers/clip_layer.hpp"
 #include "layers/concat_layer.hpp"
+#include "layers/contrastive_loss_layer.hpp"
 #include "layers/conv_layer.hpp"
 #include "layers/crop_layer.hpp"
 #include "layers/data_layer.hpp"
@@ -19,20 +21,28 @@
 #include "layers/eltwise_layer.hpp"
 #include "layers/elu_layer.hpp"
 #include "layers/embed_layer.hpp"
+#include "layers/euclidean_loss_layer.hpp"
 #include "layers/exp_layer.hpp"
 #include "layers/filter_layer.hpp"
 #include "layers/flatten_layer.hpp"
+#include "layers/hinge_loss_layer.hpp"
+#include "layers/infogain_loss_layer.hpp"
 #include "layers/inner_product_layer.hpp"
 #include "layers/input_layer.hpp"
 #include "layers/log_layer.hpp"
+#include "layers/lrn_layer.hpp"
+#include "layers/multinomial_logistic_loss_layer.hpp"
+#include "layers/mvn_layer.hpp"
 #include "layers/parameter_layer.hpp"
 #include "layers/pooling_layer.hpp"
 #include "layers/power_layer.hpp"
+#include "layers/prelu_layer.hpp"
 #include "layers/python_layer.hpp"
 #include "layers/reduction_layer.hpp"
 #include "layers/relu_layer.hpp"
 #include "layers/reshape_layer.hpp"
 #include "layers/scale_layer.hpp"
+#include "layers/sigmoid_cross_entropy_loss_layer.hpp"
 #include "layers/sigmoid_layer.hpp"
 #include "layers/silence_layer.hpp"
 #include "layers/slice_layer.hpp"
@@ -62,9 +72,11 @@ const std::map<std::string, Factory>& Registry() {
       {"AugmentedDropout", Make<AugmentedDropoutLayer>()},
       {"BatchNorm", Make<BatchNormLayer>()},
       {"BatchReindex", Make<BatchReindexLayer>()},
+      {"Bias", Make<BiasLayer>()},
       {"BNLL", Make<BNLLLayer>()},
       {"Clip", Make<ClipLayer>()},
       {"Concat", Make<ConcatLayer>()},
+      {"ContrastiveLoss", Make<ContrastiveLossLayer>()},
       {"Convolution", Make<ConvolutionLayer>()},
       {"Crop", Make<CropLayer>()},
       {"Data", Make<DataLayer>()},
@@ -72,21 +84,29 @@ const std::map<std::string, Factory>& Registry() {
       {"Eltwise", Make<EltwiseLayer>()},
       {"ELU", Make<ELULayer>()},
       {"Embed", Make<EmbedLayer>()},
+      {"EuclideanLoss", Make<EuclideanLossLayer>()},
       {"Exp", Make<ExpLayer>()},
       {"Filter", Make<FilterLayer>()},
       {"Flatten", Make<FlattenLayer>()},
+      {"HingeLoss", Make<HingeLossLayer>()},
+      {"InfogainLoss", Make<InfogainLossLayer>()},
       {"InnerProduct", Make<InnerProductLayer>()},
       {"Input", Make<InputLayer>()},
       {"Log", Make<LogLayer>()},
+      {"LRN", Make<LRNLayer>()},
+      {"MultinomialLogisticLoss", Make<MultinomialLogisticLossLayer>()},
+      {"MVN", Make<MVNLayer>()},
       {"Parameter", Make<ParameterLayer>()},
       {"Pooling", Make<PoolingLayer>()},
       {"Power", Make<PowerLayer>()},
+      {"PReLU", Make<PReLULayer>()},
       {"Python", Make<PythonLayer>()},
       {"Reduction", Make<ReductionLayer>()},
       {"ReLU", Make<ReLULayer>()},
       {"Reshape", Make<ReshapeLayer>()},
       {"Scale", Make<ScaleLayer>()},
       {"Sigmoid", Make<SigmoidLayer>()},
+      {"SigmoidCrossEntropyLoss", Make<SigmoidCrossEntropyLossLayer>()},
       {"Silence", Make<SilenceLayer>()},
       {"Slice", Make<SliceLayer>()},
       {"Softmax", Make<SoftmaxLayer>()},

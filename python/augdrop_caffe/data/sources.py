@@ -163,8 +163,23 @@ def _register_mean(mean_file, data_root):
     return key
 
 
+def _register_infogain(source):
+    """An InfogainLoss matrix H from a BlobProto file, registered with the core under its
+    absolute path (the core's array registry, shared with the mean images: H is kept flat,
+    as (1, 1, K*K), the layer checks K*K against its bottom)."""
+    key = os.path.abspath(source)
+    if key not in _loaded:
+        if not os.path.isfile(source):
+            raise DataError(f"{source}: infogain matrix file not found")
+        h = np.asarray(read_blobproto(source), dtype=np.float32).reshape(1, 1, -1)
+        _core.register_mean(key, h)
+        _loaded[key] = h.shape
+    return key
+
+
 def prepare_net_data(net_dict, data_root=None, layers=None):
-    """Load the Data layers' sources (and mean files) and point the layers at the core's copy.
+    """Load the Data layers' sources (and mean files) and the InfogainLoss matrices named by
+    infogain_loss_param.source, and point the layers at the core's copy.
 
     net_dict is a NetParameter as plain dicts (textformat's to_dict); it is changed in place.
     layers: the indices of the layers to prepare, those the nets to be built keep (the net's
@@ -173,6 +188,11 @@ def prepare_net_data(net_dict, data_root=None, layers=None):
     all_layers = net_dict.get("layer", [])
     for index in sorted(set(range(len(all_layers)) if layers is None else layers)):
         layer = all_layers[index]
+        if layer.get("type", [""])[-1] == "InfogainLoss":
+            for ip in layer.get("infogain_loss_param", []):
+                if "source" in ip:
+                    ip["source"] = [_register_infogain(ip["source"][-1])]
+            continue
         if layer.get("type", [""])[-1] != "Data":
             continue
         for dp in layer.get("data_param", []):
