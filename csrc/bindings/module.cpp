@@ -315,6 +315,7 @@ PYBIND11_MODULE(_core, m) {
       .def("forward_from_to", &Net::ForwardFromTo, py::call_guard<py::gil_scoped_release>())
       .def("backward", &Net::Backward, py::call_guard<py::gil_scoped_release>())
       .def("backward_from_to", &Net::BackwardFromTo, py::call_guard<py::gil_scoped_release>())
+      .def_property_readonly("backward_preparations", &Net::backward_preparations)
       .def("clear_param_diffs", &Net::ClearParamDiffs)
       .def("update", &Net::Update)
       .def("share_with", &Net::ShareTrainedLayersWith)

@@ -299,6 +299,7 @@ int Net::layer_index(const std::string& name) const {
 
 float Net::ForwardFromTo(int start, int end) {
   AD_CHECK(start >= 0 && end < int(layers_.size()) && start <= end + 1, "bad layer range");
+  backward_prepared_ = false;  // new top data: the next backward rewrites it again
   float loss = 0;
   for (int i = start; i <= end; ++i) {
     try {
@@ -313,12 +314,18 @@ float Net::ForwardFromTo(int start, int end) {
 float Net::Forward() { return layers_.empty() ? 0.f : ForwardFromTo(0, int(layers_.size()) - 1); }
 
 void Net::BackwardFromTo(int start, int end) {
-  for (int i = 0; i < int(layers_.size()); ++i) {
-    try {
-      layers_[i]->PrepareBackward(bottom_vecs_[i], top_vecs_[i]);
-    } catch (const std::exception& e) {
-      RethrowForLayer(e, layer_names_[i], layers_[i]->type());
+  if (!backward_prepared_) {
+    // The rewrite is idempotent (top = x * m_b from a kept copy of x), so running it once per
+    // forward gives the same result as running it before every piece of the backward pass.
+    for (int i = 0; i < int(layers_.size()); ++i) {
+      try {
+        layers_[i]->PrepareBackward(bottom_vecs_[i], top_vecs_[i]);
+      } catch (const std::exception& e) {
+        RethrowForLayer(e, layer_names_[i], layers_[i]->type());
+      }
     }
+    backward_prepared_ = true;
+    ++backward_preparations_;
   }
   for (int i = start; i >= end; --i) {
     if (!layer_need_backward_[i]) continue;

@@ -21,6 +21,10 @@ class Net {
   float ForwardFromTo(int start, int end);
   // Rewrites backward features (AugmentedDropout), then runs Backward over all layers.
   void Backward();
+  // Backward over layers start down to end. The rewrite to the backward features
+  // (PrepareBackward, over every layer) runs once after each forward call, in the first
+  // BackwardFromTo, as a training iteration does; later calls that walk the same backward
+  // pass layer by layer (`augdrop-caffe time`) find it done.
   void BackwardFromTo(int start, int end);
   float ForwardBackward();
   void ClearParamDiffs();
@@ -28,6 +32,9 @@ class Net {
   void Update();
   // Make this net's parameters the same memory as other's, layer by layer name.
   void ShareTrainedLayersWith(const Net& other);
+
+  // How many times the layers' PrepareBackward has run over the net (once per backward pass).
+  int64_t backward_preparations() const { return backward_preparations_; }
 
   const std::string& name() const { return name_; }
   Phase phase() const { return phase_; }
@@ -74,6 +81,8 @@ class Net {
   std::vector<Blob*> learnable_params_;
   std::vector<float> params_lr_, params_weight_decay_;
   std::vector<std::pair<int, int>> param_layer_indices_;  // (layer, param index) per param
+  bool backward_prepared_ = false;  // PrepareBackward has run since the last forward call
+  int64_t backward_preparations_ = 0;
 };
 
 // Caffe's NetStateRule test (net.cpp StateMeetsRule).

@@ -9,7 +9,11 @@ from ._loader import _core
 def layer_times(net, iterations=50):
     """[(layer name, type, forward ms, backward ms)] averaged over iterations, and the
     average whole forward-backward in ms. The first pass is a warm-up. In GPU mode each
-    layer's time includes waiting for its kernels (synchronize)."""
+    layer's time includes waiting for its kernels (synchronize).
+
+    The backward walk calls backward_from_to layer by layer; the Net rewrites the dropout
+    layers' tops to the backward features (PrepareBackward) once after each forward, in the
+    first of those calls (the last layer's row), as one training iteration's backward does."""
     raw = net._net
     sync = _core.synchronize
     n = len(net.layers)
