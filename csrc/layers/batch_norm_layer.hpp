@@ -6,8 +6,6 @@
 // not learned (lr_mult 0, no param gradient).
 #pragma once
 
-#include <vector>
-
 #include "layers/layer.hpp"
 
 namespace augdrop {
@@ -53,17 +51,12 @@ class BatchNormLayer : public Layer {
   int64_t channels_ = 0;
   int64_t num_ = 0;
   int64_t spatial_dim_ = 0;
-  std::vector<float> mean_;          // (C)
-  std::vector<float> variance_;      // (C); holds sqrt(var + eps) after the forward pass
-  std::vector<float> num_by_chans_;  // (N, C)
-  Blob x_norm_;                      // (N, C, ...): normalized output kept for backward
-#ifdef AUGDROP_WITH_CUDA
-  // GPU mode: mean_, variance_ and num_by_chans_ on the device, and the backward pass's sums.
-  Blob mean_gpu_;                  // (C)
-  Blob variance_gpu_;              // (C); holds sqrt(var + eps) after the forward pass
-  Blob num_by_chans_gpu_;          // (N, C)
-  Blob sum_dyy_gpu_, sum_dy_gpu_;  // (C)
-#endif
+  // One blob per piece of state, read by the CPU and the GPU path alike (SyncedMemory copies).
+  Blob mean_;              // (C)
+  Blob variance_;          // (C); holds sqrt(var + eps) after the forward pass
+  Blob num_by_chans_;      // (N, C)
+  Blob sum_dyy_, sum_dy_;  // (C): the backward pass's sums of dy * y and of dy
+  Blob x_norm_;            // (N, C, ...): normalized output kept for backward
 };
 
 }  // namespace augdrop
