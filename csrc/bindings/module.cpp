@@ -161,7 +161,22 @@ PYBIND11_MODULE(_core, m) {
     py::array_t<uint32_t> a(n);
     for (int64_t i = 0; i < n; ++i) a.mutable_data()[i] = caffe_rng_rand();
     return a;
-  }, "Draw n raw words from the stream (for tests).");
+  }, "Draw n raw words from the stream, one at a time (for tests).");
+  m.def("rng_fill", [](int64_t n) {
+    py::array_t<uint32_t> a(n);
+    caffe_rng().Fill(n, a.mutable_data());
+    return a;
+  }, "Draw n raw words from the stream at once, the SIMD path (for tests).");
+  m.def("rng_bernoulli", [](int64_t n, double p) {
+    py::array_t<uint32_t> a(n);
+    caffe_rng_bernoulli(n, p, a.mutable_data());
+    return a;
+  }, "caffe_rng_bernoulli<double>(n, p), Dropout's mask (for tests).");
+  m.def("rng_bernoulli_float", [](int64_t n, float p) {
+    py::array_t<uint32_t> a(n);
+    caffe_rng_bernoulli_float(n, p, a.mutable_data());
+    return a;
+  }, "caffe_rng_bernoulli<float>(n, p) (for tests).");
   m.def("rng_state", []() { return caffe_rng().state(); });
   m.def("set_rng_state", [](const std::string& s) { caffe_rng().set_state(s); });
   m.def("layer_types", &RegisteredLayerTypes);
