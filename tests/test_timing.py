@@ -86,3 +86,41 @@ def test_time_runs_one_rewrite_per_iteration(tmp_path):
     assert net._net.backward_preparations == before + 1 + 3
     assert [r[0] for r in rows] == [l.name for l in net.layers]
     assert total_ms > 0 and all(r[2] >= 0 and r[3] >= 0 for r in rows)
+
+
+FLOP_NET = """name: "flops"
+layer { name: "input" type: "Input" top: "x" top: "label"
+        input_param { shape { dim: 2 dim: 3 dim: 8 dim: 8 } shape { dim: 2 } } }
+layer { name: "conv" type: "Convolution" bottom: "x" top: "c"
+        convolution_param { num_output: 4 kernel_size: 3 pad: 1 stride: 2 } }
+layer { name: "relu" type: "ReLU" bottom: "c" top: "c" }
+layer { name: "ip" type: "InnerProduct" bottom: "c" top: "z"
+        inner_product_param { num_output: 5 transpose: true } }
+layer { name: "loss" type: "SoftmaxWithLoss" bottom: "z" bottom: "label" top: "loss" }
+"""
+
+
+def test_layer_flops_and_type_breakdown(tmp_path):
+    from augdrop_caffe.timing import format_type_breakdown, layer_flops, type_breakdown
+    path = tmp_path / "flops.prototxt"
+    path.write_text(FLOP_NET)
+    net = caffe.Net(str(path), caffe.TRAIN)
+    flops = dict(zip([l.name for l in net.layers], layer_flops(net)))
+    conv = 2.0 * (2 * 4 * 4 * 4) * (3 * 3 * 3)  # |top| * C_in k_h k_w multiply-adds
+    ip = 2.0 * 2 * 5 * 64                        # N * M * K
+    assert flops["conv"] == (conv, conv)  # its bottom is the input: no data gradient
+    assert flops["ip"] == (ip, 2 * ip)    # weight and bottom gradients
+    assert flops["relu"] == flops["loss"] == flops["input"] == (0.0, 0.0)
+
+    rows = [(l.name, l.type, 1.0, 2.0) for l in net.layers]
+    rows[1] = ("conv", "Convolution[IMPLICIT]", 40.0, 60.0)
+    rows[3] = ("ip", "InnerProduct", 0.001, 0.002)
+    table = type_breakdown(rows, layer_flops(net))
+    assert table[0] == ("Convolution[IMPLICIT]", 1, 40.0, 60.0, 2 * conv / 1e9)
+    assert {r[0]: r[1] for r in table}["InnerProduct"] == 1
+    assert sum(r[2] + r[3] for r in table) == 3 + 100 + 0.003 + 3 + 3  # every layer's time
+    text = format_type_breakdown(table, peak_gflops=1.0)
+    assert text.splitlines()[0].split()[:2] == ["type", "layers"]
+    ip_line = next(l for l in text.splitlines() if l.startswith("InnerProduct"))
+    rate = 3 * ip / 1e9 / 3e-6  # 2.56 GFLOP/s, 256% of a 1 GFLOP/s "peak"
+    assert f" {rate:.1f} " in ip_line and ip_line.endswith(f"{100 * rate:.0f}%")
