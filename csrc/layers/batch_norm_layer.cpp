@@ -69,6 +69,18 @@ void BatchNormLayer::ChannelSum(const float* data, float alpha, float* out) {
   }
 }
 
+void BatchNormLayer::UpdateRunningStats(const float* mean, const float* variance,
+                                        int64_t count) {
+  float* s = blobs_[2]->mutable_cpu_data();
+  s[0] *= moving_average_fraction_;
+  s[0] += 1.f;
+  cpu_axpby(channels_, 1.f, mean, moving_average_fraction_, blobs_[0]->mutable_cpu_data());
+  const int64_t m = count / channels_;
+  const float bias_correction_factor = m > 1 ? float(m) / float(m - 1) : 1.f;
+  cpu_axpby(channels_, bias_correction_factor, variance, moving_average_fraction_,
+            blobs_[1]->mutable_cpu_data());
+}
+
 void BatchNormLayer::Forward_cpu(const BlobVec& bottom, const BlobVec& top) {
   const float* x = bottom[0]->cpu_data();  // (N, C, spatial)
   float* y = top[0]->mutable_cpu_data();   // (N, C, spatial); may alias x
@@ -104,15 +116,7 @@ void BatchNormLayer::Forward_cpu(const BlobVec& bottom, const BlobVec& top) {
     for (int64_t i = 0; i < count; ++i) sq[i] = y[i] * y[i];
     ChannelSum(sq, float(1. / double(num_ * spatial_dim_)), variance);
 
-    float* s = blobs_[2]->mutable_cpu_data();
-    s[0] *= moving_average_fraction_;
-    s[0] += 1.f;
-    cpu_axpby(channels_, 1.f, mean, moving_average_fraction_,
-              blobs_[0]->mutable_cpu_data());
-    const int64_t m = count / channels_;
-    const float bias_correction_factor = m > 1 ? float(m) / float(m - 1) : 1.f;
-    cpu_axpby(channels_, bias_correction_factor, variance, moving_average_fraction_,
-              blobs_[1]->mutable_cpu_data());
+    UpdateRunningStats(mean, variance, count);
   }
 
   // std = sqrt(var + eps); y = (x - mean) / std
