@@ -77,7 +77,7 @@ def our_solver(name, fuse_norm=False):
                 f'weight_decay: 0.0005\nlr_policy: "fixed"\nmax_iter: 100000000\nrandom_seed: 1\n'
                 f'type: "{solver_type}"\n')
     solver = caffe.get_solver(os.path.join(folder, "solver.prototxt"))
-    solver.net._net.fuse_norm_layers = fuse_norm
+    solver.net.fuse_norm_layers = fuse_norm
     rng = np.random.default_rng(0)
     solver.net.blobs["data"].data[...] = rng.standard_normal((batch, *shape)).astype(np.float32)
     solver.net.blobs["label"].data[...] = rng.integers(0, 10, batch).astype(np.float32)

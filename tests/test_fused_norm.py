@@ -45,7 +45,7 @@ def make(tmp_path, text, fused, seed=3):
         text = str(path)
     caffe.set_random_seed(seed)
     net = caffe.Net(text, caffe.TRAIN)
-    net._net.fuse_norm_layers = fused
+    net.fuse_norm_layers = fused
     rng = np.random.default_rng(seed)
     x = net.blobs[net.inputs[0]]
     x.data[...] = rng.normal(size=x.data.shape)
@@ -133,7 +133,8 @@ def test_forward_that_ends_inside_a_chain_runs_unfused(tmp_path):
         fused._net.backward_from_to(list(fused._layer_names).index("relu"),
                                     list(fused._layer_names).index("scale"))
     assert e.value.layer == "relu"
-    fused._net.fuse_norm_layers = False  # unfused again from the next forward on
+    fused.fuse_norm_layers = False  # unfused again from the next forward on
+    assert fused.fuse_norm_layers is False
     fused.forward()
     assert fused._net.num_norm_chains_run_fused == 0
     fused.backward()
