@@ -383,3 +383,58 @@ def test_label_losses_gpu_match_cpu(tmp_path, case):
     body = f'layer {{ name: "l" type: "{layer_type}" {b} top: "loss" {param} }}'
     shapes = {n: np.shape(v) for n, v in values.items()}
     assert_same(run_both(tmp_path, body, shapes, values))
+# Layer state stored once (issue #11): the state a forward pass leaves for the backward pass
+# (BatchNorm's statistics, dropout masks, Eltwise's argmax) lives in one SyncedMemory-backed
+# buffer per piece, so a forward in one mode and the backward in the other read the same state.
+STATE_CASES = {
+    "batchnorm": ('layer { name: "l" type: "BatchNorm" bottom: "x" top: "y" }', {"x": (4, 3, 5, 2)}),
+    "batchnorm_inplace": CASES["batchnorm_inplace"],
+    "dropout": ('layer { name: "l" type: "Dropout" bottom: "x" top: "y" '
+                'dropout_param { dropout_ratio: 0.4 } }', {"x": (3, 700)}),
+    "eltwise_max3": CASES["eltwise_max3"],
+}
+for _v in ("STANDARD", "FORWARD", "BACKWARD", "AUGMENTED"):
+    STATE_CASES[f"ad_{_v.lower()}"] = (AD.format(top="y", v=_v, extra=""), {"x": (4, 40)})
+    STATE_CASES[f"ad_{_v.lower()}_inplace"] = CASES[f"ad_{_v.lower()}_inplace"]
+
+
+def forward_then_backward(tmp_path, body, inputs, values, forward_mode, backward_mode):
+    caffe.set_gpu_dropout_masks("caffe")  # the CPU path's masks in both modes
+    forward_mode()
+    caffe.set_random_seed(5)
+    net = caffe.Net(write_net(tmp_path, body, inputs), caffe.TRAIN)
+    rng = np.random.default_rng(5)
+    for layer in net.layers:
+        if layer.type != "BatchNorm":
+            for b in layer.blobs:
+                b.data[...] = rng.normal(0, 0.5, size=b.data.shape)
+    for name, v in values.items():
+        net.blobs[name].data[...] = v
+    caffe.set_random_seed(6)
+    outs = net.forward()
+    out = {f"top/{k}": np.array(v) for k, v in outs.items()}
+    diffs = {k: gaussian(np.shape(v), seed=11) for k, v in outs.items()
+             if np.ndim(v) > 0 and np.size(v) > 1}
+    net.clear_param_diffs()
+    backward_mode()
+    net.backward(**diffs)
+    out.update({f"diff/{n}": np.array(net.blobs[n].diff) for n in values})
+    out.update({f"param/{k}/{i}": np.array(b.diff) for k, bs in net.params.items()
+                for i, b in enumerate(bs)})
+    return out
+
+
+@pytest.mark.parametrize("order", ["cpu_then_gpu", "gpu_then_cpu"])
+@pytest.mark.parametrize("case", sorted(STATE_CASES))
+def test_forward_state_is_read_by_the_other_mode(tmp_path, case, order):
+    body, inputs = STATE_CASES[case]
+    values = values_for(case, inputs)
+    reference = forward_then_backward(tmp_path, body, inputs, values,
+                                      caffe.set_mode_cpu, caffe.set_mode_cpu)
+    modes = (caffe.set_mode_cpu, caffe.set_mode_gpu)
+    mixed = forward_then_backward(tmp_path, body, inputs, values,
+                                  *(modes if order == "cpu_then_gpu" else modes[::-1]))
+    assert set(mixed) == set(reference)
+    for key in reference:
+        np.testing.assert_allclose(mixed[key], reference[key], rtol=RTOL, atol=ATOL,
+                                   err_msg=key)

@@ -315,6 +315,14 @@ def test_time_prints_a_per_layer_table(tmp_path, capsys, monkeypatch):
     for what in ("Average forward pass", "Average backward pass", "Average forward-backward"):
         assert any(line.startswith(what) and line.endswith(" ms") for line in lines)
 
+    code, out, err = run_cli(["time", "--model", model, "--iterations", "1", "--by-type"], capsys)
+    assert code == 0, err
+    table = out.split("\n\n", 1)[1].splitlines()
+    assert table[0].split()[:2] == ["type", "layers"] and table[-1].startswith("all")
+    by_type = {line.split()[0]: line.split() for line in table[1:-1]}
+    assert by_type["Convolution[IMPLICIT]"][1] == "2" and by_type["InnerProduct"][1] == "2"
+    assert float(by_type["Convolution[IMPLICIT]"][-1]) > 0  # GFLOP/s
+
 
 def test_test_command_on_a_snapshot(short_run, tmp_path, capsys):
     model = sample_lenet(tmp_path / "lenet_sample.prototxt")

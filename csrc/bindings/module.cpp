@@ -175,7 +175,22 @@ PYBIND11_MODULE(_core, m) {
     py::array_t<uint32_t> a(n);
     for (int64_t i = 0; i < n; ++i) a.mutable_data()[i] = caffe_rng_rand();
     return a;
-  }, "Draw n raw words from the stream (for tests).");
+  }, "Draw n raw words from the stream, one at a time (for tests).");
+  m.def("rng_fill", [](int64_t n) {
+    py::array_t<uint32_t> a(n);
+    caffe_rng().Fill(n, a.mutable_data());
+    return a;
+  }, "Draw n raw words from the stream at once, the SIMD path (for tests).");
+  m.def("rng_bernoulli", [](int64_t n, double p) {
+    py::array_t<uint32_t> a(n);
+    caffe_rng_bernoulli(n, p, a.mutable_data());
+    return a;
+  }, "caffe_rng_bernoulli<double>(n, p), Dropout's mask (for tests).");
+  m.def("rng_bernoulli_float", [](int64_t n, float p) {
+    py::array_t<uint32_t> a(n);
+    caffe_rng_bernoulli_float(n, p, a.mutable_data());
+    return a;
+  }, "caffe_rng_bernoulli<float>(n, p) (for tests).");
   m.def("rng_state", []() { return caffe_rng().state(); });
   m.def("set_rng_state", [](const std::string& s) { caffe_rng().set_state(s); });
   m.def("layer_types", &RegisteredLayerTypes);
@@ -348,6 +363,10 @@ PYBIND11_MODULE(_core, m) {
       .def("forward_from_to", &Net::ForwardFromTo, py::call_guard<py::gil_scoped_release>())
       .def("backward", &Net::Backward, py::call_guard<py::gil_scoped_release>())
       .def("backward_from_to", &Net::BackwardFromTo, py::call_guard<py::gil_scoped_release>())
+      .def_property_readonly("backward_preparations", &Net::backward_preparations)
+      .def_property("fuse_norm_layers", &Net::fuse_norm_layers, &Net::set_fuse_norm_layers)
+      .def_property_readonly("num_norm_chains", &Net::num_norm_chains)
+      .def_property_readonly("num_norm_chains_run_fused", &Net::num_norm_chains_run_fused)
       .def("clear_param_diffs", &Net::ClearParamDiffs)
       .def("update", &Net::Update)
       .def("share_with", &Net::ShareTrainedLayersWith)

@@ -16,6 +16,8 @@
 
 #include "core/rng.hpp"
 
+#include <algorithm>
+#include <random>
 #include <sstream>
 
 #include <cmath>
@@ -25,6 +27,7 @@
 #include <memory>
 
 #include "core/errors.hpp"
+#include "math/simd.hpp"
 
 namespace augdrop {
 namespace {
@@ -330,6 +333,34 @@ float UnitNormal(Rng& rng) {
   }
 }
 
+// MT19937 (Matsumoto and Nishimura, 1998): n = 624, m = 397, the twist matrix's last row
+// 0x9908B0DF. Word i of a new state is s[i + m] ^ twist(upper bit of s[i], lower 31 bits of
+// s[i + 1]), indices mod n, where s[i + m] is still the old word for i < n - m and already the
+// new one after. So both runs vectorize: a vector of W words at i reads s[i .. i + W] (the old
+// values, read before the store) and, for i < n - m, old words m ahead; for i >= n - m, new
+// words n - m (227 >= W) behind. The words left at the end of each run go one at a time.
+constexpr int kMtM = 397;
+constexpr uint32_t kMtMatrixA = 0x9908B0DFu, kMtUpper = 0x80000000u, kMtLower = 0x7FFFFFFFu;
+
+inline uint32_t TwistWord(uint32_t cur, uint32_t next, uint32_t far) {
+  const uint32_t y = (cur & kMtUpper) | (next & kMtLower);
+  return far ^ (y >> 1) ^ ((0u - (y & 1u)) & kMtMatrixA);
+}
+
+inline simd::UVec TwistWords(simd::UVec cur, simd::UVec next, simd::UVec far) {
+  const simd::UVec y = (cur & kMtUpper) | (next & kMtLower);
+  return far ^ (y >> 1) ^ ((0u - (y & 1u)) & kMtMatrixA);
+}
+
+inline simd::UVec TemperWords(simd::UVec y) {
+  y ^= y >> 11;
+  y ^= (y << 7) & 0x9D2C5680u;
+  y ^= (y << 15) & 0xEFC60000u;
+  return y ^ (y >> 18);
+}
+
+static_assert(Rng::kStateWords - kMtM >= kVec, "the twist's second run reads new words");
+
 std::unique_ptr<Rng> NewDefaultRng() {
   uint32_t seed;
   try {
@@ -405,9 +436,9 @@ void caffe_rng_bernoulli(int64_t n, double p, uint32_t* r) {
     for (int64_t i = 0; i < n; ++i) r[i] = 0;
     return;
   }
-  Rng& rng = caffe_rng();
+  // double(u) <= t holds exactly when the integer u <= floor(t); t <= 2^32 - 1.
   const double threshold = p * static_cast<double>(0xFFFFFFFFu);
-  for (int64_t i = 0; i < n; ++i) r[i] = static_cast<double>(rng()) <= threshold ? 1u : 0u;
+  caffe_rng().FillAtMost(n, static_cast<uint32_t>(std::floor(threshold)), r);
 }
 
 void caffe_rng_bernoulli_float(int64_t n, float p, uint32_t* r) {
@@ -418,23 +449,86 @@ void caffe_rng_bernoulli_float(int64_t n, float p, uint32_t* r) {
     for (int64_t i = 0; i < n; ++i) r[i] = 0;
     return;
   }
-  Rng& rng = caffe_rng();
+  caffe_rng().Fill(n, r);
   const float threshold = p * static_cast<float>(0xFFFFFFFFu);
-  for (int64_t i = 0; i < n; ++i) r[i] = static_cast<float>(rng()) <= threshold ? 1u : 0u;
+  for (int64_t i = 0; i < n; ++i) r[i] = static_cast<float>(r[i]) <= threshold ? 1u : 0u;
+}
+
+Rng::Rng(uint32_t seed) {
+  state_[0] = seed;
+  for (int i = 1; i < kStateWords; ++i)
+    state_[i] = 1812433253u * (state_[i - 1] ^ (state_[i - 1] >> 30)) + uint32_t(i);
+  index_ = kStateWords;
+}
+
+void Rng::Twist() {
+  constexpr int n = kStateWords, first_run = kStateWords - kMtM;  // 227
+  uint32_t* s = state_;
+  int i = 0;
+  for (; i + kVec <= first_run; i += kVec)
+    simd::Store(s + i, TwistWords(simd::Load(s + i), simd::Load(s + i + 1),
+                                  simd::Load(s + i + kMtM)));
+  for (; i < first_run; ++i) s[i] = TwistWord(s[i], s[i + 1], s[i + kMtM]);
+  for (; i + kVec <= n - 1; i += kVec)
+    simd::Store(s + i, TwistWords(simd::Load(s + i), simd::Load(s + i + 1),
+                                  simd::Load(s + i - first_run)));
+  for (; i < n - 1; ++i) s[i] = TwistWord(s[i], s[i + 1], s[i - first_run]);
+  s[n - 1] = TwistWord(s[n - 1], s[0], s[kMtM - 1]);
+  index_ = 0;
+}
+
+void Rng::Fill(int64_t n, uint32_t* out) {
+  while (n > 0) {
+    if (index_ >= kStateWords) Twist();
+    const int k = int(std::min<int64_t>(n, kStateWords - index_));
+    const uint32_t* s = state_ + index_;
+    int i = 0;
+    for (; i + kVec <= k; i += kVec) simd::Store(out + i, TemperWords(simd::Load(s + i)));
+    for (; i < k; ++i) out[i] = Temper(s[i]);
+    index_ += k;
+    out += k;
+    n -= k;
+  }
+}
+
+void Rng::FillAtMost(int64_t n, uint32_t limit, uint32_t* out) {
+  while (n > 0) {
+    if (index_ >= kStateWords) Twist();
+    const int k = int(std::min<int64_t>(n, kStateWords - index_));
+    const uint32_t* s = state_ + index_;
+    int i = 0;
+    // A vector comparison gives all ones (true) or 0 per lane; & 1 makes it 1 or 0.
+    for (; i + kVec <= k; i += kVec)
+      simd::Store(out + i, simd::UVec(TemperWords(simd::Load(s + i)) <= limit) & 1u);
+    for (; i < k; ++i) out[i] = Temper(s[i]) <= limit ? 1u : 0u;
+    index_ += k;
+    out += k;
+    n -= k;
+  }
 }
 
 std::string Rng::state() const {
+  // std::mt19937's operator<<: the words, then the position, separated by spaces.
   std::ostringstream os;
-  os << mt_;
+  for (int i = 0; i < kStateWords; ++i) os << state_[i] << ' ';
+  os << index_;
   return os.str();
 }
 
 void Rng::set_state(const std::string& state) {
   std::istringstream is(state);
-  std::mt19937 mt;
-  is >> mt;
-  AD_CHECK(!is.fail(), "not a random stream state");
-  mt_ = mt;
+  uint32_t words[kStateWords];
+  for (int i = 0; i < kStateWords; ++i) {
+    uint64_t w = 0;
+    is >> w;
+    AD_CHECK(!is.fail() && w <= 0xFFFFFFFFu, "not a random stream state");
+    words[i] = static_cast<uint32_t>(w);
+  }
+  int index = -1;
+  is >> index;
+  AD_CHECK(!is.fail() && index >= 0 && index <= kStateWords, "not a random stream state");
+  std::copy(words, words + kStateWords, state_);
+  index_ = index;
 }
 
 }  // namespace augdrop

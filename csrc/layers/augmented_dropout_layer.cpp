@@ -48,55 +48,67 @@ void AugmentedDropoutLayer::Forward_cpu(const BlobVec& bottom, const BlobVec& to
     input_copy_.ReshapeLike(*bottom[0]);
     cpu_copy(n, x, input_copy_.mutable_cpu_data());
   }
-  word_mask_.resize(n);
-  backward_mask_.resize(n);
-  const bool uses_forward_mask = variant_ != Variant::BACKWARD;
-  const bool uses_extra_mask = variant_ == Variant::BACKWARD || variant_ == Variant::AUGMENTED;
-  if (uses_forward_mask) {
-    forward_mask_.resize(n);
-    DrawKeepMask(n, forward_ratio_, word_mask_.data());
-    for (int64_t i = 0; i < n; ++i) forward_mask_[i] = float(word_mask_[i]) * forward_scale_;
-    // Multiply as Caffe's Dropout does, x * mask * scale, so STANDARD matches it bit for bit.
-    for (int64_t i = 0; i < n; ++i) y[i] = x[i] * float(word_mask_[i]) * forward_scale_;
-  } else {
-    forward_mask_.clear();
-    cpu_copy(n, x, y);
+  // m_f's words first, then m_e's, from the one stream.
+  const uint32_t* fk = nullptr;
+  const uint32_t* ek = nullptr;
+  if (variant_ != Variant::BACKWARD) {
+    forward_keep_.Resize(n);
+    DrawKeepMask(n, forward_ratio_, forward_keep_.mutable_cpu_data());
+    fk = forward_keep_.cpu_data();
   }
+  if (variant_ == Variant::BACKWARD || variant_ == Variant::AUGMENTED) {
+    extra_keep_.Resize(n);
+    DrawKeepMask(n, backward_ratio_, extra_keep_.mutable_cpu_data());
+    ek = extra_keep_.cpu_data();
+  }
+  // One pass over the output and m_b. Products as Caffe's Dropout, x * mask * scale, so that
+  // STANDARD matches it bit for bit; each mask is float(word) * scale. x may alias y: x[i] is
+  // read before y[i] is written.
+  backward_mask_.Reshape({n});
+  float* mb = backward_mask_.mutable_cpu_data();
+  const float fs = forward_scale_, bs = backward_scale_;
   switch (variant_) {
     case Variant::STANDARD:
-      backward_mask_ = forward_mask_;
+      for (int64_t i = 0; i < n; ++i) {
+        y[i] = x[i] * float(fk[i]) * fs;
+        mb[i] = float(fk[i]) * fs;
+      }
       break;
     case Variant::FORWARD:
-      std::fill(backward_mask_.begin(), backward_mask_.end(), 1.f);
+      for (int64_t i = 0; i < n; ++i) {
+        y[i] = x[i] * float(fk[i]) * fs;
+        mb[i] = 1.f;
+      }
       break;
     case Variant::BACKWARD:
-    case Variant::AUGMENTED:
+      if (x != y) cpu_copy(n, x, y);
+      for (int64_t i = 0; i < n; ++i) mb[i] = float(ek[i]) * bs;
       break;
-  }
-  if (uses_extra_mask) {
-    DrawKeepMask(n, backward_ratio_, word_mask_.data());
-    for (int64_t i = 0; i < n; ++i) {
-      const float extra = float(word_mask_[i]) * backward_scale_;
-      backward_mask_[i] = uses_forward_mask ? forward_mask_[i] * extra : extra;
-    }
+    case Variant::AUGMENTED:
+      for (int64_t i = 0; i < n; ++i) {
+        y[i] = x[i] * float(fk[i]) * fs;
+        mb[i] = (float(fk[i]) * fs) * (float(ek[i]) * bs);
+      }
+      break;
   }
   forward_done_ = true;
 }
 
 void AugmentedDropoutLayer::PrepareBackward(const BlobVec& bottom, const BlobVec& top) {
   if (!RewritesTop() || !forward_done_) return;
+  const int64_t n = top[0]->count();
+  AD_CHECK(input_copy_.count() == n && backward_mask_.count() == n,
+           "backward features requested before a forward pass of the current shape");
 #ifdef AUGDROP_WITH_CUDA
   if (GetMode() == Mode::GPU) {
     PrepareBackward_gpu(top);
     return;
   }
 #endif
-  const int64_t n = top[0]->count();
-  AD_CHECK(input_copy_.count() == n && int64_t(backward_mask_.size()) == n,
-           "backward features requested before a forward pass of the current shape");
   const float* x = input_copy_.cpu_data();
+  const float* mb = backward_mask_.cpu_data();
   float* y = top[0]->mutable_cpu_data();
-  for (int64_t i = 0; i < n; ++i) y[i] = x[i] * backward_mask_[i];
+  for (int64_t i = 0; i < n; ++i) y[i] = x[i] * mb[i];
 }
 
 void AugmentedDropoutLayer::Backward_cpu(const BlobVec& top,
@@ -110,8 +122,9 @@ void AugmentedDropoutLayer::Backward_cpu(const BlobVec& top,
     cpu_copy(n, dy, dx);
     return;
   }
-  AD_CHECK(int64_t(backward_mask_.size()) == n, "Backward before a TRAIN forward pass");
-  for (int64_t i = 0; i < n; ++i) dx[i] = dy[i] * backward_mask_[i];
+  AD_CHECK(backward_mask_.count() == n, "Backward before a TRAIN forward pass");
+  const float* mb = backward_mask_.cpu_data();
+  for (int64_t i = 0; i < n; ++i) dx[i] = dy[i] * mb[i];
 }
 
 }  // namespace augdrop

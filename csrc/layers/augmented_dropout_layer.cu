@@ -11,12 +11,12 @@ namespace {
 
 // m_b from the variant: forward only (STANDARD), none (FORWARD), extra only (BACKWARD), both
 // (AUGMENTED); each mask is float(word) * scale, as on the CPU.
-__global__ void BackwardMask(int64_t n, const float* forward_keep, float forward_scale,
-                             const float* extra_keep, float extra_scale, float* mask) {
+__global__ void BackwardMask(int64_t n, const uint32_t* forward_keep, float forward_scale,
+                             const uint32_t* extra_keep, float extra_scale, float* mask) {
   AD_CUDA_KERNEL_LOOP(i, n) {
-    const float f = forward_keep ? forward_keep[i] * forward_scale : 1.f;
-    mask[i] = extra_keep ? (forward_keep ? f * (extra_keep[i] * extra_scale)
-                                         : extra_keep[i] * extra_scale)
+    const float f = forward_keep ? float(forward_keep[i]) * forward_scale : 1.f;
+    mask[i] = extra_keep ? (forward_keep ? f * (float(extra_keep[i]) * extra_scale)
+                                         : float(extra_keep[i]) * extra_scale)
                          : f;
   }
 }
@@ -38,29 +38,27 @@ void AugmentedDropoutLayer::Forward_gpu(const BlobVec& bottom, const BlobVec& to
   const bool uses_extra_mask = variant_ == Variant::BACKWARD || variant_ == Variant::AUGMENTED;
   float* y = top[0]->mutable_gpu_data();
   if (uses_forward_mask) {
-    DrawKeepMaskGpu(n, forward_ratio_, &forward_keep_, &word_mask_);
+    DrawKeepMaskGpu(n, forward_ratio_, &forward_keep_);
     ApplyKeepMaskGpu(n, x, forward_keep_, forward_scale_, y);
   } else {
     gpu_copy(n, x, y);
   }
-  if (uses_extra_mask) DrawKeepMaskGpu(n, backward_ratio_, &extra_keep_, &word_mask_);
-  backward_mask_gpu_.Reshape({n});
+  if (uses_extra_mask) DrawKeepMaskGpu(n, backward_ratio_, &extra_keep_);
+  backward_mask_.Reshape({n});
   // FORWARD: m_b = 1, although m_f was drawn and applied.
   const bool backward_uses_forward_mask =
       variant_ == Variant::STANDARD || variant_ == Variant::AUGMENTED;
   BackwardMask<<<CudaBlocks(n), kCudaThreads>>>(
       n, backward_uses_forward_mask ? forward_keep_.gpu_data() : nullptr, forward_scale_,
       uses_extra_mask ? extra_keep_.gpu_data() : nullptr, backward_scale_,
-      backward_mask_gpu_.mutable_gpu_data());
+      backward_mask_.mutable_gpu_data());
   AD_CUDA_POST_KERNEL_CHECK;
   forward_done_ = true;
 }
 
 void AugmentedDropoutLayer::PrepareBackward_gpu(const BlobVec& top) {
-  const int64_t n = top[0]->count();
-  AD_CHECK(input_copy_.count() == n && backward_mask_gpu_.count() == n,
-           "backward features requested before a GPU forward pass of the current shape");
-  gpu_mul(n, input_copy_.gpu_data(), backward_mask_gpu_.gpu_data(), top[0]->mutable_gpu_data());
+  gpu_mul(top[0]->count(), input_copy_.gpu_data(), backward_mask_.gpu_data(),
+          top[0]->mutable_gpu_data());
 }
 
 void AugmentedDropoutLayer::Backward_gpu(const BlobVec& top,
@@ -72,8 +70,8 @@ void AugmentedDropoutLayer::Backward_gpu(const BlobVec& top,
     gpu_copy(n, top[0]->gpu_diff(), bottom[0]->mutable_gpu_diff());
     return;
   }
-  AD_CHECK(backward_mask_gpu_.count() == n, "Backward before a TRAIN forward pass on the GPU");
-  gpu_mul(n, top[0]->gpu_diff(), backward_mask_gpu_.gpu_data(), bottom[0]->mutable_gpu_diff());
+  AD_CHECK(backward_mask_.count() == n, "Backward before a TRAIN forward pass");
+  gpu_mul(n, top[0]->gpu_diff(), backward_mask_.gpu_data(), bottom[0]->mutable_gpu_diff());
 }
 
 }  // namespace augdrop

@@ -12,6 +12,7 @@
 
 #include <cstdint>
 
+#include "core/synced_buffer.hpp"
 #include "layers/layer.hpp"
 
 namespace augdrop {
@@ -44,19 +45,18 @@ class AugmentedDropoutLayer : public Layer {
   bool RewritesTop() const;
 #ifdef AUGDROP_WITH_CUDA
   void PrepareBackward_gpu(const BlobVec& top);
-  Blob forward_keep_, extra_keep_;  // GPU mode: the 0/1 draws of m_f and m_e, on the device
-  Blob backward_mask_gpu_;          // GPU mode: m_b (scaled), on the device
 #endif
 
   Variant variant_ = Variant::AUGMENTED;
   float forward_ratio_ = 0.5f, backward_ratio_ = 0.f;
   float forward_scale_ = 2.f, backward_scale_ = 1.f;
   bool mask_backward_features_ = true;
-  bool forward_done_ = false;         // a TRAIN forward pass has drawn masks
-  std::vector<uint32_t> word_mask_;   // scratch for the Bernoulli draws
-  std::vector<float> forward_mask_;   // m_f (scaled), or empty when unused
-  std::vector<float> backward_mask_;  // m_b (scaled)
-  Blob input_copy_;                   // x, kept for the rewrite (the forward may be in place)
+  bool forward_done_ = false;  // a TRAIN forward pass has drawn masks
+  // State of the last TRAIN forward, one buffer each, read by the CPU and GPU paths alike:
+  SyncedBuffer<uint32_t> forward_keep_;  // (count): the 0/1 draws of m_f (when drawn)
+  SyncedBuffer<uint32_t> extra_keep_;    // (count): the 0/1 draws of m_e (when drawn)
+  Blob backward_mask_;                   // (count): m_b (scaled)
+  Blob input_copy_;  // x, kept for the rewrite (the forward may be in place)
 };
 
 }  // namespace augdrop

@@ -47,23 +47,38 @@ void BatchNormLayer::Reshape(const BlobVec& bottom, const BlobVec& top) {
   x_norm_.ReshapeLike(*bottom[0]);
   num_ = bottom[0]->shape(0);
   spatial_dim_ = num_ * channels_ == 0 ? 0 : bottom[0]->count() / (num_ * channels_);
-  mean_.assign(size_t(channels_), 0.f);
-  variance_.assign(size_t(channels_), 0.f);
-  num_by_chans_.assign(size_t(num_ * channels_), 0.f);
+  mean_.Reshape({channels_});
+  variance_.Reshape({channels_});
+  num_by_chans_.Reshape({num_, channels_});
+  sum_dyy_.Reshape({channels_});
+  sum_dy_.Reshape({channels_});
 }
 
 void BatchNormLayer::ChannelSum(const float* data, float alpha, float* out) {
+  float* num_by_chans = num_by_chans_.mutable_cpu_data();
   for (int64_t nc = 0; nc < num_ * channels_; ++nc) {
     const float* row = data + nc * spatial_dim_;
     float s = 0.f;
     for (int64_t k = 0; k < spatial_dim_; ++k) s += row[k];
-    num_by_chans_[size_t(nc)] = alpha * s;
+    num_by_chans[nc] = alpha * s;
   }
   for (int64_t c = 0; c < channels_; ++c) {
     float s = 0.f;
-    for (int64_t n = 0; n < num_; ++n) s += num_by_chans_[size_t(n * channels_ + c)];
+    for (int64_t n = 0; n < num_; ++n) s += num_by_chans[n * channels_ + c];
     out[c] = s;
   }
+}
+
+void BatchNormLayer::UpdateRunningStats(const float* mean, const float* variance,
+                                        int64_t count) {
+  float* s = blobs_[2]->mutable_cpu_data();
+  s[0] *= moving_average_fraction_;
+  s[0] += 1.f;
+  cpu_axpby(channels_, 1.f, mean, moving_average_fraction_, blobs_[0]->mutable_cpu_data());
+  const int64_t m = count / channels_;
+  const float bias_correction_factor = m > 1 ? float(m) / float(m - 1) : 1.f;
+  cpu_axpby(channels_, bias_correction_factor, variance, moving_average_fraction_,
+            blobs_[1]->mutable_cpu_data());
 }
 
 void BatchNormLayer::Forward_cpu(const BlobVec& bottom, const BlobVec& top) {
@@ -71,6 +86,8 @@ void BatchNormLayer::Forward_cpu(const BlobVec& bottom, const BlobVec& top) {
   float* y = top[0]->mutable_cpu_data();   // (N, C, spatial); may alias x
   const int64_t count = bottom[0]->count();
   if (bottom[0] != top[0]) cpu_copy(count, x, y);
+  float* mean = mean_.mutable_cpu_data();          // (C)
+  float* variance = variance_.mutable_cpu_data();  // (C)
 
   if (use_global_stats_) {
     const float s = blobs_[2]->cpu_data()[0];
@@ -78,18 +95,18 @@ void BatchNormLayer::Forward_cpu(const BlobVec& bottom, const BlobVec& top) {
     const float* mean_sum = blobs_[0]->cpu_data();
     const float* var_sum = blobs_[1]->cpu_data();
     for (int64_t c = 0; c < channels_; ++c) {
-      mean_[size_t(c)] = scale_factor * mean_sum[c];
-      variance_[size_t(c)] = scale_factor * var_sum[c];
+      mean[c] = scale_factor * mean_sum[c];
+      variance[c] = scale_factor * var_sum[c];
     }
   } else {
-    ChannelSum(x, float(1. / double(num_ * spatial_dim_)), mean_.data());
+    ChannelSum(x, float(1. / double(num_ * spatial_dim_)), mean);
   }
 
   // y = x - mean
   for (int64_t n = 0; n < num_; ++n)
     for (int64_t c = 0; c < channels_; ++c) {
       float* row = y + (n * channels_ + c) * spatial_dim_;
-      const float m = mean_[size_t(c)];
+      const float m = mean[c];
       for (int64_t k = 0; k < spatial_dim_; ++k) row[k] -= m;
     }
 
@@ -97,26 +114,17 @@ void BatchNormLayer::Forward_cpu(const BlobVec& bottom, const BlobVec& top) {
     // var = E((x - mean)^2), squares kept in x_norm_'s data for the moment.
     float* sq = x_norm_.mutable_cpu_data();
     for (int64_t i = 0; i < count; ++i) sq[i] = y[i] * y[i];
-    ChannelSum(sq, float(1. / double(num_ * spatial_dim_)), variance_.data());
+    ChannelSum(sq, float(1. / double(num_ * spatial_dim_)), variance);
 
-    float* s = blobs_[2]->mutable_cpu_data();
-    s[0] *= moving_average_fraction_;
-    s[0] += 1.f;
-    cpu_axpby(channels_, 1.f, mean_.data(), moving_average_fraction_,
-              blobs_[0]->mutable_cpu_data());
-    const int64_t m = count / channels_;
-    const float bias_correction_factor = m > 1 ? float(m) / float(m - 1) : 1.f;
-    cpu_axpby(channels_, bias_correction_factor, variance_.data(), moving_average_fraction_,
-              blobs_[1]->mutable_cpu_data());
+    UpdateRunningStats(mean, variance, count);
   }
 
   // std = sqrt(var + eps); y = (x - mean) / std
-  for (int64_t c = 0; c < channels_; ++c)
-    variance_[size_t(c)] = std::sqrt(variance_[size_t(c)] + eps_);
+  for (int64_t c = 0; c < channels_; ++c) variance[c] = std::sqrt(variance[c] + eps_);
   for (int64_t n = 0; n < num_; ++n)
     for (int64_t c = 0; c < channels_; ++c) {
       float* row = y + (n * channels_ + c) * spatial_dim_;
-      const float sd = variance_[size_t(c)];
+      const float sd = variance[c];
       for (int64_t k = 0; k < spatial_dim_; ++k) row[k] /= sd;
     }
   cpu_copy(count, y, x_norm_.mutable_cpu_data());
@@ -130,12 +138,13 @@ void BatchNormLayer::Backward_cpu(const BlobVec& top, const std::vector<bool>& p
   const float* dy = top[0]->cpu_diff();       // (N, C, spatial)
   float* dx = bottom[0]->mutable_cpu_diff();  // (N, C, spatial)
   const float* y = x_norm_.cpu_data();        // (N, C, spatial)
+  const float* sds = variance_.cpu_data();    // (C): sqrt(var + eps)
 
   if (use_global_stats_) {
     for (int64_t n = 0; n < num_; ++n)
       for (int64_t c = 0; c < channels_; ++c) {
         const int64_t off = (n * channels_ + c) * spatial_dim_;
-        const float sd = variance_[size_t(c)];
+        const float sd = sds[c];
         for (int64_t k = 0; k < spatial_dim_; ++k) dx[off + k] = dy[off + k] / sd;
       }
     return;
@@ -145,17 +154,17 @@ void BatchNormLayer::Backward_cpu(const BlobVec& top, const std::vector<bool>& p
   const int64_t count = x_norm_.count();
   float* prod = x_norm_.mutable_cpu_diff();
   for (int64_t i = 0; i < count; ++i) prod[i] = y[i] * dy[i];
-  std::vector<float> sum_dyy(static_cast<size_t>(channels_));
-  std::vector<float> sum_dy(static_cast<size_t>(channels_));
-  ChannelSum(prod, 1.f, sum_dyy.data());
-  ChannelSum(dy, 1.f, sum_dy.data());
+  float* sum_dyy = sum_dyy_.mutable_cpu_data();
+  float* sum_dy = sum_dy_.mutable_cpu_data();
+  ChannelSum(prod, 1.f, sum_dyy);
+  ChannelSum(dy, 1.f, sum_dy);
 
   // dx = (dy - (sum_dy + sum_dyy * y) / m) / std
   const float neg_inv_m = float(-1. / double(num_ * spatial_dim_));
   for (int64_t n = 0; n < num_; ++n)
     for (int64_t c = 0; c < channels_; ++c) {
       const int64_t off = (n * channels_ + c) * spatial_dim_;
-      const float a = sum_dyy[size_t(c)], b = sum_dy[size_t(c)], sd = variance_[size_t(c)];
+      const float a = sum_dyy[c], b = sum_dy[c], sd = sds[c];
       for (int64_t k = 0; k < spatial_dim_; ++k) {
         const float t = y[off + k] * a + b;
         dx[off + k] = (neg_inv_m * t + dy[off + k]) / sd;

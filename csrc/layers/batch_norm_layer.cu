@@ -103,12 +103,9 @@ void BatchNormLayer::Forward_gpu(const BlobVec& bottom, const BlobVec& top) {
   float* y = top[0]->mutable_gpu_data();   // (N, C, spatial); may alias x
   const int64_t count = bottom[0]->count();
   if (bottom[0] != top[0]) gpu_copy(count, x, y);
-  mean_gpu_.Reshape({channels_});
-  variance_gpu_.Reshape({channels_});
-  num_by_chans_gpu_.Reshape({num_, channels_});
-  float* mean = mean_gpu_.mutable_gpu_data();
-  float* variance = variance_gpu_.mutable_gpu_data();
-  float* num_by_chans = num_by_chans_gpu_.mutable_gpu_data();
+  float* mean = mean_.mutable_gpu_data();
+  float* variance = variance_.mutable_gpu_data();
+  float* num_by_chans = num_by_chans_.mutable_gpu_data();
 
   if (use_global_stats_) {
     GlobalStats<<<CudaBlocks(channels_), kCudaThreads>>>(channels_, blobs_[2]->gpu_data(),
@@ -151,14 +148,12 @@ void BatchNormLayer::Forward_gpu(const BlobVec& bottom, const BlobVec& top) {
 void BatchNormLayer::Backward_gpu(const BlobVec& top, const std::vector<bool>& propagate_down,
                                   const BlobVec& bottom) {
   if (!propagate_down[0]) return;
-  AD_CHECK(variance_gpu_.count() == channels_ && num_by_chans_gpu_.count() == num_ * channels_,
-           "BatchNorm backward before a forward pass on the GPU");
   // In place, dy and dx are the same memory: every dx element is written only after the
   // sums that read dy, and from the dy element at its own index.
   const float* dy = top[0]->gpu_diff();       // (N, C, spatial)
   float* dx = bottom[0]->mutable_gpu_diff();  // (N, C, spatial)
   const float* y = x_norm_.gpu_data();        // (N, C, spatial)
-  const float* sd = variance_gpu_.gpu_data();
+  const float* sd = variance_.gpu_data();
   const int64_t count = x_norm_.count();
 
   if (use_global_stats_) {
@@ -171,18 +166,16 @@ void BatchNormLayer::Backward_gpu(const BlobVec& top, const std::vector<bool>& p
   // sum_dyy_c = sum(dy * y), sum_dy_c = sum(dy), over (N, spatial); products in x_norm_ diff.
   float* prod = x_norm_.mutable_gpu_diff();
   gpu_mul(count, y, dy, prod);
-  sum_dyy_gpu_.Reshape({channels_});
-  sum_dy_gpu_.Reshape({channels_});
-  float* num_by_chans = num_by_chans_gpu_.mutable_gpu_data();
+  float* num_by_chans = num_by_chans_.mutable_gpu_data();
   ChannelSumGpu(num_, channels_, spatial_dim_, prod, 1.f, num_by_chans,
-                sum_dyy_gpu_.mutable_gpu_data());
+                sum_dyy_.mutable_gpu_data());
   ChannelSumGpu(num_, channels_, spatial_dim_, dy, 1.f, num_by_chans,
-                sum_dy_gpu_.mutable_gpu_data());
+                sum_dy_.mutable_gpu_data());
 
   // dx = (dy - (sum_dy + sum_dyy * y) / m) / std
   const float neg_inv_m = float(-1. / double(num_ * spatial_dim_));
   BatchStatsBackward<<<CudaBlocks(count), kCudaThreads>>>(
-      count, dy, y, sum_dyy_gpu_.gpu_data(), sum_dy_gpu_.gpu_data(), sd, neg_inv_m, channels_,
+      count, dy, y, sum_dyy_.gpu_data(), sum_dy_.gpu_data(), sd, neg_inv_m, channels_,
       spatial_dim_, dx);
   AD_CUDA_POST_KERNEL_CHECK;
 }

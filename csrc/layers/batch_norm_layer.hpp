@@ -6,8 +6,6 @@
 // not learned (lr_mult 0, no param gradient).
 #pragma once
 
-#include <vector>
-
 #include "layers/layer.hpp"
 
 namespace augdrop {
@@ -33,6 +31,19 @@ class BatchNormLayer : public Layer {
   int ExactNumBottomBlobs() const override { return 1; }
   int ExactNumTopBlobs() const override { return 1; }
 
+  // This layer in place on `blob`, fused with the in-place Scale that follows it (one factor
+  // per channel, `scale` (C) and `bias` (C) or null) and, with relu, an in-place ReLU with
+  // negative_slope 0: the three layers' forward pass in two reads of the blob and one write,
+  // their backward in two reads and one write (batch_norm_fused.cpp). The Net runs these on
+  // the CPU where it fuses the group (Net::set_fuse_norm_layers), after the three Reshapes.
+  // The forward output, the statistics and the running sums are the unfused layers' bit for
+  // bit; the backward is the same formulas with the sums in another order (float rounding).
+  void ForwardFused(Blob* blob, const Blob& scale, const Blob* bias, bool relu);
+  // scale_diff / bias_diff: accumulate the Scale's parameter gradients where non-null;
+  // propagate_down: write the bottom gradient (the blob's diff).
+  void BackwardFused(Blob* blob, const Blob& scale, float* scale_diff, float* bias_diff,
+                     bool relu, bool propagate_down);
+
  protected:
   void Forward_cpu(const BlobVec& bottom, const BlobVec& top) override;
   void Backward_cpu(const BlobVec& top, const std::vector<bool>& propagate_down,
@@ -46,6 +57,11 @@ class BatchNormLayer : public Layer {
  private:
   // Sums over spatial positions per (n, c), scaled by alpha, then over n: out (C).
   void ChannelSum(const float* data, float alpha, float* out);
+  // s = s*f + 1, mean_sum = mean_sum*f + mean, var_sum = var_sum*f + m/(m-1) var (blobs_).
+  // Out of line, so that the fused path (compiled without contraction) rounds these as the
+  // unfused one does.
+  __attribute__((noinline)) void UpdateRunningStats(const float* mean, const float* variance,
+                                                    int64_t count);
 
   bool use_global_stats_ = false;
   float moving_average_fraction_ = 0.999f;
@@ -53,17 +69,12 @@ class BatchNormLayer : public Layer {
   int64_t channels_ = 0;
   int64_t num_ = 0;
   int64_t spatial_dim_ = 0;
-  std::vector<float> mean_;          // (C)
-  std::vector<float> variance_;      // (C); holds sqrt(var + eps) after the forward pass
-  std::vector<float> num_by_chans_;  // (N, C)
-  Blob x_norm_;                      // (N, C, ...): normalized output kept for backward
-#ifdef AUGDROP_WITH_CUDA
-  // GPU mode: mean_, variance_ and num_by_chans_ on the device, and the backward pass's sums.
-  Blob mean_gpu_;                  // (C)
-  Blob variance_gpu_;              // (C); holds sqrt(var + eps) after the forward pass
-  Blob num_by_chans_gpu_;          // (N, C)
-  Blob sum_dyy_gpu_, sum_dy_gpu_;  // (C)
-#endif
+  // One blob per piece of state, read by the CPU and the GPU path alike (SyncedMemory copies).
+  Blob mean_;              // (C)
+  Blob variance_;          // (C); holds sqrt(var + eps) after the forward pass
+  Blob num_by_chans_;      // (N, C)
+  Blob sum_dyy_, sum_dy_;  // (C): the backward pass's sums of dy * y and of dy
+  Blob x_norm_;            // (N, C, ...): normalized output kept for backward
 };
 
 }  // namespace augdrop

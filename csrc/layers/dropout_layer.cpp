@@ -28,7 +28,7 @@ void DropoutLayer::LayerSetUp(const BlobVec& bottom, const BlobVec& top) {
 
 void DropoutLayer::Reshape(const BlobVec& bottom, const BlobVec& top) {
   top[0]->ReshapeLike(*bottom[0]);
-  mask_.resize(bottom[0]->count());
+  rand_vec_.Resize(bottom[0]->count());
 }
 
 void DropoutLayer::Forward_cpu(const BlobVec& bottom, const BlobVec& top) {
@@ -39,8 +39,9 @@ void DropoutLayer::Forward_cpu(const BlobVec& bottom, const BlobVec& top) {
     cpu_copy(n, x, y);
     return;
   }
-  DrawKeepMask(n, threshold_, mask_.data());
-  for (int64_t i = 0; i < n; ++i) y[i] = x[i] * float(mask_[i]) * scale_;
+  uint32_t* mask = rand_vec_.mutable_cpu_data();
+  DrawKeepMask(n, threshold_, mask);
+  for (int64_t i = 0; i < n; ++i) y[i] = x[i] * float(mask[i]) * scale_;
 }
 
 void DropoutLayer::Backward_cpu(const BlobVec& top, const std::vector<bool>& propagate_down,
@@ -53,7 +54,8 @@ void DropoutLayer::Backward_cpu(const BlobVec& top, const std::vector<bool>& pro
     cpu_copy(n, dy, dx);
     return;
   }
-  for (int64_t i = 0; i < n; ++i) dx[i] = dy[i] * float(mask_[i]) * scale_;
+  const uint32_t* mask = rand_vec_.cpu_data();
+  for (int64_t i = 0; i < n; ++i) dx[i] = dy[i] * float(mask[i]) * scale_;
 }
 
 }  // namespace augdrop

@@ -29,29 +29,28 @@ struct Philox {
 
 // keep[i] = 1 with probability keep_probability: word i of the stream, as a fraction of 2^32,
 // below it. Each thread makes four words from counter (i / 4, 0, 0, 0).
-__global__ void PhiloxKeepMask(int64_t n, Philox philox, double keep_probability, float* keep) {
+__global__ void PhiloxKeepMask(int64_t n, Philox philox, double keep_probability,
+                               uint32_t* keep) {
   const uint64_t threshold = static_cast<uint64_t>(keep_probability * 4294967296.0);
   AD_CUDA_KERNEL_LOOP(j, (n + 3) / 4) {
     const uint4 w = philox(make_uint4(static_cast<uint32_t>(j), static_cast<uint32_t>(j >> 32), 0, 0));
     const uint32_t words[4] = {w.x, w.y, w.z, w.w};
-    for (int k = 0; k < 4 && 4 * j + k < n; ++k) keep[4 * j + k] = words[k] < threshold ? 1.f : 0.f;
+    for (int k = 0; k < 4 && 4 * j + k < n; ++k) keep[4 * j + k] = words[k] < threshold ? 1u : 0u;
   }
 }
 
-__global__ void ApplyMask(int64_t n, const float* x, const float* keep, float scale, float* y) {
+__global__ void ApplyMask(int64_t n, const float* x, const uint32_t* keep, float scale,
+                          float* y) {
   // x * m * scale in that order, as the CPU path multiplies.
-  AD_CUDA_KERNEL_LOOP(i, n) y[i] = x[i] * keep[i] * scale;
+  AD_CUDA_KERNEL_LOOP(i, n) y[i] = x[i] * float(keep[i]) * scale;
 }
 
 }  // namespace
 
-void DrawKeepMaskGpu(int64_t count, float ratio, Blob* keep, std::vector<uint32_t>* words) {
-  keep->Reshape({count});
+void DrawKeepMaskGpu(int64_t count, float ratio, SyncedBuffer<uint32_t>* keep) {
+  keep->Resize(count);
   if (GetGpuMasks() == GpuMasks::CAFFE_STREAM) {
-    words->resize(count);
-    DrawKeepMask(count, ratio, words->data());
-    float* host = keep->mutable_cpu_data();
-    for (int64_t i = 0; i < count; ++i) host[i] = float((*words)[i]);
+    DrawKeepMask(count, ratio, keep->mutable_cpu_data());
     keep->gpu_data();  // copied over here, not inside a later kernel's argument list
     return;
   }
@@ -61,7 +60,8 @@ void DrawKeepMaskGpu(int64_t count, float ratio, Blob* keep, std::vector<uint32_
   AD_CUDA_POST_KERNEL_CHECK;
 }
 
-void ApplyKeepMaskGpu(int64_t count, const float* x, const Blob& keep, float scale, float* y) {
+void ApplyKeepMaskGpu(int64_t count, const float* x, const SyncedBuffer<uint32_t>& keep,
+                      float scale, float* y) {
   ApplyMask<<<CudaBlocks(count), kCudaThreads>>>(count, x, keep.gpu_data(), scale, y);
   AD_CUDA_POST_KERNEL_CHECK;
 }
@@ -72,8 +72,8 @@ void DropoutLayer::Forward_gpu(const BlobVec& bottom, const BlobVec& top) {
     gpu_copy(n, bottom[0]->gpu_data(), top[0]->mutable_gpu_data());
     return;
   }
-  DrawKeepMaskGpu(n, threshold_, &keep_, &mask_);
-  ApplyKeepMaskGpu(n, bottom[0]->gpu_data(), keep_, scale_, top[0]->mutable_gpu_data());
+  DrawKeepMaskGpu(n, threshold_, &rand_vec_);
+  ApplyKeepMaskGpu(n, bottom[0]->gpu_data(), rand_vec_, scale_, top[0]->mutable_gpu_data());
 }
 
 void DropoutLayer::Backward_gpu(const BlobVec& top, const std::vector<bool>& propagate_down,
@@ -84,8 +84,7 @@ void DropoutLayer::Backward_gpu(const BlobVec& top, const std::vector<bool>& pro
     gpu_copy(n, top[0]->gpu_diff(), bottom[0]->mutable_gpu_diff());
     return;
   }
-  AD_CHECK(keep_.count() == n, "Dropout backward before a TRAIN forward pass on the GPU");
-  ApplyKeepMaskGpu(n, top[0]->gpu_diff(), keep_, scale_, bottom[0]->mutable_gpu_diff());
+  ApplyKeepMaskGpu(n, top[0]->gpu_diff(), rand_vec_, scale_, bottom[0]->mutable_gpu_diff());
 }
 
 }  // namespace augdrop

@@ -5,8 +5,8 @@
 #pragma once
 
 #include <cstdint>
-#include <vector>
 
+#include "core/synced_buffer.hpp"
 #include "layers/layer.hpp"
 
 namespace augdrop {
@@ -33,10 +33,9 @@ class DropoutLayer : public Layer {
  private:
   float threshold_ = 0.5f;
   float scale_ = 2.f;
-  std::vector<uint32_t> mask_;
-#ifdef AUGDROP_WITH_CUDA
-  Blob keep_;  // GPU mode: the mask, 0 or 1 per element, on the device
-#endif
+  // (count): the keep mask, 0 or 1 per element, on the host or the device (Caffe's
+  // Blob<unsigned int> rand_vec_)
+  SyncedBuffer<uint32_t> rand_vec_;
 };
 
 // Caffe's dropout ratio rules shared by Dropout and AugmentedDropout: r in [0, 1).
@@ -46,12 +45,13 @@ float DropoutScale(float ratio);
 // The Caffe stream's keep mask: m[i] = 1 with probability 1 - ratio.
 void DrawKeepMask(int64_t count, float ratio, uint32_t* mask);
 #ifdef AUGDROP_WITH_CUDA
-// The same on the device: keep (reshaped to count) gets 1 with probability 1 - ratio, else 0,
-// from the source GetGpuMasks() names (core/mode.hpp); `words` is host scratch for the
-// CAFFE_STREAM source.
-void DrawKeepMaskGpu(int64_t count, float ratio, Blob* keep, std::vector<uint32_t>* words);
+// The same for the GPU mode: keep (resized to count) gets 1 with probability 1 - ratio, else
+// 0, from the source GetGpuMasks() names (core/mode.hpp); the CAFFE_STREAM source draws on the
+// host and SyncedMemory copies the mask over.
+void DrawKeepMaskGpu(int64_t count, float ratio, SyncedBuffer<uint32_t>* keep);
 // y = x * keep * scale on the GPU, in the CPU path's order of multiplication.
-void ApplyKeepMaskGpu(int64_t count, const float* x, const Blob& keep, float scale, float* y);
+void ApplyKeepMaskGpu(int64_t count, const float* x, const SyncedBuffer<uint32_t>& keep,
+                      float scale, float* y);
 #endif
 
 }  // namespace augdrop

@@ -36,7 +36,7 @@ void EltwiseLayer::Reshape(const BlobVec& bottom, const BlobVec& top) {
                        << ", bottom[0]: " << bottom[0]->shape_string()
                        << "; Eltwise bottoms must have the same shape");
   top[0]->ReshapeLike(*bottom[0]);
-  if (op_ == Op::MAX) max_idx_.assign(size_t(bottom[0]->count()), 0);
+  if (op_ == Op::MAX) max_idx_.Resize(bottom[0]->count());
 }
 
 void EltwiseLayer::Forward_cpu(const BlobVec& bottom, const BlobVec& top) {
@@ -59,7 +59,7 @@ void EltwiseLayer::Forward_cpu(const BlobVec& bottom, const BlobVec& top) {
         cpu_axpy(count, coeffs_[n], bottom[n]->cpu_data(), y);
       break;
     case Op::MAX: {
-      int* mask = max_idx_.data();
+      int32_t* mask = max_idx_.mutable_cpu_data();
       const float* a = bottom[0]->cpu_data();
       const float* b = bottom[1]->cpu_data();
       for (int64_t i = 0; i < count; ++i) {
@@ -76,7 +76,7 @@ void EltwiseLayer::Forward_cpu(const BlobVec& bottom, const BlobVec& top) {
         for (int64_t i = 0; i < count; ++i) {
           if (x[i] > y[i]) {
             y[i] = x[i];
-            mask[i] = int(n);
+            mask[i] = int32_t(n);
           }
         }
       }
@@ -121,10 +121,10 @@ void EltwiseLayer::Backward_cpu(const BlobVec& top, const std::vector<bool>& pro
         }
         break;
       case Op::MAX: {
-        const int* mask = max_idx_.data();
+        const int32_t* mask = max_idx_.mutable_cpu_data();
         for (int64_t i = 0; i < count; ++i) {
           float gradient = 0.f;
-          if (mask[i] == int(n)) gradient += dy[i];
+          if (mask[i] == int32_t(n)) gradient += dy[i];
           dx[i] = gradient;
         }
         break;

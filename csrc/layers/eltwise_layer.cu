@@ -8,20 +8,21 @@ namespace {
 
 // MAX over bottoms 0 and 1: x0 > x1 picks 0, else 1 (ties go to bottom 1).
 __global__ void MaxForwardFirstTwo(int64_t n, const float* a, const float* b, float* y,
-                                   float* mask) {
+                                   int32_t* mask) {
   AD_CUDA_KERNEL_LOOP(i, n) {
     if (a[i] > b[i]) {
       y[i] = a[i];
-      mask[i] = 0.f;
+      mask[i] = 0;
     } else {
       y[i] = b[i];
-      mask[i] = 1.f;
+      mask[i] = 1;
     }
   }
 }
 
 // MAX with a later bottom: replaces the current max only when strictly greater.
-__global__ void MaxForwardNext(int64_t n, const float* x, float index, float* y, float* mask) {
+__global__ void MaxForwardNext(int64_t n, const float* x, int32_t index, float* y,
+                               int32_t* mask) {
   AD_CUDA_KERNEL_LOOP(i, n) {
     if (x[i] > y[i]) {
       y[i] = x[i];
@@ -31,7 +32,7 @@ __global__ void MaxForwardNext(int64_t n, const float* x, float index, float* y,
 }
 
 // dx = dy where bottom `index` held the max, else 0.
-__global__ void MaxBackward(int64_t n, const float* dy, const float* mask, float index,
+__global__ void MaxBackward(int64_t n, const float* dy, const int32_t* mask, int32_t index,
                             float* dx) {
   AD_CUDA_KERNEL_LOOP(i, n) {
     float gradient = 0.f;
@@ -66,14 +67,13 @@ void EltwiseLayer::Forward_gpu(const BlobVec& bottom, const BlobVec& top) {
         gpu_axpy(count, coeffs_[n], bottom[n]->gpu_data(), y);
       break;
     case Op::MAX: {
-      max_idx_gpu_.Reshape({count});
-      float* mask = max_idx_gpu_.mutable_gpu_data();
+      int32_t* mask = max_idx_.mutable_gpu_data();
       MaxForwardFirstTwo<<<CudaBlocks(count), kCudaThreads>>>(
           count, bottom[0]->gpu_data(), bottom[1]->gpu_data(), y, mask);
       AD_CUDA_POST_KERNEL_CHECK;
       for (size_t n = 2; n < bottom.size(); ++n) {
         MaxForwardNext<<<CudaBlocks(count), kCudaThreads>>>(count, bottom[n]->gpu_data(),
-                                                            float(n), y, mask);
+                                                            int32_t(n), y, mask);
         AD_CUDA_POST_KERNEL_CHECK;
       }
       break;
@@ -119,10 +119,8 @@ void EltwiseLayer::Backward_gpu(const BlobVec& top, const std::vector<bool>& pro
         }
         break;
       case Op::MAX:
-        AD_CHECK(max_idx_gpu_.count() == count,
-                 "Eltwise MAX backward before a forward pass on the GPU");
-        MaxBackward<<<CudaBlocks(count), kCudaThreads>>>(count, dy, max_idx_gpu_.gpu_data(),
-                                                         float(n), dx);
+        MaxBackward<<<CudaBlocks(count), kCudaThreads>>>(count, dy, max_idx_.gpu_data(),
+                                                         int32_t(n), dx);
         AD_CUDA_POST_KERNEL_CHECK;
         break;
     }

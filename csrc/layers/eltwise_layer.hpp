@@ -3,8 +3,10 @@
 // bottom[0..B-1]: same shape, B >= 2; top: that shape.
 #pragma once
 
+#include <cstdint>
 #include <vector>
 
+#include "core/synced_buffer.hpp"
 #include "layers/layer.hpp"
 
 namespace augdrop {
@@ -42,11 +44,9 @@ class EltwiseLayer : public Layer {
   enum class Op { PROD, SUM, MAX };
   Op op_ = Op::SUM;
   std::vector<float> coeffs_;   // (B)
-  std::vector<int> max_idx_;    // (count): index of the bottom holding the max (MAX only)
+  // (count): index of the bottom holding the max (MAX only), on the host or the device
+  SyncedBuffer<int32_t> max_idx_;
   bool stable_prod_grad_ = true;
-#ifdef AUGDROP_WITH_CUDA
-  Blob max_idx_gpu_;  // GPU mode: max_idx_ on the device, the bottom index as a float (MAX only)
-#endif
 };
 
 }  // namespace augdrop

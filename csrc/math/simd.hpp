@@ -23,5 +23,14 @@ typedef float VecU __attribute__((vector_size(kVec * sizeof(float)), aligned(ali
 inline Vec Load(const float* p) { return *reinterpret_cast<const VecU*>(p); }
 inline void Store(float* p, Vec v) { *reinterpret_cast<VecU*>(p) = v; }
 
+// kVec unsigned 32-bit lanes (random words, masks): shifts, bitwise ops and comparisons are
+// unsigned, element-wise.
+typedef uint32_t UVec __attribute__((vector_size(kVec * sizeof(uint32_t))));
+typedef uint32_t UVecU
+    __attribute__((vector_size(kVec * sizeof(uint32_t)), aligned(alignof(uint32_t)), may_alias));
+
+inline UVec Load(const uint32_t* p) { return *reinterpret_cast<const UVecU*>(p); }
+inline void Store(uint32_t* p, UVec v) { *reinterpret_cast<UVecU*>(p) = v; }
+
 }  // namespace simd
 }  // namespace augdrop

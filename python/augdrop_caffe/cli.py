@@ -108,11 +108,16 @@ def _cmd_test_mc(args):
 
 def _cmd_time(args):
     from .net import Net
-    from .timing import format_layer_times, layer_times
+    from .timing import (format_layer_times, format_type_breakdown, layer_flops, layer_times,
+                         type_breakdown)
     from . import TRAIN
 
     net = Net(args.model, TRAIN, data_root=args.data_root)
-    print(format_layer_times(*layer_times(net, args.iterations)))
+    rows, total_ms = layer_times(net, args.iterations)
+    print(format_layer_times(rows, total_ms))
+    if args.by_type:
+        print()
+        print(format_type_breakdown(type_breakdown(rows, layer_flops(net))))
     return 0
 
 
@@ -287,6 +292,9 @@ def build_parser():
     m.add_argument("--model", required=True)
     m.add_argument("--iterations", type=positive_int, default=50)
     m.add_argument("--data-root")
+    m.add_argument("--by-type", action="store_true",
+                   help="also the times summed by layer type, with the convolutions' and inner "
+                        "products' GFLOP/s")
     m.set_defaults(func=_cmd_time)
 
     d = sub.add_parser("data", help="data sets: fetch, info, mean, whiten")
