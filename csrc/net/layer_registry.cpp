@@ -11,10 +11,12 @@
 #include "layers/clip_layer.hpp"
 #include "layers/conv_layer.hpp"
 #include "layers/data_layer.hpp"
+#include "layers/deconv_layer.hpp"
 #include "layers/dropout_layer.hpp"
 #include "layers/eltwise_layer.hpp"
 #include "layers/elu_layer.hpp"
 #include "layers/exp_layer.hpp"
+#include "layers/im2col_layer.hpp"
 #include "layers/inner_product_layer.hpp"
 #include "layers/input_layer.hpp"
 #include "layers/log_layer.hpp"
@@ -26,6 +28,7 @@
 #include "layers/softmax_layer.hpp"
 #include "layers/softmax_loss_layer.hpp"
 #include "layers/split_layer.hpp"
+#include "layers/spp_layer.hpp"
 #include "layers/swish_layer.hpp"
 #include "layers/tanh_layer.hpp"
 #include "layers/threshold_layer.hpp"
@@ -50,10 +53,12 @@ const std::map<std::string, Factory>& Registry() {
       {"Clip", Make<ClipLayer>()},
       {"Convolution", Make<ConvolutionLayer>()},
       {"Data", Make<DataLayer>()},
+      {"Deconvolution", Make<DeconvolutionLayer>()},
       {"Dropout", Make<DropoutLayer>()},
       {"Eltwise", Make<EltwiseLayer>()},
       {"ELU", Make<ELULayer>()},
       {"Exp", Make<ExpLayer>()},
+      {"Im2col", Make<Im2colLayer>()},
       {"InnerProduct", Make<InnerProductLayer>()},
       {"Input", Make<InputLayer>()},
       {"Log", Make<LogLayer>()},
@@ -65,6 +70,7 @@ const std::map<std::string, Factory>& Registry() {
       {"Softmax", Make<SoftmaxLayer>()},
       {"SoftmaxWithLoss", Make<SoftmaxWithLossLayer>()},
       {"Split", Make<SplitLayer>()},
+      {"SPP", Make<SPPLayer>()},
       {"Swish", Make<SwishLayer>()},
       {"TanH", Make<TanHLayer>()},
       {"Threshold", Make<ThresholdLayer>()},
