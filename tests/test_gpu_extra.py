@@ -95,6 +95,20 @@ for _name, _t, _p, _shape in [
 CASES["deconv_two_bottoms"] = (
     'layer { name: "l" type: "Deconvolution" bottom: "x" bottom: "z" top: "y" top: "yz" '
     'convolution_param { num_output: 3 kernel_size: 3 stride: 2 } }', {"x": (2, 2, 3, 3), "z": (2, 2, 3, 3)})
+# The recurrent layers (tests/test_recurrent.py): the same sequence code on the device.
+REC = ('layer {{ name: "l" type: "{t}" bottom: "x" bottom: "cont" {extra_b} top: "y" {extra_t} '
+       'recurrent_param {{ num_output: 3 {e} }} }}')
+for _t in ("LSTM", "RNN"):
+    CASES[_t.lower()] = (REC.format(t=_t, extra_b="", extra_t="", e=""), {"x": (4, 3, 5), "cont": (4, 3)})
+    _hb = 'bottom: "h0"' + (' bottom: "c0"' if _t == "LSTM" else "")
+    _ht = 'top: "hT"' + (' top: "cT"' if _t == "LSTM" else "")
+    _in = {"x": (4, 3, 5), "cont": (4, 3), "xs": (3, 2), "h0": (1, 3, 3)}
+    if _t == "LSTM":
+        _in["c0"] = (1, 3, 3)
+    CASES[f"{_t.lower()}_static_exposed"] = (
+        REC.format(t=_t, extra_b='bottom: "xs" ' + _hb, extra_t=_ht, e="expose_hidden: true"), _in)
+CASES["lstm_unit"] = ('layer { name: "l" type: "LSTMUnit" bottom: "c" bottom: "X" bottom: "cont" '
+                      'top: "c1" top: "h1" }', {"c": (1, 5, 3), "X": (1, 5, 12), "cont": (1, 5)})
 # The neuron layers (tests/test_neuron_layers.py), over several blocks, in place where Caffe
 # allows it. Cases named positive_* get inputs above 0 (Log, a fractional Power).
 NEURON = 'layer {{ name: "l" type: "{t}" bottom: "x" top: "{top}" {p} }}'

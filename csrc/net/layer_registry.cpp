@@ -20,9 +20,12 @@
 #include "layers/inner_product_layer.hpp"
 #include "layers/input_layer.hpp"
 #include "layers/log_layer.hpp"
+#include "layers/lstm_layer.hpp"
+#include "layers/lstm_unit_layer.hpp"
 #include "layers/pooling_layer.hpp"
 #include "layers/power_layer.hpp"
 #include "layers/relu_layer.hpp"
+#include "layers/rnn_layer.hpp"
 #include "layers/scale_layer.hpp"
 #include "layers/sigmoid_layer.hpp"
 #include "layers/softmax_layer.hpp"
@@ -62,9 +65,12 @@ const std::map<std::string, Factory>& Registry() {
       {"InnerProduct", Make<InnerProductLayer>()},
       {"Input", Make<InputLayer>()},
       {"Log", Make<LogLayer>()},
+      {"LSTM", Make<LSTMLayer>()},
+      {"LSTMUnit", Make<LSTMUnitLayer>()},
       {"Pooling", Make<PoolingLayer>()},
       {"Power", Make<PowerLayer>()},
       {"ReLU", Make<ReLULayer>()},
+      {"RNN", Make<RNNLayer>()},
       {"Scale", Make<ScaleLayer>()},
       {"Sigmoid", Make<SigmoidLayer>()},
       {"Softmax", Make<SoftmaxLayer>()},
