@@ -92,8 +92,11 @@ def test_deconvolution_two_bottoms_share_weights(tmp_path):
     ("Deconvolution", "kernel_size: 3", (1, 4, 3, 3), "num_output"),
     ("Deconvolution", "num_output: 2 kernel_size: 3 kernel_size: 3 kernel_size: 3", (1, 4, 3, 3),
      "2-d"),
-    ("Deconvolution", "num_output: 2 kernel_size: 3", (1, 2, 3, 3, 3), "4-d"),
-    ("Convolution", "num_output: 2 kernel_size: 3", (1, 2, 3, 3, 3), "4-d"),
+    ("Convolution", "num_output: 2 kernel_h: 3 kernel_w: 3", (1, 2, 3, 3, 3), "2-d"),
+    ("Convolution", "num_output: 2 kernel_size: 2 kernel_size: 2", (1, 2, 3, 3, 3), "once per"),
+    ("Deconvolution", "num_output: 2 kernel_size: 1", (1, 2, 1, 1, 1, 1, 1, 1, 1), "spatial axes"),
+    ("Convolution", "num_output: 2 kernel_size: 1", (2, 3), "spatial"),
+    ("Im2col", "kernel_size: 2", (1, 2, 3, 3, 3), "4-d"),
     ("Im2col", "kernel_size: 0", (1, 2, 3, 3), "kernel"),
     ("Im2col", "kernel_size: 4", (1, 2, 3, 3), "larger"),
     ("Im2col", "kernel_size: 2 stride: 0", (1, 2, 3, 3), "stride"),
@@ -123,6 +126,104 @@ def test_nd_spellings_of_2d_convolution(tmp_path, type_):
         net.blobs["x"].data[...] = x
         outs.append(net.forward()["y"].copy())
     np.testing.assert_array_equal(outs[0], outs[1])
+
+
+# --- N-d Convolution and Deconvolution ----------------------------------------------------------
+
+def _taps(x_shape, kernel, stride, pad, dil):
+    """For each kernel tap, the slices of the padded image that it reads, and the output size."""
+    out = [(s + 2 * p - (d * (k - 1) + 1)) // st + 1
+           for s, k, st, p, d in zip(x_shape, kernel, stride, pad, dil)]
+    taps = []
+    for tap in np.ndindex(*kernel):
+        taps.append(tuple(slice(t * d, t * d + st * (o - 1) + 1, st)
+                          for t, d, st, o in zip(tap, dil, stride, out)))
+    return taps, out
+
+
+def conv_nd_ref(x, W, b, stride, pad, dil, group, dy=None):
+    """N-d convolution by numpy: y, and with dy also (dx, dW, db). x: (N, C, *S)."""
+    N, C = x.shape[:2]
+    O, Cg = W.shape[:2]
+    kernel = W.shape[2:]
+    taps, out = _taps(x.shape[2:], kernel, stride, pad, dil)
+    xp = np.pad(x.astype(np.float64), [(0, 0), (0, 0)] + [(p, p) for p in pad])
+    cols = np.stack([xp[(slice(None), slice(None)) + t] for t in taps], axis=2)  # N C K *out
+    cols = cols.reshape(N, group, Cg * len(taps), -1)
+    Wm = W.astype(np.float64).reshape(group, O // group, Cg * len(taps))
+    y = np.einsum("gok,ngkp->ngop", Wm, cols).reshape(N, O, *out)
+    if b is not None:
+        y += b.reshape((1, O) + (1,) * len(out))
+    if dy is None:
+        return y
+    dyg = dy.astype(np.float64).reshape(N, group, O // group, -1)
+    dW = np.einsum("ngop,ngkp->gok", dyg, cols).reshape(W.shape)
+    dcols = np.einsum("gok,ngop->ngkp", Wm, dyg).reshape(N, C, len(taps), *out)
+    dxp = np.zeros_like(xp)
+    for i, t in enumerate(taps):
+        dxp[(slice(None), slice(None)) + t] += dcols[:, :, i]
+    dx = dxp[(slice(None), slice(None)) + tuple(slice(p, p + s) for p, s in zip(pad, x.shape[2:]))]
+    return y, dx, dW, dy.astype(np.float64).sum(axis=tuple([0] + list(range(2, dy.ndim))))
+
+
+# name: (bottom shape, num_output, the rest of convolution_param, stride, pad, dilation, group)
+ND_CASES = {
+    "conv3d_per_axis": ((2, 2, 4, 5, 3), 3, "kernel_size: 3 kernel_size: 2 kernel_size: 2 "
+                        "stride: 1 stride: 2 stride: 1 pad: 1 pad: 0 pad: 1",
+                        (1, 2, 1), (1, 0, 1), (1, 1, 1), 1),
+    "conv3d_dilated_group": ((1, 4, 5, 4, 4), 2, "kernel_size: 2 dilation: 2 group: 2",
+                             (1, 1, 1), (0, 0, 0), (2, 2, 2), 2),
+    "conv1d": ((2, 3, 9), 6, "kernel_size: 3 stride: 2 pad: 1 group: 3", (2,), (1,), (1,), 3),
+}
+
+
+def _nd_body(type_, num_output, param):
+    return layer(type_, f"convolution_param {{ num_output: {num_output} {param} }}")
+
+
+@pytest.mark.parametrize("case", sorted(ND_CASES))
+def test_nd_convolution_matches_numpy(tmp_path, case):
+    shape, num_output, param, stride, pad, dil, group = ND_CASES[case]
+    net = make_net(tmp_path, _nd_body("Convolution", num_output, param), {"x": shape})
+    assert net.layers[-1].engine == "CAFFE"
+    x = gaussian(shape, seed=3)
+    net.blobs["x"].data[...] = x
+    out = net.forward()["y"].copy()
+    W, b = np.array(net.params["l"][0].data), np.array(net.params["l"][1].data)
+    dy = gaussian(out.shape, seed=4)
+    y, dx, dW, db = conv_nd_ref(x, W, b, stride, pad, dil, group, dy=dy)
+    assert out.shape == y.shape
+    np.testing.assert_allclose(out, y, rtol=1e-5, atol=1e-5)
+    net.clear_param_diffs()
+    net.backward(y=dy)
+    np.testing.assert_allclose(net.blobs["x"].diff, dx, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(net.params["l"][0].diff, dW, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(net.params["l"][1].diff, db, rtol=1e-5, atol=1e-5)
+    GradientChecker().check(net, {"x": x})
+
+
+@pytest.mark.parametrize("case", sorted(ND_CASES))
+def test_nd_deconvolution_is_the_adjoint(tmp_path, case):
+    """Deconvolution over the same N-d geometry, its bottom shaped as the convolution's output:
+    forward = the numpy convolution's data gradient, <conv(x), y> == <x, deconv(y)>, and its
+    gradients by the checker."""
+    shape, num_output, param, stride, pad, dil, group = ND_CASES[case]
+    conv = make_net(tmp_path, _nd_body("Convolution", num_output, param), {"x": shape})
+    y_shape = conv.blobs["y"].data.shape
+    net = make_net(tmp_path, _nd_body("Deconvolution", shape[1], param + " bias_term: false"),
+                   {"x": y_shape})
+    W = np.array(net.params["l"][0].data)
+    assert W.shape == conv.params["l"][0].data.shape
+    yv = gaussian(y_shape, seed=1)
+    net.blobs["x"].data[...] = yv
+    out = net.forward()["y"].copy()
+    x0 = gaussian(out.shape, seed=2)  # the deconvolution's top: a convolution input
+    conv_x, dx, _, _ = conv_nd_ref(x0, W, None, stride, pad, dil, group, dy=yv)
+    assert conv_x.shape == y_shape
+    np.testing.assert_allclose(out, dx, rtol=1e-5, atol=1e-5)
+    lhs, rhs = float(np.sum(conv_x * yv)), float(np.sum(x0 * out))
+    assert abs(lhs - rhs) <= 1e-4 * max(1.0, abs(lhs)), (lhs, rhs)
+    GradientChecker().check(net, {"x": yv})
 
 
 # --- Im2col --------------------------------------------------------------------------------------

@@ -72,8 +72,8 @@ CASES = {
     "conv_big": ('layer { name: "l" type: "Convolution" bottom: "x" top: "y" '
                  'convolution_param { num_output: 8 kernel_size: 5 } }', {"x": (3, 4, 20, 20)}),
 }
-# The convolution family (tests/test_conv_catalogue.py): Deconvolution, Im2col, SPP, and
-# Pooling STOCHASTIC (its uniforms from Caffe's stream on the host in both modes).
+# The convolution family (tests/test_conv_catalogue.py): Deconvolution, Im2col, SPP, N-d
+# Convolution and Deconvolution, and Pooling STOCHASTIC (its uniforms from Caffe's stream on the host in both modes).
 LAYER = 'layer {{ name: "l" type: "{t}" bottom: "x" top: "y" {p} }}'
 for _name, _t, _p, _shape in [
         ("deconv_k3_s1", "Deconvolution", "convolution_param { num_output: 4 kernel_size: 3 }", (2, 3, 4, 4)),
@@ -89,6 +89,12 @@ for _name, _t, _p, _shape in [
         ("spp_max_h3", "SPP", "spp_param { pyramid_height: 3 pool: MAX }", (2, 2, 9, 11)),
         ("spp_ave_h2", "SPP", "spp_param { pyramid_height: 2 pool: AVE }", (2, 3, 6, 7)),
         ("spp_max_h1", "SPP", "spp_param { pyramid_height: 1 }", (2, 2, 5, 5)),
+        ("conv3d_per_axis", "Convolution", "convolution_param { num_output: 3 kernel_size: 3 kernel_size: 2 "
+         "kernel_size: 2 stride: 1 stride: 2 stride: 1 pad: 1 pad: 0 pad: 1 }", (2, 2, 4, 5, 3)),
+        ("conv1d_group", "Convolution", "convolution_param { num_output: 6 kernel_size: 3 stride: 2 pad: 1 "
+         "group: 3 }", (2, 3, 9)),
+        ("deconv3d_dilated", "Deconvolution", "convolution_param { num_output: 2 kernel_size: 2 stride: 2 "
+         "dilation: 2 }", (2, 3, 2, 3, 2)),
         ("positive_pool_stochastic", "Pooling", "pooling_param { pool: STOCHASTIC kernel_size: 3 stride: 2 }",
          (2, 3, 9, 8))]:
     CASES[_name] = (LAYER.format(t=_t, p=_p), {"x": _shape})

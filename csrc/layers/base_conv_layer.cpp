@@ -40,17 +40,53 @@ ConvGeometry ReadConvGeometry(const Params& p) {
   return g;
 }
 
+NdGeometry ReadNdGeometry(const Params& p, int axes) {
+  AD_CHECK(axes >= 1 && axes <= kMaxNdAxes,
+           "convolution over " << axes << " spatial axes; from 1 to " << kMaxNdAxes << " are supported");
+  for (const char* f : {"kernel_h", "kernel_w", "pad_h", "pad_w", "stride_h", "stride_w"})
+    AD_CHECK(!p.has(f), f << " can only be used for 2-d convolution");
+  NdGeometry g;
+  g.axes = axes;
+  // def < 0: required
+  const auto read = [&](const char* field, int64_t def, int64_t* out, int64_t min) {
+    const std::vector<int64_t> v = p.get_ints(field);
+    AD_CHECK(v.size() <= 1 || int(v.size()) == axes,
+             field << " must be given once, or once per spatial axis (given " << v.size()
+                   << " times; " << axes << " spatial axes)");
+    AD_CHECK(def >= 0 || !v.empty(), field << " is required");
+    for (int i = 0; i < axes; ++i) {
+      out[i] = v.empty() ? def : v[v.size() == 1 ? 0 : i];
+      AD_CHECK(out[i] >= min, field << " must be at least " << min << ", got " << out[i]);
+    }
+  };
+  read("kernel_size", -1, g.kernel, 1);
+  read("pad", 0, g.pad, 0);
+  read("stride", 1, g.stride, 1);
+  read("dilation", 1, g.dilation, 1);
+  return g;
+}
+
 void CheckTwoSpatialAxes(const Params& p, const Blob& bottom, const char* layer_type) {
   AD_CHECK(p.get_int("axis", 1) == 1, "only axis 1 (NCHW) is supported");
   AD_CHECK(bottom.num_axes() == 4, layer_type << " needs a 4-d bottom (N, C, H, W), got "
                                               << bottom.shape_string()
-                                              << " (N-d convolution has only its 2-d form here)");
+                                              << " (only its 2-d form is implemented)");
 }
 
 void BaseConvolutionLayer::LayerSetUp(const BlobVec& bottom, const BlobVec& top) {
   const Params& p = layer_param_.get_message("convolution_param");
-  CheckTwoSpatialAxes(p, *bottom[0], type());
-  geom_ = ReadConvGeometry(p);
+  AD_CHECK(p.get_int("axis", 1) == 1, "only axis 1 (N, C, spatial...) is supported");
+  AD_CHECK(bottom[0]->num_axes() >= 3, type() << " needs a bottom (N, C, spatial...), got "
+                                              << bottom[0]->shape_string());
+  nd_ = bottom[0]->num_axes() != 4;
+  std::vector<int64_t> kernel;
+  if (nd_) {
+    nd_geom_ = ReadNdGeometry(p, bottom[0]->num_axes() - 2);
+    kernel.assign(nd_geom_.kernel, nd_geom_.kernel + nd_geom_.axes);
+  } else {
+    geom_ = ReadConvGeometry(p);
+    kernel = {geom_.kernel_h, geom_.kernel_w};
+  }
   force_nd_im2col_ = p.get_bool("force_nd_im2col", false);
   AD_CHECK(p.has("num_output"), "convolution_param.num_output is required");
   num_output_ = p.get_int("num_output", 0);
@@ -66,9 +102,10 @@ void BaseConvolutionLayer::LayerSetUp(const BlobVec& bottom, const BlobVec& top)
                     << ") and num_output (" << num_output_ << ")");
   conv_in_channels_ = reverse_dimensions() ? num_output_ : channels;
   conv_out_channels_ = reverse_dimensions() ? channels : num_output_;
+  std::vector<int64_t> weight_shape{conv_out_channels_, conv_in_channels_ / group_};
+  weight_shape.insert(weight_shape.end(), kernel.begin(), kernel.end());
   blobs_.clear();
-  blobs_.push_back(std::make_shared<Blob>(std::vector<int64_t>{
-      conv_out_channels_, conv_in_channels_ / group_, geom_.kernel_h, geom_.kernel_w}));
+  blobs_.push_back(std::make_shared<Blob>(weight_shape));
   FillBlob(p.get_message("weight_filler"), blobs_[0].get());
   if (bias_term_) {
     blobs_.push_back(std::make_shared<Blob>(std::vector<int64_t>{num_output_}));
@@ -78,34 +115,74 @@ void BaseConvolutionLayer::LayerSetUp(const BlobVec& bottom, const BlobVec& top)
 }
 
 void BaseConvolutionLayer::Reshape(const BlobVec& bottom, const BlobVec& top) {
+  const int axes = nd_ ? nd_geom_.axes : 2;
   for (size_t i = 0; i < bottom.size(); ++i) {
-    AD_CHECK(bottom[i]->num_axes() == 4 && bottom[i]->shape() == bottom[0]->shape(),
-             "all bottoms must have the same 4-d shape");
+    AD_CHECK(bottom[i]->num_axes() == axes + 2 && bottom[i]->shape() == bottom[0]->shape(),
+             "all bottoms must have the same " << axes + 2 << "-d shape, got "
+                                               << bottom[i]->shape_string());
   }
   const int64_t channels = bottom[0]->shape(1);
   const int64_t expected = reverse_dimensions() ? conv_out_channels_ : conv_in_channels_;
   AD_CHECK(channels == expected,
            "bottom has " << channels << " channels, the weights expect " << expected);
-  const int64_t height = bottom[0]->shape(2), width = bottom[0]->shape(3);
-  int64_t out_h = 0, out_w = 0;
-  compute_output_shape(height, width, &out_h, &out_w);
-  AD_CHECK(out_h > 0 && out_w > 0, "kernel larger than the padded input " << bottom[0]->shape_string());
-  geom_.channels = conv_in_channels_;
-  geom_.height = reverse_dimensions() ? out_h : height;
-  geom_.width = reverse_dimensions() ? out_w : width;
-  out_spatial_ = reverse_dimensions() ? height * width : out_h * out_w;
-  top_spatial_ = out_h * out_w;
-  kernel_dim_ = conv_in_channels_ / group_ * geom_.kernel_h * geom_.kernel_w;
-  const int64_t num = bottom[0]->shape(0);
-  for (size_t i = 0; i < top.size(); ++i) top[i]->Reshape({num, num_output_, out_h, out_w});
+  std::vector<int64_t> top_shape{bottom[0]->shape(0), num_output_};
+  int64_t in_pixels = 1, top_pixels = 1;
+  if (nd_) {
+    NdGeometry& g = nd_geom_;
+    for (int i = 0; i < axes; ++i) {
+      const int64_t in = bottom[0]->shape(2 + i);
+      const int64_t extent = g.dilation[i] * (g.kernel[i] - 1) + 1;
+      const int64_t out = reverse_dimensions() ? g.stride[i] * (in - 1) + extent - 2 * g.pad[i]
+                                               : (in + 2 * g.pad[i] - extent) / g.stride[i] + 1;
+      AD_CHECK(out > 0, "kernel larger than the padded input " << bottom[0]->shape_string());
+      g.size[i] = reverse_dimensions() ? out : in;
+      top_shape.push_back(out);
+      in_pixels *= in;
+      top_pixels *= out;
+    }
+    g.channels = conv_in_channels_;
+    kernel_dim_ = conv_in_channels_ / group_ * g.kernel_count();
+  } else {
+    const int64_t height = bottom[0]->shape(2), width = bottom[0]->shape(3);
+    int64_t out_h = 0, out_w = 0;
+    compute_output_shape(height, width, &out_h, &out_w);
+    AD_CHECK(out_h > 0 && out_w > 0, "kernel larger than the padded input " << bottom[0]->shape_string());
+    geom_.channels = conv_in_channels_;
+    geom_.height = reverse_dimensions() ? out_h : height;
+    geom_.width = reverse_dimensions() ? out_w : width;
+    top_shape.push_back(out_h);
+    top_shape.push_back(out_w);
+    in_pixels = height * width;
+    top_pixels = out_h * out_w;
+    kernel_dim_ = conv_in_channels_ / group_ * geom_.kernel_h * geom_.kernel_w;
+  }
+  out_spatial_ = reverse_dimensions() ? in_pixels : top_pixels;
+  top_spatial_ = top_pixels;
+  for (size_t i = 0; i < top.size(); ++i) top[i]->Reshape(top_shape);
   bottom_dim_ = bottom[0]->count(1);
   top_dim_ = num_output_ * top_spatial_;
+}
+
+void BaseConvolutionLayer::Im2colCpu(const float* image, float* columns) const {
+  if (nd_) {
+    im2col_nd_cpu(image, nd_geom_, columns);
+  } else {
+    im2col_cpu(image, geom_, columns, out_spatial_);
+  }
+}
+
+void BaseConvolutionLayer::Col2imCpu(const float* columns, float* image) const {
+  if (nd_) {
+    col2im_nd_cpu(columns, nd_geom_, image);
+  } else {
+    col2im_cpu(columns, geom_, image, out_spatial_);
+  }
 }
 
 void BaseConvolutionLayer::forward_cpu_gemm(const float* input, const float* weights,
                                             float* output, float* col) const {
   const int64_t per_group = conv_out_channels_ / group_, L = out_spatial_;
-  im2col_cpu(input, geom_, col, L);
+  Im2colCpu(input, col);
   for (int64_t g = 0; g < group_; ++g) {
     // out_g (C_out/g, L) = W_g (C_out/g, kernel_dim) * col_g (kernel_dim, L)
     cpu_gemm(Trans::No, Trans::No, per_group, L, kernel_dim_, 1.f,
@@ -130,13 +207,13 @@ void BaseConvolutionLayer::backward_cpu_gemm(const float* output, const float* w
              weights + g * per_group * kernel_dim_, output + g * per_group * L, 0.f,
              col + g * kernel_dim_ * L);
   }
-  col2im_cpu(col, geom_, input, L);
+  Col2imCpu(col, input);
 }
 
 void BaseConvolutionLayer::weight_cpu_gemm(const float* input, const float* output,
                                            float* weights, float* col) const {
   const int64_t per_group = conv_out_channels_ / group_, L = out_spatial_;
-  im2col_cpu(input, geom_, col, L);
+  Im2colCpu(input, col);
   for (int64_t g = 0; g < group_; ++g) {
     // dW_g (C_out/g, kernel_dim) += out_g (C_out/g, L) * col_g^T (L, kernel_dim)
     cpu_gemm(Trans::No, Trans::Yes, per_group, kernel_dim_, L, 1.f, output + g * per_group * L,

@@ -5,10 +5,26 @@
 
 namespace augdrop {
 
+void BaseConvolutionLayer::Im2colGpu(const float* image, float* columns) const {
+  if (nd_) {
+    im2col_nd_gpu(image, nd_geom_, columns);
+  } else {
+    im2col_gpu(image, geom_, columns, out_spatial_);
+  }
+}
+
+void BaseConvolutionLayer::Col2imGpu(const float* columns, float* image) const {
+  if (nd_) {
+    col2im_nd_gpu(columns, nd_geom_, image);
+  } else {
+    col2im_gpu(columns, geom_, image, out_spatial_);
+  }
+}
+
 void BaseConvolutionLayer::forward_gpu_gemm(const float* input, const float* weights,
                                             float* output, float* col) const {
   const int64_t per_group = conv_out_channels_ / group_, L = out_spatial_;
-  im2col_gpu(input, geom_, col, L);
+  Im2colGpu(input, col);
   for (int64_t g = 0; g < group_; ++g) {
     gpu_gemm(Trans::No, Trans::No, per_group, L, kernel_dim_, 1.f,
              weights + g * per_group * kernel_dim_, col + g * kernel_dim_ * L, 0.f,
@@ -30,13 +46,13 @@ void BaseConvolutionLayer::backward_gpu_gemm(const float* output, const float* w
              weights + g * per_group * kernel_dim_, output + g * per_group * L, 0.f,
              col + g * kernel_dim_ * L);
   }
-  col2im_gpu(col, geom_, input, L);
+  Col2imGpu(col, input);
 }
 
 void BaseConvolutionLayer::weight_gpu_gemm(const float* input, const float* output,
                                            float* weights, float* col) const {
   const int64_t per_group = conv_out_channels_ / group_, L = out_spatial_;
-  im2col_gpu(input, geom_, col, L);
+  Im2colGpu(input, col);
   for (int64_t g = 0; g < group_; ++g) {
     gpu_gemm(Trans::No, Trans::Yes, per_group, kernel_dim_, L, 1.f, output + g * per_group * L,
              col + g * kernel_dim_ * L, 1.f, weights + g * per_group * kernel_dim_);

@@ -7,14 +7,18 @@
 // W: (C_out, C_in / group, k_h, k_w), b: (num_output,) added to the top.
 // Convolution: C_in = bottom channels, C_out = num_output.
 // Deconvolution: C_in = num_output, C_out = bottom channels.
-// Only 2 spatial axes: 2-d given in the N-d way (kernel_size twice) and force_nd_im2col are
-// accepted (Caffe's N-d im2col gives the same columns as its 2-d one there).
+// Spatial axes: a 4-d bottom (N, C, H, W) takes the 2-d code (geom_; Convolution's fast
+// engines), also when given in the N-d way (kernel_size twice) or with force_nd_im2col, whose
+// columns are the same there. Other bottoms (N, C, d_1 ... d_k), k from 1 to 6, take the N-d
+// path (nd_geom_, math/im2col_nd.hpp) with kernel_size/pad/stride/dilation given once or once
+// per axis, as Caffe's N-d convolution.
 #pragma once
 
 #include <vector>
 
 #include "layers/layer.hpp"
 #include "math/im2col.hpp"
+#include "math/im2col_nd.hpp"
 
 namespace augdrop {
 
@@ -22,9 +26,10 @@ namespace augdrop {
 // kernel_h/kernel_w, pad_h/pad_w, stride_h/stride_w; the channels and sizes are left unset.
 // Also Im2col's reader. Errors for a kernel, stride or dilation below 1, and for N-d forms.
 ConvGeometry ReadConvGeometry(const Params& conv_param);
+// The same for `axes` spatial axes (kernel_h and the like are 2-d only); sizes left unset.
+NdGeometry ReadNdGeometry(const Params& conv_param, int axes);
 
-// The spatial axes of a bottom for convolution_param's `axis` (1 only) and the 2 spatial axes
-// this engine has; an error naming the N-d form otherwise.
+// Im2col: convolution_param's `axis` (1 only) and 2 spatial axes; an error otherwise.
 void CheckTwoSpatialAxes(const Params& conv_param, const Blob& bottom, const char* layer_type);
 
 class BaseConvolutionLayer : public Layer {
@@ -64,13 +69,23 @@ class BaseConvolutionLayer : public Layer {
   void backward_gpu_bias(float* bias, const float* top_diff, const float* ones) const;
 #endif
 
-  ConvGeometry geom_{};           // im2col of the conv input (Convolution: the bottom)
+  // im2col of the conv input (Convolution: the bottom), 2-d or N-d
+  void Im2colCpu(const float* image, float* columns) const;
+  void Col2imCpu(const float* columns, float* image) const;
+#ifdef AUGDROP_WITH_CUDA
+  void Im2colGpu(const float* image, float* columns) const;
+  void Col2imGpu(const float* columns, float* image) const;
+#endif
+
+  bool nd_ = false;               // not a 4-d bottom: the N-d path
+  ConvGeometry geom_{};           // 2-d: im2col of the conv input
+  NdGeometry nd_geom_{};          // N-d: the same
   int64_t num_output_ = 0, group_ = 1;
   bool bias_term_ = true;
   bool force_nd_im2col_ = false;  // accepted; the 2-d im2col gives the same columns
   int64_t conv_in_channels_ = 0, conv_out_channels_ = 0;
   int64_t kernel_dim_ = 0;    // C_in / group * k_h * k_w
-  int64_t out_spatial_ = 0;   // the conv output's pixels, H_out * W_out
+  int64_t out_spatial_ = 0;   // the conv output's pixels, H_out * W_out (N-d: their product)
   int64_t top_spatial_ = 0;   // the top's pixels (where the bias goes)
   int64_t bottom_dim_ = 0, top_dim_ = 0;  // per image
 };

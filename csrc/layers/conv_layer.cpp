@@ -26,8 +26,12 @@ void ConvolutionLayer::compute_output_shape(int64_t in_h, int64_t in_w, int64_t*
 void ConvolutionLayer::Reshape(const BlobVec& bottom, const BlobVec& top) {
   BaseConvolutionLayer::Reshape(bottom, top);
   const int64_t num = bottom[0]->shape(0);
-  ReshapeImplicit();  // decides implicit_
-  if (implicit_) {
+  if (nd_) {
+    implicit_ = false;  // the N-d path: Caffe's recipe, image by image
+  } else {
+    ReshapeImplicit();  // decides implicit_
+  }
+  if (implicit_ || nd_) {
     chunk_ = 1;
   } else {
     // Images per chunk: enough for a wide GEMM, few enough that a thread's columns stay in
@@ -63,7 +67,9 @@ void ConvolutionLayer::EnsureThreadBuffers() {
 }
 
 void ConvolutionLayer::Forward_cpu(const BlobVec& bottom, const BlobVec& top) {
-  if (implicit_) {
+  if (nd_) {
+    ForwardNd(bottom, top);
+  } else if (implicit_) {
     ForwardImplicit(bottom, top);
   } else {
     ForwardGemm(bottom, top);
@@ -72,7 +78,9 @@ void ConvolutionLayer::Forward_cpu(const BlobVec& bottom, const BlobVec& top) {
 
 void ConvolutionLayer::Backward_cpu(const BlobVec& top, const std::vector<bool>& propagate_down,
                                     const BlobVec& bottom) {
-  if (implicit_) {
+  if (nd_) {
+    BackwardNd(top, propagate_down, bottom);
+  } else if (implicit_) {
     BackwardImplicit(top, propagate_down, bottom);
   } else {
     BackwardGemm(top, propagate_down, bottom);
@@ -202,6 +210,55 @@ void ConvolutionLayer::BackwardGemm(const BlobVec& top, const std::vector<bool>&
     });
   }
   ReduceGradients(SlotCount(chunks, 1), weight_grad, bias_grad);
+}
+
+void ConvolutionLayer::ForwardNd(const BlobVec& bottom, const BlobVec& top) {
+  const float* w = blobs_[0]->cpu_data();
+  const float* b = bias_term_ ? blobs_[1]->cpu_data() : nullptr;
+  EnsureThreadBuffers();
+  float* cols = col_buffer_.mutable_cpu_data();
+  for (size_t i = 0; i < bottom.size(); ++i) {
+    const float* x = bottom[i]->cpu_data();
+    float* y = top[i]->mutable_cpu_data();
+    ParallelFor(bottom[i]->shape(0), [&](int64_t n, int t) {
+      forward_cpu_gemm(x + n * bottom_dim_, w, y + n * top_dim_, cols + t * col_buffer_.count(1));
+      if (b) forward_cpu_bias(y + n * top_dim_, b);
+    });
+  }
+}
+
+void ConvolutionLayer::BackwardNd(const BlobVec& top, const std::vector<bool>& propagate_down,
+                                  const BlobVec& bottom) {
+  const float* w = blobs_[0]->cpu_data();
+  const bool weight_grad = param_propagate_down(0);
+  const bool bias_grad = bias_term_ && param_propagate_down(1);
+  const int64_t num = bottom[0]->shape(0), weight_count = blobs_[0]->count();
+  EnsureThreadBuffers();
+  float* cols = col_buffer_.mutable_cpu_data();
+  float* accs = weight_diff_buffer_.mutable_cpu_data();
+  const int64_t acc_size = weight_diff_buffer_.count(1);
+  std::fill(accs, accs + weight_diff_buffer_.count(), 0.f);
+  for (size_t i = 0; i < top.size(); ++i) {
+    const float* dy = top[i]->cpu_diff();
+    if (weight_grad || bias_grad) {
+      const float* x = bottom[i]->cpu_data();
+      ParallelSlots(num, 1, [&](int64_t slot, int64_t begin, int64_t end, int t) {
+        float* acc = accs + slot * acc_size;
+        for (int64_t n = begin; n < end; ++n) {
+          if (bias_grad) backward_cpu_bias(acc + weight_count, dy + n * top_dim_);
+          if (weight_grad)
+            weight_cpu_gemm(x + n * bottom_dim_, dy + n * top_dim_, acc, cols + t * col_buffer_.count(1));
+        }
+      });
+    }
+    if (propagate_down[i]) {
+      float* dx = bottom[i]->mutable_cpu_diff();
+      ParallelFor(num, [&](int64_t n, int t) {
+        backward_cpu_gemm(dy + n * top_dim_, w, dx + n * bottom_dim_, cols + t * col_buffer_.count(1));
+      });
+    }
+  }
+  ReduceGradients(SlotCount(num, 1), weight_grad, bias_grad);
 }
 
 }  // namespace augdrop

@@ -1,5 +1,5 @@
-// Convolution, 2-d (Caffe's conv_layer.cpp; the shared parts in base_conv_layer.hpp), with two
-// engines:
+// Convolution (Caffe's conv_layer.cpp; the shared parts in base_conv_layer.hpp). N-d bottoms
+// (not 4-d) take Caffe's recipe image by image (ForwardNd). 2-d takes one of two engines:
 //  - IMPLICIT (engine DEFAULT or CUDNN, where the geometry fits: stride 1, whole vectors of
 //    output pixels): an implicit GEMM with this project's kernels, no im2col
 //    (math/implicit_gemm.hpp, conv_implicit.cpp); the data gradient as the convolution of the
@@ -55,6 +55,16 @@ class ConvolutionLayer : public BaseConvolutionLayer {
   void ForwardGemm(const BlobVec& bottom, const BlobVec& top);
   void BackwardGemm(const BlobVec& top, const std::vector<bool>& propagate_down,
                     const BlobVec& bottom);
+  // The N-d path (base_conv_layer.hpp): Caffe's conv_layer.cpp, image by image on the
+  // threads, the parameter gradients in reduction slots.
+  void ForwardNd(const BlobVec& bottom, const BlobVec& top);
+  void BackwardNd(const BlobVec& top, const std::vector<bool>& propagate_down,
+                  const BlobVec& bottom);
+#ifdef AUGDROP_WITH_CUDA
+  void ForwardNdGpu(const BlobVec& bottom, const BlobVec& top);
+  void BackwardNdGpu(const BlobVec& top, const std::vector<bool>& propagate_down,
+                     const BlobVec& bottom);
+#endif
   void ReshapeImplicit();
   void ForwardImplicit(const BlobVec& bottom, const BlobVec& top);
   void BackwardImplicit(const BlobVec& top, const std::vector<bool>& propagate_down,

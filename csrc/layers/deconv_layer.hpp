@@ -4,7 +4,8 @@
 // weight gradient is Convolution's with bottom and top swapped (base_conv_layer.hpp).
 // bottom: (N, C, H, W); top: (N, num_output, H_out, W_out) with
 // H_out = stride_h (H - 1) + dilation_h (k_h - 1) + 1 - 2 pad_h.
-// W: (C, num_output / group, k_h, k_w); b: (num_output,).
+// W: (C, num_output / group, k_h, k_w); b: (num_output,). N-d bottoms (N, C, d_1 ... d_k)
+// likewise, axis by axis (base_conv_layer.hpp).
 // DEVIATION: Caffe runs its images one after another; here threads take images (each with its
 // own columns), and the parameter gradients are summed in reduction slots (core/parallel.hpp),
 // added in slot order: the same products in another order, the same bits on any thread count.
