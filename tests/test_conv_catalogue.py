@@ -96,7 +96,8 @@ def test_deconvolution_two_bottoms_share_weights(tmp_path):
     ("Convolution", "num_output: 2 kernel_size: 2 kernel_size: 2", (1, 2, 3, 3, 3), "once per"),
     ("Deconvolution", "num_output: 2 kernel_size: 1", (1, 2, 1, 1, 1, 1, 1, 1, 1), "spatial axes"),
     ("Convolution", "num_output: 2 kernel_size: 1", (2, 3), "spatial"),
-    ("Im2col", "kernel_size: 2", (1, 2, 3, 3, 3), "4-d"),
+    ("Im2col", "kernel_h: 2 kernel_w: 2", (1, 2, 3, 3, 3), "2-d"),
+    ("Im2col", "kernel_size: 2", (1, 2), "spatial"),
     ("Im2col", "kernel_size: 0", (1, 2, 3, 3), "kernel"),
     ("Im2col", "kernel_size: 4", (1, 2, 3, 3), "larger"),
     ("Im2col", "kernel_size: 2 stride: 0", (1, 2, 3, 3), "stride"),
@@ -257,6 +258,20 @@ def test_im2col_forward_and_gradient(tmp_path, case):
     x = gaussian(shape)
     net.blobs["x"].data[...] = x
     np.testing.assert_array_equal(net.forward()["y"], im2col_ref(x, k, s, p, d))
+    GradientChecker().check(net, {"x": x})
+
+
+def test_nd_im2col_forward_and_gradient(tmp_path):
+    shape, kernel, stride, pad, dil = (2, 2, 4, 3, 5), (2, 2, 3), (1, 2, 2), (1, 0, 1), (1, 1, 2)
+    param = " ".join(f"{f}: {v}" for f, vals in (("kernel_size", kernel), ("stride", stride),
+                                                 ("pad", pad), ("dilation", dil)) for v in vals)
+    net = make_net(tmp_path, layer("Im2col", f"convolution_param {{ {param} }}"), {"x": shape})
+    x = gaussian(shape)
+    net.blobs["x"].data[...] = x
+    taps, out = _taps(shape[2:], kernel, stride, pad, dil)
+    xp = np.pad(x, [(0, 0), (0, 0)] + [(p, p) for p in pad])
+    ref = np.stack([xp[(slice(None), slice(None)) + t] for t in taps], axis=2)
+    np.testing.assert_array_equal(net.forward()["y"], ref.reshape(2, -1, *out))
     GradientChecker().check(net, {"x": x})
 
 

@@ -89,6 +89,8 @@ for _name, _t, _p, _shape in [
         ("spp_max_h3", "SPP", "spp_param { pyramid_height: 3 pool: MAX }", (2, 2, 9, 11)),
         ("spp_ave_h2", "SPP", "spp_param { pyramid_height: 2 pool: AVE }", (2, 3, 6, 7)),
         ("spp_max_h1", "SPP", "spp_param { pyramid_height: 1 }", (2, 2, 5, 5)),
+        ("im2col_3d", "Im2col", "convolution_param { kernel_size: 2 kernel_size: 2 kernel_size: 3 stride: 2 "
+         "pad: 1 dilation: 1 dilation: 1 dilation: 2 }", (2, 2, 4, 3, 5)),
         ("conv3d_per_axis", "Convolution", "convolution_param { num_output: 3 kernel_size: 3 kernel_size: 2 "
          "kernel_size: 2 stride: 1 stride: 2 stride: 1 pad: 1 pad: 0 pad: 1 }", (2, 2, 4, 5, 3)),
         ("conv1d_group", "Convolution", "convolution_param { num_output: 6 kernel_size: 3 stride: 2 pad: 1 "

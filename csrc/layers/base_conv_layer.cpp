@@ -66,13 +66,6 @@ NdGeometry ReadNdGeometry(const Params& p, int axes) {
   return g;
 }
 
-void CheckTwoSpatialAxes(const Params& p, const Blob& bottom, const char* layer_type) {
-  AD_CHECK(p.get_int("axis", 1) == 1, "only axis 1 (NCHW) is supported");
-  AD_CHECK(bottom.num_axes() == 4, layer_type << " needs a 4-d bottom (N, C, H, W), got "
-                                              << bottom.shape_string()
-                                              << " (only its 2-d form is implemented)");
-}
-
 void BaseConvolutionLayer::LayerSetUp(const BlobVec& bottom, const BlobVec& top) {
   const Params& p = layer_param_.get_message("convolution_param");
   AD_CHECK(p.get_int("axis", 1) == 1, "only axis 1 (N, C, spatial...) is supported");

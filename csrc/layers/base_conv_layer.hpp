@@ -29,9 +29,6 @@ ConvGeometry ReadConvGeometry(const Params& conv_param);
 // The same for `axes` spatial axes (kernel_h and the like are 2-d only); sizes left unset.
 NdGeometry ReadNdGeometry(const Params& conv_param, int axes);
 
-// Im2col: convolution_param's `axis` (1 only) and 2 spatial axes; an error otherwise.
-void CheckTwoSpatialAxes(const Params& conv_param, const Blob& bottom, const char* layer_type);
-
 class BaseConvolutionLayer : public Layer {
  public:
   using Layer::Layer;

@@ -3,10 +3,12 @@
 // bottom: (N, C, H, W); top: (N, C k_h k_w, H_out, W_out), H_out as Convolution's;
 // top[n][(c k_h + i) k_w + j][y][x] = bottom[n][c][y s_h - p_h + i d_h][x s_w - p_w + j d_w]
 // (0 outside the image). Backward is col2im: each pixel's diff sums the entries it went to.
+// N-d bottoms (N, C, d_1 ... d_k) likewise: top (N, C prod(k), out_1 ... out_k).
 #pragma once
 
 #include "layers/layer.hpp"
 #include "math/im2col.hpp"
+#include "math/im2col_nd.hpp"
 
 namespace augdrop {
 
@@ -30,7 +32,9 @@ class Im2colLayer : public Layer {
 #endif
 
  private:
+  bool nd_ = false;  // not a 4-d bottom
   ConvGeometry geom_{};
+  NdGeometry nd_geom_{};
 };
 
 }  // namespace augdrop
