@@ -103,6 +103,51 @@ for _name, _t, _bottoms, _p, _inputs in [
     CASES[_name] = (L.format(t=_t, b=_b, top=_top, p=_p), _inputs)
     if _t in ("MVN", "PReLU", "Bias", "Scale"):
         CASES[f"{_name}_inplace"] = (L.format(t=_t, b=_b, top="x", p=_p), _inputs)
+# The convolution family (tests/test_conv_catalogue.py): Deconvolution, Im2col, SPP, N-d
+# Convolution and Deconvolution, and Pooling STOCHASTIC (its uniforms from Caffe's stream on the host in both modes).
+LAYER = 'layer {{ name: "l" type: "{t}" bottom: "x" top: "y" {p} }}'
+for _name, _t, _p, _shape in [
+        ("deconv_k3_s1", "Deconvolution", "convolution_param { num_output: 4 kernel_size: 3 }", (2, 3, 4, 4)),
+        ("deconv_k4_s2_p1", "Deconvolution", "convolution_param { num_output: 2 kernel_size: 4 stride: 2 pad: 1 }",
+         (2, 3, 4, 4)),
+        ("deconv_group2_s2_p1", "Deconvolution",
+         "convolution_param { num_output: 6 kernel_size: 3 stride: 2 pad: 1 group: 2 }", (2, 4, 3, 3)),
+        ("deconv_dilation_nobias", "Deconvolution",
+         "convolution_param { num_output: 3 kernel_h: 3 kernel_w: 2 dilation: 2 bias_term: false }", (2, 2, 3, 4)),
+        ("im2col_k3_p1", "Im2col", "convolution_param { kernel_size: 3 pad: 1 }", (2, 2, 5, 5)),
+        ("im2col_k2_s2_dilated", "Im2col", "convolution_param { kernel_size: 2 stride: 2 dilation: 2 }",
+         (2, 3, 7, 6)),
+        ("spp_max_h3", "SPP", "spp_param { pyramid_height: 3 pool: MAX }", (2, 2, 9, 11)),
+        ("spp_ave_h2", "SPP", "spp_param { pyramid_height: 2 pool: AVE }", (2, 3, 6, 7)),
+        ("spp_max_h1", "SPP", "spp_param { pyramid_height: 1 }", (2, 2, 5, 5)),
+        ("im2col_3d", "Im2col", "convolution_param { kernel_size: 2 kernel_size: 2 kernel_size: 3 stride: 2 "
+         "pad: 1 dilation: 1 dilation: 1 dilation: 2 }", (2, 2, 4, 3, 5)),
+        ("conv3d_per_axis", "Convolution", "convolution_param { num_output: 3 kernel_size: 3 kernel_size: 2 "
+         "kernel_size: 2 stride: 1 stride: 2 stride: 1 pad: 1 pad: 0 pad: 1 }", (2, 2, 4, 5, 3)),
+        ("conv1d_group", "Convolution", "convolution_param { num_output: 6 kernel_size: 3 stride: 2 pad: 1 "
+         "group: 3 }", (2, 3, 9)),
+        ("deconv3d_dilated", "Deconvolution", "convolution_param { num_output: 2 kernel_size: 2 stride: 2 "
+         "dilation: 2 }", (2, 3, 2, 3, 2)),
+        ("positive_pool_stochastic", "Pooling", "pooling_param { pool: STOCHASTIC kernel_size: 3 stride: 2 }",
+         (2, 3, 9, 8))]:
+    CASES[_name] = (LAYER.format(t=_t, p=_p), {"x": _shape})
+CASES["deconv_two_bottoms"] = (
+    'layer { name: "l" type: "Deconvolution" bottom: "x" bottom: "z" top: "y" top: "yz" '
+    'convolution_param { num_output: 3 kernel_size: 3 stride: 2 } }', {"x": (2, 2, 3, 3), "z": (2, 2, 3, 3)})
+# The recurrent layers (tests/test_recurrent.py): the same sequence code on the device.
+REC = ('layer {{ name: "l" type: "{t}" bottom: "x" bottom: "cont" {extra_b} top: "y" {extra_t} '
+       'recurrent_param {{ num_output: 3 {e} }} }}')
+for _t in ("LSTM", "RNN"):
+    CASES[_t.lower()] = (REC.format(t=_t, extra_b="", extra_t="", e=""), {"x": (4, 3, 5), "cont": (4, 3)})
+    _hb = 'bottom: "h0"' + (' bottom: "c0"' if _t == "LSTM" else "")
+    _ht = 'top: "hT"' + (' top: "cT"' if _t == "LSTM" else "")
+    _in = {"x": (4, 3, 5), "cont": (4, 3), "xs": (3, 2), "h0": (1, 3, 3)}
+    if _t == "LSTM":
+        _in["c0"] = (1, 3, 3)
+    CASES[f"{_t.lower()}_static_exposed"] = (
+        REC.format(t=_t, extra_b='bottom: "xs" ' + _hb, extra_t=_ht, e="expose_hidden: true"), _in)
+CASES["lstm_unit"] = ('layer { name: "l" type: "LSTMUnit" bottom: "c" bottom: "X" bottom: "cont" '
+                      'top: "c1" top: "h1" }', {"c": (1, 5, 3), "X": (1, 5, 12), "cont": (1, 5)})
 # The neuron layers (tests/test_neuron_layers.py), over several blocks, in place where Caffe
 # allows it. Cases named positive_* get inputs above 0 (Log, a fractional Power).
 NEURON = 'layer {{ name: "l" type: "{t}" bottom: "x" top: "{top}" {p} }}'
@@ -233,6 +278,21 @@ def test_threshold_forward_gpu_matches_cpu(tmp_path):
         outs.append(np.array(net.forward()["y"]))
     np.testing.assert_array_equal(outs[0], (x > 0.3).astype(np.float32))
     np.testing.assert_array_equal(outs[1], outs[0])
+
+
+def test_stochastic_pooling_test_phase_gpu_matches_cpu(tmp_path):
+    """STOCHASTIC pooling in TEST (the weighted average; no backward pass): forward only."""
+    x = np.abs(gaussian((2, 3, 9, 8), seed=4))
+    x[0, 0, :3, :3] = 0
+    body = ('layer { name: "l" type: "Pooling" bottom: "x" top: "y" '
+            'pooling_param { pool: STOCHASTIC kernel_size: 3 stride: 2 } }')
+    outs = []
+    for mode in (caffe.set_mode_cpu, caffe.set_mode_gpu):
+        mode()
+        net = caffe.Net(write_net(tmp_path, body, {"x": x.shape}, force_backward=False), caffe.TEST)
+        net.blobs["x"].data[...] = x
+        outs.append(np.array(net.forward()["y"]))
+    np.testing.assert_allclose(outs[1], outs[0], rtol=RTOL, atol=ATOL)
 
 
 def test_softmax_loss_many_blocks(tmp_path):

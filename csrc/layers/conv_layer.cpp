@@ -2,92 +2,36 @@
 
 #include <algorithm>
 
-#include "core/filler.hpp"
 #include "core/parallel.hpp"
 #include "math/implicit_gemm.hpp"
 #include "math/math_functions.hpp"
 
 namespace augdrop {
-namespace {
-
-// Caffe's repeated kernel_size/pad/stride/dilation (one value for both axes, or one per axis)
-// or the explicit kernel_h/kernel_w, pad_h/pad_w, stride_h/stride_w fields.
-void ReadPair(const Params& p, const std::string& field, const std::string& prefix, int64_t def,
-              int64_t* h, int64_t* w) {
-  const std::string fh = prefix + "_h", fw = prefix + "_w";
-  if (p.has(fh) || p.has(fw)) {
-    AD_CHECK(p.count(field) == 0, "either " << field << " or " << fh << "/" << fw << ", not both");
-    AD_CHECK(p.has(fh) && p.has(fw), fh << " and " << fw << " must be given together");
-    *h = p.get_int(fh, def);
-    *w = p.get_int(fw, def);
-    return;
-  }
-  const std::vector<int64_t> v = p.get_ints(field);
-  AD_CHECK(v.size() <= 2, field << " is given " << v.size()
-                                << " times; only 2-d convolution is supported");
-  *h = v.empty() ? def : v[0];
-  *w = v.empty() ? def : v.back();
-}
-
-}  // namespace
 
 void ConvolutionLayer::LayerSetUp(const BlobVec& bottom, const BlobVec& top) {
-  const Params& p = layer_param_.get_message("convolution_param");
-  AD_CHECK(p.get_int("axis", 1) == 1, "only axis 1 (NCHW) is supported");
-  AD_CHECK(bottom[0]->num_axes() == 4, "Convolution needs a 4-d bottom (N, C, H, W), got "
-                                           << bottom[0]->shape_string());
-  ReadPair(p, "kernel_size", "kernel", 0, &geom_.kernel_h, &geom_.kernel_w);
-  AD_CHECK(geom_.kernel_h > 0 && geom_.kernel_w > 0, "kernel size must be positive");
-  ReadPair(p, "pad", "pad", 0, &geom_.pad_h, &geom_.pad_w);
-  ReadPair(p, "stride", "stride", 1, &geom_.stride_h, &geom_.stride_w);
-  AD_CHECK(geom_.stride_h > 0 && geom_.stride_w > 0, "stride must be positive");
-  AD_CHECK(!p.has("dilation_h") && !p.has("dilation_w"), "use dilation, not dilation_h/_w");
-  ReadPair(p, "dilation", "dilation", 1, &geom_.dilation_h, &geom_.dilation_w);
-  AD_CHECK(geom_.dilation_h > 0 && geom_.dilation_w > 0, "dilation must be positive");
-  AD_CHECK(p.has("num_output"), "convolution_param.num_output is required");
-  num_output_ = p.get_int("num_output", 0);
-  AD_CHECK(num_output_ > 0, "num_output must be positive");
-  group_ = p.get_int("group", 1);
-  bias_term_ = p.get_bool("bias_term", true);
-  const std::string engine = p.get_string("engine", "DEFAULT");
-  AD_CHECK(engine == "DEFAULT" || engine == "CAFFE" || engine == "CUDNN",
-           "convolution_param.engine " << engine << " is not DEFAULT, CAFFE or CUDNN");
-  caffe_engine_ = engine == "CAFFE";  // CUDNN: no cuDNN here; the fastest CPU engine stands in
-  const int64_t channels = bottom[0]->shape(1);
-  AD_CHECK(group_ > 0 && channels % group_ == 0 && num_output_ % group_ == 0,
-           "group " << group_ << " must divide the input channels (" << channels
-                    << ") and num_output (" << num_output_ << ")");
-  blobs_.clear();
-  blobs_.push_back(std::make_shared<Blob>(std::vector<int64_t>{
-      num_output_, channels / group_, geom_.kernel_h, geom_.kernel_w}));
-  FillBlob(p.get_message("weight_filler"), blobs_[0].get());
-  if (bias_term_) {
-    blobs_.push_back(std::make_shared<Blob>(std::vector<int64_t>{num_output_}));
-    FillBlob(p.get_message("bias_filler"), blobs_[1].get());
-  }
-  param_propagate_down_.assign(blobs_.size(), true);
+  BaseConvolutionLayer::LayerSetUp(bottom, top);
+  // CUDNN: no cuDNN here; the fastest CPU engine stands in
+  caffe_engine_ = layer_param_.get_message("convolution_param").get_string("engine", "DEFAULT") == "CAFFE";
+}
+
+void ConvolutionLayer::compute_output_shape(int64_t in_h, int64_t in_w, int64_t* out_h,
+                                            int64_t* out_w) const {
+  ConvGeometry g = geom_;
+  g.height = in_h;
+  g.width = in_w;
+  *out_h = g.out_h();
+  *out_w = g.out_w();
 }
 
 void ConvolutionLayer::Reshape(const BlobVec& bottom, const BlobVec& top) {
-  for (size_t i = 0; i < bottom.size(); ++i) {
-    AD_CHECK(bottom[i]->num_axes() == 4 && bottom[i]->shape() == bottom[0]->shape(),
-             "all bottoms must have the same 4-d shape");
-  }
-  const int64_t channels = bottom[0]->shape(1);
-  AD_CHECK(channels == blobs_[0]->shape(1) * group_,
-           "bottom has " << channels << " channels, the weights expect "
-                         << blobs_[0]->shape(1) * group_);
-  geom_.channels = channels;
-  geom_.height = bottom[0]->shape(2);
-  geom_.width = bottom[0]->shape(3);
-  const int64_t out_h = geom_.out_h(), out_w = geom_.out_w();
-  AD_CHECK(out_h > 0 && out_w > 0, "kernel larger than the padded input " << bottom[0]->shape_string());
-  out_spatial_ = out_h * out_w;
-  kernel_dim_ = channels / group_ * geom_.kernel_h * geom_.kernel_w;
+  BaseConvolutionLayer::Reshape(bottom, top);
   const int64_t num = bottom[0]->shape(0);
-  for (size_t i = 0; i < top.size(); ++i) top[i]->Reshape({num, num_output_, out_h, out_w});
-  ReshapeImplicit();  // decides implicit_
-  if (implicit_) {
+  if (nd_) {
+    implicit_ = false;  // the N-d path: Caffe's recipe, image by image
+  } else {
+    ReshapeImplicit();  // decides implicit_
+  }
+  if (implicit_ || nd_) {
     chunk_ = 1;
   } else {
     // Images per chunk: enough for a wide GEMM, few enough that a thread's columns stay in
@@ -123,7 +67,9 @@ void ConvolutionLayer::EnsureThreadBuffers() {
 }
 
 void ConvolutionLayer::Forward_cpu(const BlobVec& bottom, const BlobVec& top) {
-  if (implicit_) {
+  if (nd_) {
+    ForwardNd(bottom, top);
+  } else if (implicit_) {
     ForwardImplicit(bottom, top);
   } else {
     ForwardGemm(bottom, top);
@@ -132,7 +78,9 @@ void ConvolutionLayer::Forward_cpu(const BlobVec& bottom, const BlobVec& top) {
 
 void ConvolutionLayer::Backward_cpu(const BlobVec& top, const std::vector<bool>& propagate_down,
                                     const BlobVec& bottom) {
-  if (implicit_) {
+  if (nd_) {
+    BackwardNd(top, propagate_down, bottom);
+  } else if (implicit_) {
     BackwardImplicit(top, propagate_down, bottom);
   } else {
     BackwardGemm(top, propagate_down, bottom);
@@ -262,6 +210,55 @@ void ConvolutionLayer::BackwardGemm(const BlobVec& top, const std::vector<bool>&
     });
   }
   ReduceGradients(SlotCount(chunks, 1), weight_grad, bias_grad);
+}
+
+void ConvolutionLayer::ForwardNd(const BlobVec& bottom, const BlobVec& top) {
+  const float* w = blobs_[0]->cpu_data();
+  const float* b = bias_term_ ? blobs_[1]->cpu_data() : nullptr;
+  EnsureThreadBuffers();
+  float* cols = col_buffer_.mutable_cpu_data();
+  for (size_t i = 0; i < bottom.size(); ++i) {
+    const float* x = bottom[i]->cpu_data();
+    float* y = top[i]->mutable_cpu_data();
+    ParallelFor(bottom[i]->shape(0), [&](int64_t n, int t) {
+      forward_cpu_gemm(x + n * bottom_dim_, w, y + n * top_dim_, cols + t * col_buffer_.count(1));
+      if (b) forward_cpu_bias(y + n * top_dim_, b);
+    });
+  }
+}
+
+void ConvolutionLayer::BackwardNd(const BlobVec& top, const std::vector<bool>& propagate_down,
+                                  const BlobVec& bottom) {
+  const float* w = blobs_[0]->cpu_data();
+  const bool weight_grad = param_propagate_down(0);
+  const bool bias_grad = bias_term_ && param_propagate_down(1);
+  const int64_t num = bottom[0]->shape(0), weight_count = blobs_[0]->count();
+  EnsureThreadBuffers();
+  float* cols = col_buffer_.mutable_cpu_data();
+  float* accs = weight_diff_buffer_.mutable_cpu_data();
+  const int64_t acc_size = weight_diff_buffer_.count(1);
+  std::fill(accs, accs + weight_diff_buffer_.count(), 0.f);
+  for (size_t i = 0; i < top.size(); ++i) {
+    const float* dy = top[i]->cpu_diff();
+    if (weight_grad || bias_grad) {
+      const float* x = bottom[i]->cpu_data();
+      ParallelSlots(num, 1, [&](int64_t slot, int64_t begin, int64_t end, int t) {
+        float* acc = accs + slot * acc_size;
+        for (int64_t n = begin; n < end; ++n) {
+          if (bias_grad) backward_cpu_bias(acc + weight_count, dy + n * top_dim_);
+          if (weight_grad)
+            weight_cpu_gemm(x + n * bottom_dim_, dy + n * top_dim_, acc, cols + t * col_buffer_.count(1));
+        }
+      });
+    }
+    if (propagate_down[i]) {
+      float* dx = bottom[i]->mutable_cpu_diff();
+      ParallelFor(num, [&](int64_t n, int t) {
+        backward_cpu_gemm(dy + n * top_dim_, w, dx + n * bottom_dim_, cols + t * col_buffer_.count(1));
+      });
+    }
+  }
+  ReduceGradients(SlotCount(num, 1), weight_grad, bias_grad);
 }
 
 }  // namespace augdrop

@@ -43,6 +43,7 @@ __global__ void ImagesToChannelMajor(int64_t n, const float* dy, int64_t channel
 }  // namespace
 
 void ConvolutionLayer::Forward_gpu(const BlobVec& bottom, const BlobVec& top) {
+  if (nd_) return ForwardNdGpu(bottom, top);
   const float* w = blobs_[0]->gpu_data();  // (C_out, kernel_dim)
   const float* b = bias_term_ ? blobs_[1]->gpu_data() : nullptr;
   const int64_t num = bottom[0]->shape(0);
@@ -74,6 +75,7 @@ void ConvolutionLayer::Forward_gpu(const BlobVec& bottom, const BlobVec& top) {
 
 void ConvolutionLayer::Backward_gpu(const BlobVec& top, const std::vector<bool>& propagate_down,
                                     const BlobVec& bottom) {
+  if (nd_) return BackwardNdGpu(top, propagate_down, bottom);
   const bool weight_grad = param_propagate_down(0);
   const bool bias_grad = bias_term_ && param_propagate_down(1);
   const int64_t num = bottom[0]->shape(0);
@@ -124,6 +126,56 @@ void ConvolutionLayer::Backward_gpu(const BlobVec& top, const std::vector<bool>&
         }
         col2im_gpu_batched(col, geom_, dx + n0 * in_dim, L, count, in_dim, hw);
       }
+    }
+  }
+}
+
+// The N-d path on the device: conv_layer.cpp's ForwardNd / BackwardNd image by image with the
+// base class's device steps (Caffe's conv_layer.cu).
+void ConvolutionLayer::ForwardNdGpu(const BlobVec& bottom, const BlobVec& top) {
+  const float* w = blobs_[0]->gpu_data();
+  const float* b = bias_term_ ? blobs_[1]->gpu_data() : nullptr;
+  gpu_col_buffer_.Reshape({kernel_dim_ * group_ * out_spatial_});
+  float* col = gpu_col_buffer_.mutable_gpu_data();
+  const float* ones = nullptr;
+  if (b) {
+    gpu_bias_multiplier_.Reshape({top_spatial_});
+    gpu_set(top_spatial_, 1.f, gpu_bias_multiplier_.mutable_gpu_data());
+    ones = gpu_bias_multiplier_.gpu_data();
+  }
+  for (size_t i = 0; i < bottom.size(); ++i) {
+    const float* x = bottom[i]->gpu_data();
+    float* y = top[i]->mutable_gpu_data();
+    for (int64_t n = 0; n < bottom[i]->shape(0); ++n) {
+      forward_gpu_gemm(x + n * bottom_dim_, w, y + n * top_dim_, col);
+      if (b) forward_gpu_bias(y + n * top_dim_, b, ones);
+    }
+  }
+}
+
+void ConvolutionLayer::BackwardNdGpu(const BlobVec& top, const std::vector<bool>& propagate_down,
+                                     const BlobVec& bottom) {
+  const bool weight_grad = param_propagate_down(0);
+  const bool bias_grad = bias_term_ && param_propagate_down(1);
+  gpu_col_buffer_.Reshape({kernel_dim_ * group_ * out_spatial_});
+  float* col = gpu_col_buffer_.mutable_gpu_data();
+  const float* ones = nullptr;
+  if (bias_grad) {
+    gpu_bias_multiplier_.Reshape({top_spatial_});
+    gpu_set(top_spatial_, 1.f, gpu_bias_multiplier_.mutable_gpu_data());
+    ones = gpu_bias_multiplier_.gpu_data();
+  }
+  float* dw = weight_grad ? blobs_[0]->mutable_gpu_diff() : nullptr;
+  float* db = bias_grad ? blobs_[1]->mutable_gpu_diff() : nullptr;
+  for (size_t i = 0; i < top.size(); ++i) {
+    const float* dy = top[i]->gpu_diff();
+    const float* x = dw ? bottom[i]->gpu_data() : nullptr;
+    float* dx = propagate_down[i] ? bottom[i]->mutable_gpu_diff() : nullptr;
+    const float* w = dx ? blobs_[0]->gpu_data() : nullptr;
+    for (int64_t n = 0; n < bottom[i]->shape(0); ++n) {
+      if (db) backward_gpu_bias(db, dy + n * top_dim_, ones);
+      if (dw) weight_gpu_gemm(x + n * bottom_dim_, dy + n * top_dim_, dw, col);
+      if (dx) backward_gpu_gemm(dy + n * top_dim_, w, dx + n * bottom_dim_, col);
     }
   }
 }

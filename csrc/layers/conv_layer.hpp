@@ -1,4 +1,5 @@
-// Convolution, 2-d (Caffe's base_conv_layer.cpp and conv_layer.cpp), with two engines:
+// Convolution (Caffe's conv_layer.cpp; the shared parts in base_conv_layer.hpp). N-d bottoms
+// (not 4-d) take Caffe's recipe image by image (ForwardNd). 2-d takes one of two engines:
 //  - IMPLICIT (engine DEFAULT or CUDNN, where the geometry fits: stride 1, whole vectors of
 //    output pixels): an implicit GEMM with this project's kernels, no im2col
 //    (math/implicit_gemm.hpp, conv_implicit.cpp); the data gradient as the convolution of the
@@ -18,23 +19,23 @@
 
 #include <vector>
 
-#include "layers/layer.hpp"
-#include "math/im2col.hpp"
+#include "layers/base_conv_layer.hpp"
 
 namespace augdrop {
 
-class ConvolutionLayer : public Layer {
+class ConvolutionLayer : public BaseConvolutionLayer {
  public:
-  using Layer::Layer;
+  using BaseConvolutionLayer::BaseConvolutionLayer;
   void LayerSetUp(const BlobVec& bottom, const BlobVec& top) override;
   void Reshape(const BlobVec& bottom, const BlobVec& top) override;
   const char* type() const override { return "Convolution"; }
   std::string engine() const override { return implicit_ ? "IMPLICIT" : "CAFFE"; }
-  int MinBottomBlobs() const override { return 1; }
-  int MinTopBlobs() const override { return 1; }
-  bool EqualNumBottomTopBlobs() const override { return true; }
 
  protected:
+  bool reverse_dimensions() const override { return false; }
+  // H_out = (H + 2 pad - (dilation (k - 1) + 1)) / stride + 1
+  void compute_output_shape(int64_t in_h, int64_t in_w, int64_t* out_h,
+                            int64_t* out_w) const override;
   void Forward_cpu(const BlobVec& bottom, const BlobVec& top) override;
   void Backward_cpu(const BlobVec& top, const std::vector<bool>& propagate_down,
                     const BlobVec& bottom) override;
@@ -54,6 +55,16 @@ class ConvolutionLayer : public Layer {
   void ForwardGemm(const BlobVec& bottom, const BlobVec& top);
   void BackwardGemm(const BlobVec& top, const std::vector<bool>& propagate_down,
                     const BlobVec& bottom);
+  // The N-d path (base_conv_layer.hpp): Caffe's conv_layer.cpp, image by image on the
+  // threads, the parameter gradients in reduction slots.
+  void ForwardNd(const BlobVec& bottom, const BlobVec& top);
+  void BackwardNd(const BlobVec& top, const std::vector<bool>& propagate_down,
+                  const BlobVec& bottom);
+#ifdef AUGDROP_WITH_CUDA
+  void ForwardNdGpu(const BlobVec& bottom, const BlobVec& top);
+  void BackwardNdGpu(const BlobVec& top, const std::vector<bool>& propagate_down,
+                     const BlobVec& bottom);
+#endif
   void ReshapeImplicit();
   void ForwardImplicit(const BlobVec& bottom, const BlobVec& top);
   void BackwardImplicit(const BlobVec& top, const std::vector<bool>& propagate_down,
@@ -61,13 +72,8 @@ class ConvolutionLayer : public Layer {
   // Sums the first `slots` gradient accumulators into the parameter diffs, in slot order.
   void ReduceGradients(int64_t slots, bool weight_grad, bool bias_grad);
 
-  ConvGeometry geom_{};
-  int64_t num_output_ = 0, group_ = 1;
-  bool bias_term_ = true;
   bool caffe_engine_ = false;  // engine: CAFFE asked for
   bool implicit_ = false;      // the engine in use (the geometry decides too)
-  int64_t kernel_dim_ = 0;    // C / group * k_h * k_w
-  int64_t out_spatial_ = 0;   // H_out * W_out
   int64_t chunk_ = 1;         // images per GEMM (IMPLICIT: 1)
   int threads_ = 1;
   int slots_ = 1;             // reduction slots the accumulators are sized for

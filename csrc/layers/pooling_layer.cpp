@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "core/parallel.hpp"
+#include "core/rng.hpp"
 #include "math/simd.hpp"
 
 namespace augdrop {
@@ -41,8 +42,10 @@ void PoolingLayer::LayerSetUp(const BlobVec& bottom, const BlobVec& top) {
     method_ = Method::MAX;
   } else if (pool == "AVE") {
     method_ = Method::AVE;
+  } else if (pool == "STOCHASTIC") {
+    method_ = Method::STOCHASTIC;
   } else {
-    AD_FAIL("pooling method " << pool << " is not supported (MAX or AVE)");
+    AD_FAIL("pooling method " << pool << " is not supported (MAX, AVE or STOCHASTIC)");
   }
   AD_CHECK(top.size() == 1 || method_ == Method::MAX, "only MAX pooling has a mask top");
   ceil_mode_ = p.get_string("round_mode", "CEIL") == "CEIL";
@@ -71,6 +74,8 @@ void PoolingLayer::LayerSetUp(const BlobVec& bottom, const BlobVec& top) {
              "with global_pooling, pad must be 0 and stride 1");
   }
   AD_CHECK(pad_h_ < kernel_h_ && pad_w_ < kernel_w_, "pad must be smaller than the kernel");
+  AD_CHECK(method_ != Method::STOCHASTIC || (pad_h_ == 0 && pad_w_ == 0),
+           "padding is implemented only for MAX and AVE pooling, not STOCHASTIC");
 }
 
 void PoolingLayer::Reshape(const BlobVec& bottom, const BlobVec& top) {
@@ -95,7 +100,42 @@ void PoolingLayer::Reshape(const BlobVec& bottom, const BlobVec& top) {
                                                << bottom[0]->shape_string());
   const std::vector<int64_t> shape{bottom[0]->shape(0), bottom[0]->shape(1), pooled_h_, pooled_w_};
   for (Blob* t : top) t->Reshape(shape);
-  if (method_ == Method::MAX) argmax_.resize(top[0]->count());
+  const size_t bytes = size_t(top[0]->count()) * sizeof(int32_t);
+  if (method_ != Method::AVE && (!argmax_ || argmax_->size() != bytes))
+    argmax_ = std::make_unique<SyncedMemory>(bytes);
+  if (method_ == Method::STOCHASTIC) uniforms_.Reshape(shape);
+}
+
+void PoolingLayer::StochasticPlane(const float* xin, float* yout, int32_t* arg,
+                                   const float* u) const {
+  for (int64_t ph = 0; ph < pooled_h_; ++ph) {
+    for (int64_t pw = 0; pw < pooled_w_; ++pw) {
+      const int64_t hstart = ph * stride_h_, hend = std::min(hstart + kernel_h_, height_);
+      const int64_t wstart = pw * stride_w_, wend = std::min(wstart + kernel_w_, width_);
+      const int64_t out_index = ph * pooled_w_ + pw;
+      float sum = 0, squares = 0;
+      for (int64_t h = hstart; h < hend; ++h)
+        for (int64_t w = wstart; w < wend; ++w) {
+          sum += xin[h * width_ + w];
+          squares += xin[h * width_ + w] * xin[h * width_ + w];
+        }
+      if (!u) {
+        yout[out_index] = sum > 0.f ? squares / sum : 0.f;
+        continue;
+      }
+      const float threshold = u[out_index] * sum;
+      int64_t chosen = -1;
+      float running = 0;
+      for (int64_t h = hstart; h < hend && chosen < 0; ++h)
+        for (int64_t w = wstart; w < wend && chosen < 0; ++w) {
+          running += xin[h * width_ + w];
+          if (running >= threshold) chosen = h * width_ + w;
+        }
+      if (chosen < 0) chosen = (hend - 1) * width_ + wend - 1;  // none reached (DEVIATION)
+      yout[out_index] = xin[chosen];
+      arg[out_index] = static_cast<int32_t>(chosen);
+    }
+  }
 }
 
 template <int KH, int KW>
@@ -187,11 +227,23 @@ void PoolingLayer::Forward_cpu(const BlobVec& bottom, const BlobVec& top) {
   float* y = top[0]->mutable_cpu_data();
   const int64_t planes = bottom[0]->shape(0) * bottom[0]->shape(1);
   const int64_t in_plane = height_ * width_, out_plane = pooled_h_ * pooled_w_;
+  if (method_ == Method::STOCHASTIC) {
+    const bool train = phase_ == Phase::TRAIN;
+    if (train) caffe_rng_uniform(top[0]->count(), 0.f, 1.f, uniforms_.mutable_cpu_data());
+    const float* u = train ? uniforms_.cpu_data() : nullptr;
+    int32_t* args = train ? static_cast<int32_t*>(argmax_->mutable_cpu_data()) : nullptr;
+    ParallelFor(planes, [&](int64_t pl, int) {
+      StochasticPlane(x + pl * in_plane, y + pl * out_plane, args ? args + pl * out_plane : nullptr,
+                      u ? u + pl * out_plane : nullptr);
+    });
+    return;
+  }
+  int32_t* args = method_ == Method::MAX ? static_cast<int32_t*>(argmax_->mutable_cpu_data()) : nullptr;
   if (method_ == Method::MAX) phases_.resize(MaxThreads() * height_ * stride_w_ * PhaseRun());
   ParallelFor(planes, [&](int64_t pl, int t) {
     const float* xin = x + pl * in_plane;
     float* yout = y + pl * out_plane;
-    int32_t* arg = method_ == Method::MAX ? argmax_.data() + pl * out_plane : nullptr;
+    int32_t* arg = args ? args + pl * out_plane : nullptr;
     if (arg) MaxPlaneVectors(xin, yout, arg, phases_.data() + t * height_ * stride_w_ * PhaseRun());
     else if (kernel_h_ == 2 && kernel_w_ == 2) ForwardPlane<2, 2>(xin, yout, arg);
     else if (kernel_h_ == 3 && kernel_w_ == 3) ForwardPlane<3, 3>(xin, yout, arg);
@@ -199,7 +251,7 @@ void PoolingLayer::Forward_cpu(const BlobVec& bottom, const BlobVec& top) {
   });
   if (top.size() > 1) {
     float* mask = top[1]->mutable_cpu_data();
-    for (int64_t i = 0; i < top[1]->count(); ++i) mask[i] = float(argmax_[i]);
+    for (int64_t i = 0; i < top[1]->count(); ++i) mask[i] = float(args[i]);
   }
 }
 
@@ -209,7 +261,7 @@ void PoolingLayer::BackwardPlane(const float* dyout, float* dxin, const int32_t*
   const int64_t kernel_h = kernel_h_, kernel_w = kernel_w_, stride_h = stride_h_;
   const int64_t stride_w = stride_w_, pad_h = pad_h_, pad_w = pad_w_;
   std::fill(dxin, dxin + height * width, 0.f);
-  if (method_ == Method::MAX) {
+  if (arg) {  // MAX, STOCHASTIC
     for (int64_t i = 0; i < pooled_h * pooled_w; ++i)
       if (arg[i] >= 0) dxin[arg[i]] += dyout[i];
     return;
@@ -237,14 +289,19 @@ void PoolingLayer::BackwardPlane(const float* dyout, float* dxin, const int32_t*
 void PoolingLayer::Backward_cpu(const BlobVec& top, const std::vector<bool>& propagate_down,
                                 const BlobVec& bottom) {
   if (!propagate_down[0]) return;
+  AD_CHECK(method_ != Method::STOCHASTIC || phase_ == Phase::TRAIN,
+           "STOCHASTIC pooling has no backward pass in the TEST phase (Caffe's would route the "
+           "gradient by the samples of an earlier TRAIN pass)");
   const float* dy = top[0]->cpu_diff();
   float* dx = bottom[0]->mutable_cpu_diff();
+  const int32_t* args =
+      method_ == Method::AVE ? nullptr : static_cast<const int32_t*>(argmax_->cpu_data());
   const int64_t planes = bottom[0]->shape(0) * bottom[0]->shape(1);
   const int64_t in_plane = height_ * width_, out_plane = pooled_h_ * pooled_w_;
   ParallelFor(planes, [&](int64_t pl, int) {
     const float* dyout = dy + pl * out_plane;
     float* dxin = dx + pl * in_plane;
-    const int32_t* arg = method_ == Method::MAX ? argmax_.data() + pl * out_plane : nullptr;
+    const int32_t* arg = args ? args + pl * out_plane : nullptr;
     if (kernel_h_ == 2 && kernel_w_ == 2) BackwardPlane<2, 2>(dyout, dxin, arg);
     else if (kernel_h_ == 3 && kernel_w_ == 3) BackwardPlane<3, 3>(dyout, dxin, arg);
     else BackwardPlane<0, 0>(dyout, dxin, arg);

@@ -1,11 +1,12 @@
 // Pooling on the GPU (Caffe's pooling_layer.cu): the same formulas as pooling_layer.cpp.
-// Forward: one thread per top element, its window in row-major order. Backward: one thread per
+// Forward: one thread per top element, its window in row-major order (STOCHASTIC: its
+// uniforms drawn on the host from Caffe's stream, as the CPU path draws them). Backward: one thread per
 // bottom element gathers from the windows that hold it, in ascending top order, which is the
 // order the CPU path adds them in, so the sums are the same float operations.
 #include <cfloat>
-#include <memory>
 
 #include "core/cuda_check.hpp"
+#include "core/rng.hpp"
 #include "layers/pooling_layer.hpp"
 
 namespace augdrop {
@@ -69,6 +70,36 @@ __global__ void AvePoolForward(int64_t n, PoolGeometry g, const float* x, float*
     for (int64_t h = max(t.hstart, int64_t(0)); h < t.hend; ++h)
       for (int64_t w = max(t.wstart, int64_t(0)); w < t.wend; ++w) sum += xin[h * g.width + w];
     y[index] = sum / float(AvePoolSize(g, t.hstart, t.wstart));
+  }
+}
+
+// STOCHASTIC (pooling_layer.hpp; no padding): u per top element in TRAIN, null in TEST.
+__global__ void StoPoolForward(int64_t n, PoolGeometry g, const float* x, const float* u,
+                               float* y, int32_t* argmax) {
+  AD_CUDA_KERNEL_LOOP(index, n) {
+    const TopWindow t = WindowOf(g, index);
+    const float* xin = x + t.plane * g.height * g.width;
+    float sum = 0, squares = 0;
+    for (int64_t h = t.hstart; h < t.hend; ++h)
+      for (int64_t w = t.wstart; w < t.wend; ++w) {
+        sum += xin[h * g.width + w];
+        squares += xin[h * g.width + w] * xin[h * g.width + w];
+      }
+    if (!u) {
+      y[index] = sum > 0.f ? squares / sum : 0.f;
+      continue;
+    }
+    const float threshold = u[index] * sum;
+    int64_t chosen = -1;
+    float running = 0;
+    for (int64_t h = t.hstart; h < t.hend && chosen < 0; ++h)
+      for (int64_t w = t.wstart; w < t.wend && chosen < 0; ++w) {
+        running += xin[h * g.width + w];
+        if (running >= threshold) chosen = h * g.width + w;
+      }
+    if (chosen < 0) chosen = (t.hend - 1) * g.width + t.wend - 1;
+    y[index] = xin[chosen];
+    argmax[index] = static_cast<int32_t>(chosen);
   }
 }
 
@@ -138,13 +169,19 @@ void PoolingLayer::Forward_gpu(const BlobVec& bottom, const BlobVec& top) {
     AD_CUDA_POST_KERNEL_CHECK;
     return;
   }
-  const size_t bytes = size_t(n) * sizeof(int32_t);
-  if (!argmax_gpu_ || argmax_gpu_->size() < bytes)
-    argmax_gpu_ = std::make_unique<SyncedMemory>(bytes);
+  if (method_ == Method::STOCHASTIC) {
+    const bool train = phase_ == Phase::TRAIN;
+    if (train) caffe_rng_uniform(n, 0.f, 1.f, uniforms_.mutable_cpu_data());
+    StoPoolForward<<<CudaBlocks(n), kCudaThreads>>>(
+        n, g, bottom[0]->gpu_data(), train ? uniforms_.gpu_data() : nullptr,
+        top[0]->mutable_gpu_data(), train ? static_cast<int32_t*>(argmax_->mutable_gpu_data()) : nullptr);
+    AD_CUDA_POST_KERNEL_CHECK;
+    return;
+  }
   float* mask = top.size() > 1 ? top[1]->mutable_gpu_data() : nullptr;
   MaxPoolForward<<<CudaBlocks(n), kCudaThreads>>>(
       n, g, bottom[0]->gpu_data(), top[0]->mutable_gpu_data(),
-      static_cast<int32_t*>(argmax_gpu_->mutable_gpu_data()), mask);
+      static_cast<int32_t*>(argmax_->mutable_gpu_data()), mask);
   AD_CUDA_POST_KERNEL_CHECK;
 }
 
@@ -160,10 +197,12 @@ void PoolingLayer::Backward_gpu(const BlobVec& top, const std::vector<bool>& pro
     AD_CUDA_POST_KERNEL_CHECK;
     return;
   }
-  AD_CHECK(argmax_gpu_ && argmax_gpu_->size() >= size_t(top[0]->count()) * sizeof(int32_t),
-           "Pooling backward before a MAX forward pass on the GPU");
+  AD_CHECK(method_ != Method::STOCHASTIC || phase_ == Phase::TRAIN,
+           "STOCHASTIC pooling has no backward pass in the TEST phase (Caffe's would route the "
+           "gradient by the samples of an earlier TRAIN pass)");
+  // MAX and STOCHASTIC: the gradient goes to the chosen element
   MaxPoolBackward<<<CudaBlocks(n), kCudaThreads>>>(
-      n, g, top[0]->gpu_diff(), static_cast<const int32_t*>(argmax_gpu_->gpu_data()),
+      n, g, top[0]->gpu_diff(), static_cast<const int32_t*>(argmax_->gpu_data()),
       bottom[0]->mutable_gpu_diff());
   AD_CUDA_POST_KERNEL_CHECK;
 }

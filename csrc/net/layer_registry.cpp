@@ -17,6 +17,7 @@
 #include "layers/conv_layer.hpp"
 #include "layers/crop_layer.hpp"
 #include "layers/data_layer.hpp"
+#include "layers/deconv_layer.hpp"
 #include "layers/dropout_layer.hpp"
 #include "layers/eltwise_layer.hpp"
 #include "layers/elu_layer.hpp"
@@ -26,11 +27,14 @@
 #include "layers/filter_layer.hpp"
 #include "layers/flatten_layer.hpp"
 #include "layers/hinge_loss_layer.hpp"
+#include "layers/im2col_layer.hpp"
 #include "layers/infogain_loss_layer.hpp"
 #include "layers/inner_product_layer.hpp"
 #include "layers/input_layer.hpp"
 #include "layers/log_layer.hpp"
 #include "layers/lrn_layer.hpp"
+#include "layers/lstm_layer.hpp"
+#include "layers/lstm_unit_layer.hpp"
 #include "layers/multinomial_logistic_loss_layer.hpp"
 #include "layers/mvn_layer.hpp"
 #include "layers/parameter_layer.hpp"
@@ -41,6 +45,7 @@
 #include "layers/reduction_layer.hpp"
 #include "layers/relu_layer.hpp"
 #include "layers/reshape_layer.hpp"
+#include "layers/rnn_layer.hpp"
 #include "layers/scale_layer.hpp"
 #include "layers/sigmoid_cross_entropy_loss_layer.hpp"
 #include "layers/sigmoid_layer.hpp"
@@ -49,6 +54,7 @@
 #include "layers/softmax_layer.hpp"
 #include "layers/softmax_loss_layer.hpp"
 #include "layers/split_layer.hpp"
+#include "layers/spp_layer.hpp"
 #include "layers/swish_layer.hpp"
 #include "layers/tanh_layer.hpp"
 #include "layers/threshold_layer.hpp"
@@ -80,6 +86,7 @@ const std::map<std::string, Factory>& Registry() {
       {"Convolution", Make<ConvolutionLayer>()},
       {"Crop", Make<CropLayer>()},
       {"Data", Make<DataLayer>()},
+      {"Deconvolution", Make<DeconvolutionLayer>()},
       {"Dropout", Make<DropoutLayer>()},
       {"Eltwise", Make<EltwiseLayer>()},
       {"ELU", Make<ELULayer>()},
@@ -89,11 +96,14 @@ const std::map<std::string, Factory>& Registry() {
       {"Filter", Make<FilterLayer>()},
       {"Flatten", Make<FlattenLayer>()},
       {"HingeLoss", Make<HingeLossLayer>()},
+      {"Im2col", Make<Im2colLayer>()},
       {"InfogainLoss", Make<InfogainLossLayer>()},
       {"InnerProduct", Make<InnerProductLayer>()},
       {"Input", Make<InputLayer>()},
       {"Log", Make<LogLayer>()},
       {"LRN", Make<LRNLayer>()},
+      {"LSTM", Make<LSTMLayer>()},
+      {"LSTMUnit", Make<LSTMUnitLayer>()},
       {"MultinomialLogisticLoss", Make<MultinomialLogisticLossLayer>()},
       {"MVN", Make<MVNLayer>()},
       {"Parameter", Make<ParameterLayer>()},
@@ -104,6 +114,7 @@ const std::map<std::string, Factory>& Registry() {
       {"Reduction", Make<ReductionLayer>()},
       {"ReLU", Make<ReLULayer>()},
       {"Reshape", Make<ReshapeLayer>()},
+      {"RNN", Make<RNNLayer>()},
       {"Scale", Make<ScaleLayer>()},
       {"Sigmoid", Make<SigmoidLayer>()},
       {"SigmoidCrossEntropyLoss", Make<SigmoidCrossEntropyLossLayer>()},
@@ -112,6 +123,7 @@ const std::map<std::string, Factory>& Registry() {
       {"Softmax", Make<SoftmaxLayer>()},
       {"SoftmaxWithLoss", Make<SoftmaxWithLossLayer>()},
       {"Split", Make<SplitLayer>()},
+      {"SPP", Make<SPPLayer>()},
       {"Swish", Make<SwishLayer>()},
       {"TanH", Make<TanHLayer>()},
       {"Threshold", Make<ThresholdLayer>()},
