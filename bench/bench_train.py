@@ -9,14 +9,15 @@ LeNet and cifar10_quick from prototxt/ (standard dropout on the fully connected 
 Nesterov momentum, AUGMENTED dropout 0.1/0.0001 between the two convolutions of each unit; the
 PyTorch model has the same topology, BatchNorm with an affine transform as Caffe's BatchNorm +
 Scale, the two masks per dropout and the next convolution's weight gradient from the backward
-features x * m_b, as Algorithm 1). The best round of each is reported as images/s with the
-ratio; then this project's per-layer times, their sums by layer type with GFLOP/s against the
-measured FMA peak (bench/fma_peak.cpp, per core, times the threads), and the dropout
-micro-benchmark. PyTorch is only a reference: it is installed on demand at the pinned version
+features x * m_b, as Algorithm 1). The median round of each is reported (the best beside it)
+as images/s with the ratio of medians; then this project's per-layer times, their sums by
+layer type with GFLOP/s against the measured FMA peak (bench/fma_peak.cpp, per core, times
+the threads), and the dropout micro-benchmark. PyTorch is only a reference: it is installed on demand at the pinned version
 (2.13.0).
 """
 import argparse
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -198,12 +199,15 @@ def bench_net(name, args, torch):
             if gpu:
                 torch.cuda.synchronize()
             theirs.append((time.perf_counter() - t) / args.iterations)
-    best_ours = min(ours)
-    line = f"{name:<14} augdrop {1e3 * best_ours:7.2f} ms/it {batch / best_ours:8.0f} img/s"
+    # The median round is the figure (issue #16); the best round beside it shows the spread.
+    med_ours, best_ours = statistics.median(ours), min(ours)
+    line = (f"{name:<14} augdrop {1e3 * med_ours:7.2f} ms/it (best {1e3 * best_ours:7.2f})"
+            f" {batch / med_ours:8.0f} img/s")
     if theirs:
-        best_torch = min(theirs)
-        line += (f" | torch {1e3 * best_torch:7.2f} ms/it {batch / best_torch:8.0f} img/s"
-                 f" | ratio {best_torch / best_ours:5.2f}x")
+        med_torch, best_torch = statistics.median(theirs), min(theirs)
+        line += (f" | torch {1e3 * med_torch:7.2f} ms/it (best {1e3 * best_torch:7.2f})"
+                 f" {batch / med_torch:8.0f} img/s"
+                 f" | ratio {med_torch / med_ours:5.2f}x (best rounds {best_torch / best_ours:5.2f}x)")
     print(line, flush=True)
     return solver
 
@@ -298,7 +302,7 @@ def main():
              else f"threads {args.threads}")
     batches = ", ".join(f"{n} {NETS[n][3]}" for n in args.nets)
     print(f"{where}, {args.rounds} rounds of {args.iterations} iterations, batch {batches}, "
-          "best round"
+          "median round (best round in brackets)"
           + (f", torch {torch.__version__}" if torch is not None else ""))
     solvers = {name: bench_net(name, args, torch) for name in args.nets}
     if args.device == "cuda":
