@@ -72,7 +72,7 @@ class Net:
             raise TypeError("Net needs a phase: augdrop_caffe.TRAIN or augdrop_caffe.TEST")
         if not os.path.isfile(model):
             raise FileNotFoundError(f"net prototxt not found: {model}")
-        message = textformat.parse_file(model, "NetParameter")
+        message = textformat.parse_file(model, "NetParameter", upgrade=True)
         net_dict = message.to_dict()
         try:
             # Only the layers of this phase, level and stages are built, so only their data

@@ -683,8 +683,8 @@ message PReLUParameter {
   optional bool channel_shared = 2 [default = false];
 }
 
-// Legacy (V1) layers: only what reading old binary models needs. The text parser refuses the
-// NetParameter.layers field altogether.
+// Legacy layers, V1 (NetParameter.layers, enum types) and V0 (a V1 layer's `layer`), as
+// caffe.proto keeps them for upgrade_proto: upgrade.py turns them into LayerParameters.
 message V1LayerParameter {
   repeated string bottom = 2;
   repeated string top = 3;
@@ -735,9 +735,92 @@ message V1LayerParameter {
   }
   optional LayerType type = 5;
   repeated BlobProto blobs = 6;
+  repeated string param = 1001;
+  repeated DimCheckMode blob_share_mode = 1002;
+  enum DimCheckMode {
+    STRICT = 0;
+    PERMISSIVE = 1;
+  }
   repeated float blobs_lr = 7;
   repeated float weight_decay = 8;
   repeated float loss_weight = 35;
+  optional AccuracyParameter accuracy_param = 27;
+  optional ArgMaxParameter argmax_param = 23;
+  optional ConcatParameter concat_param = 9;
+  optional ContrastiveLossParameter contrastive_loss_param = 40;
+  optional ConvolutionParameter convolution_param = 10;
+  optional DataParameter data_param = 11;
+  optional DropoutParameter dropout_param = 12;
+  optional DummyDataParameter dummy_data_param = 26;
+  optional EltwiseParameter eltwise_param = 24;
+  optional ExpParameter exp_param = 41;
+  optional HDF5DataParameter hdf5_data_param = 13;
+  optional HDF5OutputParameter hdf5_output_param = 14;
+  optional HingeLossParameter hinge_loss_param = 29;
+  optional ImageDataParameter image_data_param = 15;
+  optional InfogainLossParameter infogain_loss_param = 16;
+  optional InnerProductParameter inner_product_param = 17;
+  optional LRNParameter lrn_param = 18;
+  optional MemoryDataParameter memory_data_param = 22;
+  optional MVNParameter mvn_param = 34;
+  optional PoolingParameter pooling_param = 19;
+  optional PowerParameter power_param = 21;
+  optional ReLUParameter relu_param = 30;
+  optional SigmoidParameter sigmoid_param = 38;
+  optional SoftmaxParameter softmax_param = 39;
+  optional SliceParameter slice_param = 31;
+  optional TanHParameter tanh_param = 37;
+  optional ThresholdParameter threshold_param = 25;
+  optional WindowDataParameter window_data_param = 20;
+  optional TransformationParameter transform_param = 36;
+  optional LossParameter loss_param = 42;
+  optional V0LayerParameter layer = 1;
+}
+
+message V0LayerParameter {
+  optional string name = 1;
+  optional string type = 2;
+  optional uint32 num_output = 3;
+  optional bool biasterm = 4 [default = true];
+  optional FillerParameter weight_filler = 5;
+  optional FillerParameter bias_filler = 6;
+  optional uint32 pad = 7 [default = 0];
+  optional uint32 kernelsize = 8;
+  optional uint32 group = 9 [default = 1];
+  optional uint32 stride = 10 [default = 1];
+  enum PoolMethod {
+    MAX = 0;
+    AVE = 1;
+    STOCHASTIC = 2;
+  }
+  optional PoolMethod pool = 11 [default = MAX];
+  optional float dropout_ratio = 12 [default = 0.5];
+  optional uint32 local_size = 13 [default = 5];
+  optional float alpha = 14 [default = 1.];
+  optional float beta = 15 [default = 0.75];
+  optional float k = 22 [default = 1.];
+  optional string source = 16;
+  optional float scale = 17 [default = 1];
+  optional string meanfile = 18;
+  optional uint32 batchsize = 19;
+  optional uint32 cropsize = 20 [default = 0];
+  optional bool mirror = 21 [default = false];
+  repeated BlobProto blobs = 50;
+  repeated float blobs_lr = 51;
+  repeated float weight_decay = 52;
+  optional uint32 rand_skip = 53 [default = 0];
+  optional float det_fg_threshold = 54 [default = 0.5];
+  optional float det_bg_threshold = 55 [default = 0.5];
+  optional float det_fg_fraction = 56 [default = 0.25];
+  optional uint32 det_context_pad = 58 [default = 0];
+  optional string det_crop_mode = 59 [default = "warp"];
+  optional int32 new_num = 60 [default = 0];
+  optional int32 new_channels = 61 [default = 0];
+  optional int32 new_height = 62 [default = 0];
+  optional int32 new_width = 63 [default = 0];
+  optional bool shuffle_images = 64 [default = false];
+  optional uint32 concat_dim = 65 [default = 1];
+  optional HDF5OutputParameter hdf5_output_param = 1001;
 }
 
 // Not in Caffe: the paper's dropout variants (see DESIGN.md), carried by
