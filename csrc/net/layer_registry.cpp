@@ -12,12 +12,17 @@
 #include "layers/conv_layer.hpp"
 #include "layers/data_layer.hpp"
 #include "layers/dropout_layer.hpp"
+#include "layers/dummy_data_layer.hpp"
 #include "layers/eltwise_layer.hpp"
 #include "layers/elu_layer.hpp"
 #include "layers/exp_layer.hpp"
+#include "layers/hdf5_data_layer.hpp"
+#include "layers/hdf5_output_layer.hpp"
+#include "layers/image_data_layer.hpp"
 #include "layers/inner_product_layer.hpp"
 #include "layers/input_layer.hpp"
 #include "layers/log_layer.hpp"
+#include "layers/memory_data_layer.hpp"
 #include "layers/pooling_layer.hpp"
 #include "layers/power_layer.hpp"
 #include "layers/relu_layer.hpp"
@@ -51,12 +56,17 @@ const std::map<std::string, Factory>& Registry() {
       {"Convolution", Make<ConvolutionLayer>()},
       {"Data", Make<DataLayer>()},
       {"Dropout", Make<DropoutLayer>()},
+      {"DummyData", Make<DummyDataLayer>()},
       {"Eltwise", Make<EltwiseLayer>()},
       {"ELU", Make<ELULayer>()},
       {"Exp", Make<ExpLayer>()},
+      {"HDF5Data", Make<HDF5DataLayer>()},
+      {"HDF5Output", Make<HDF5OutputLayer>()},
+      {"ImageData", Make<ImageDataLayer>()},
       {"InnerProduct", Make<InnerProductLayer>()},
       {"Input", Make<InputLayer>()},
       {"Log", Make<LogLayer>()},
+      {"MemoryData", Make<MemoryDataLayer>()},
       {"Pooling", Make<PoolingLayer>()},
       {"Power", Make<PowerLayer>()},
       {"ReLU", Make<ReLULayer>()},

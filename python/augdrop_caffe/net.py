@@ -158,6 +158,27 @@ class Net:
         ins = list(self.inputs) + [b for b in (diffs or []) if b not in self.inputs]
         return {name: self.blobs[name].diff for name in ins}
 
+    def set_input_arrays(self, data, labels, layer=None):
+        """Hand a MemoryData layer its arrays, as pycaffe's Net.set_input_arrays: data
+        (n, C, H, W) and labels (n,) (or (n, 1, 1, 1)), float32 and C-contiguous, n a
+        multiple of the layer's batch_size. The layer reads them in place at each forward
+        pass; the Net keeps references so that they stay alive. `layer`: the MemoryData
+        layer's name (default: the net's first layer, which pycaffe requires it to be)."""
+        index = 0 if layer is None else self._layer_names.index(layer)
+        if self.layers[index].type != "MemoryData":
+            raise engine_error(f"set_input_arrays needs a MemoryData layer; layer "
+                               f"'{self.layers[index].name}' is {self.layers[index].type}",
+                               self.layers[index].name, self.layers[index].type, self._source)
+        for what, array in (("data", data), ("labels", labels)):
+            if not (isinstance(array, np.ndarray) and array.dtype == np.float32
+                    and array.flags.c_contiguous):
+                raise TypeError(f"set_input_arrays: {what} must be a C-contiguous float32 "
+                                f"numpy array (np.ascontiguousarray(x, dtype=np.float32))")
+        if labels.ndim == 1:  # pycaffe's reshape to (n, 1, 1, 1), a view of the same memory
+            labels = labels[:, None, None, None]
+        self._call(_core.set_input_arrays, self._net, index, data, labels)
+        self._input_arrays = (data, labels)
+
     def clear_param_diffs(self):
         self._net.clear_param_diffs()
 

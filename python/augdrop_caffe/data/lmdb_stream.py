@@ -18,6 +18,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
+from .images import decode_image
 from .readers import DataError, parse_datum
 
 PREFETCH_BATCHES = 4  # as Caffe's PREFETCH_COUNT
@@ -83,8 +84,13 @@ def decode_record(path, key, value, shape=None):
     except (IndexError, ValueError) as e:
         raise DataError(f"{path}: record {bytes(key)!r} is not a Caffe Datum ({e})") from None
     if d.get("encoded"):
-        raise DataError(f"{path}: record {bytes(key)!r} holds an encoded image; only raw Datum "
-                        f"pixels are supported")
+        # JPEG/PNG bytes (convert_imageset --encoded): decoded in their own channels, as
+        # Caffe's DecodeDatumToCVMatNative (data/images.py)
+        image = decode_image(d["data"], f"{path}: record {bytes(key)!r}")
+        if shape is not None and image.shape != tuple(shape):
+            raise DataError(f"{path}: record {bytes(key)!r} decodes to shape {image.shape}, "
+                            f"earlier records to {tuple(shape)}")
+        return image, d["label"]
     s = (d["channels"], d["height"], d["width"])
     if min(s) <= 0:
         raise DataError(f"{path}: record {bytes(key)!r} has shape {s}; a Datum's channels, "

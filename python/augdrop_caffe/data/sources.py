@@ -21,6 +21,8 @@ import numpy as np
 from .._loader import _core
 from ..caffemodel import read_blobproto
 from . import readers
+from .hdf5 import import_h5py, read_hdf5_list, write_datasets
+from .images import image_list_key, load_image_list
 from .lmdb_stream import LmdbReader, iterate_records, lmdb_info
 from .readers import DataError
 from .root import find_data_root
@@ -163,8 +165,40 @@ def _register_mean(mean_file, data_root):
     return key
 
 
+def _register_image_list(param):
+    """An ImageData layer's list, decoded once (data/images.py); the core's key for it."""
+    source = param["source"][-1]
+    options = (param.get("root_folder", [""])[-1], param.get("new_height", [0])[-1],
+               param.get("new_width", [0])[-1], param.get("is_color", [True])[-1])
+    key = image_list_key(source, *options)
+    if key not in _loaded:
+        images, labels = load_image_list(source, *options)
+        _core.register_dataset(key, images, labels)
+        _loaded[key] = images.shape
+    return key
+
+
+def _register_hdf5_list(source, tops):
+    """An HDF5Data layer's file list, read once for these tops (data/hdf5.py)."""
+    key = f"hdf5:{os.path.abspath(source)}|tops={','.join(tops)}"
+    if key not in _loaded:
+        files = read_hdf5_list(source, tops)
+        _core.register_hdf5_source(key, files)
+        _loaded[key] = len(files)
+    return key
+
+
+def _install_hdf5_writer(layer_name):
+    if "hdf5-writer" not in _loaded:
+        import_h5py(f"layer '{layer_name}' (HDF5Output)")
+        _core.set_hdf5_writer(write_datasets)
+        _loaded["hdf5-writer"] = True
+
+
 def prepare_net_data(net_dict, data_root=None, layers=None):
-    """Load the Data layers' sources (and mean files) and point the layers at the core's copy.
+    """Load the data layers' sources (and mean files) and point the layers at the core's copy:
+    Data (a named set or an LMDB), ImageData (a list of images), HDF5Data (a list of .h5
+    files); HDF5Output gets h5py's writer.
 
     net_dict is a NetParameter as plain dicts (textformat's to_dict); it is changed in place.
     layers: the indices of the layers to prepare, those the nets to be built keep (the net's
@@ -173,13 +207,25 @@ def prepare_net_data(net_dict, data_root=None, layers=None):
     all_layers = net_dict.get("layer", [])
     for index in sorted(set(range(len(all_layers)) if layers is None else layers)):
         layer = all_layers[index]
-        if layer.get("type", [""])[-1] != "Data":
+        kind = layer.get("type", [""])[-1]
+        name = layer.get("name", ["?"])[-1]
+        if kind == "Data":
+            for dp in layer.get("data_param", []):
+                if "source" not in dp:
+                    raise DataError(f"layer '{name}': data_param.source is required")
+                dp["source"] = [register_source(dp["source"][-1], data_root)]
+        elif kind == "ImageData":
+            for ip in layer.get("image_data_param", []):
+                if "source" in ip:
+                    ip["source"] = [_register_image_list(ip)]
+        elif kind == "HDF5Data":
+            for hp in layer.get("hdf5_data_param", []):
+                if "source" in hp:
+                    hp["source"] = [_register_hdf5_list(hp["source"][-1], layer.get("top", []))]
+        elif kind == "HDF5Output":
+            _install_hdf5_writer(name)
+        elif kind != "MemoryData":  # whose transformer may name a mean file too
             continue
-        for dp in layer.get("data_param", []):
-            if "source" not in dp:
-                name = layer.get("name", ["?"])[-1]
-                raise DataError(f"layer '{name}': data_param.source is required")
-            dp["source"] = [register_source(dp["source"][-1], data_root)]
         for tp in layer.get("transform_param", []):
             if "mean_file" in tp:
                 tp["mean_file"] = [_register_mean(tp["mean_file"][-1], data_root)]

@@ -1,0 +1,77 @@
+#include "layers/hdf5_data_layer.hpp"
+
+#include <algorithm>
+
+#include "core/rng.hpp"
+
+namespace augdrop {
+
+void HDF5DataLayer::LayerSetUp(const BlobVec& bottom, const BlobVec& top) {
+  AD_CHECK(!layer_param_.has("transform_param"), "HDF5Data does not transform data");
+  const Params& p = layer_param_.get_message("hdf5_data_param");
+  AD_CHECK(p.has("source"), "hdf5_data_param.source is required");
+  batch_size_ = p.get_int("batch_size", 0);
+  AD_CHECK(batch_size_ > 0, "hdf5_data_param.batch_size must be positive");
+  shuffle_ = p.get_bool("shuffle", false);
+  source_ = FindHdf5Source(p.get_string("source", ""));
+  for (const auto& f : source_->files)
+    AD_CHECK(f.arrays.size() == top.size(), f.name << ": " << f.arrays.size()
+                                                   << " datasets for " << top.size() << " tops");
+  if (shuffle_) rng_.seed(caffe_rng_rand());
+  file_permutation_.resize(source_->files.size());
+  for (size_t i = 0; i < file_permutation_.size(); ++i) file_permutation_[i] = int64_t(i);
+  if (shuffle_) Shuffle(&file_permutation_);
+  current_file_ = 0;
+  LoadFile(0);
+  current_row_ = 0;
+  for (size_t j = 0; j < top.size(); ++j) {
+    std::vector<int64_t> shape = file_->arrays[j].shape;
+    shape[0] = batch_size_;
+    top[j]->Reshape(shape);
+  }
+}
+
+void HDF5DataLayer::Shuffle(std::vector<int64_t>* order) {
+  for (int64_t i = int64_t(order->size()) - 1; i > 0; --i) {
+    const int64_t j = int64_t(rng_() % uint64_t(i + 1));
+    std::swap((*order)[i], (*order)[j]);
+  }
+}
+
+void HDF5DataLayer::LoadFile(size_t index) {
+  file_ = &source_->files[file_permutation_[index]];
+  data_permutation_.resize(file_->arrays[0].shape[0]);
+  for (size_t i = 0; i < data_permutation_.size(); ++i) data_permutation_[i] = int64_t(i);
+  if (shuffle_) Shuffle(&data_permutation_);
+}
+
+void HDF5DataLayer::Next() {
+  if (++current_row_ == file_->arrays[0].shape[0]) {
+    if (source_->files.size() > 1) {
+      if (++current_file_ == source_->files.size()) {
+        current_file_ = 0;
+        if (shuffle_) Shuffle(&file_permutation_);
+      }
+      LoadFile(current_file_);
+    }
+    current_row_ = 0;
+    if (shuffle_) Shuffle(&data_permutation_);
+  }
+}
+
+void HDF5DataLayer::Forward_cpu(const BlobVec& bottom, const BlobVec& top) {
+  for (int64_t i = 0; i < batch_size_; ++i) {
+    for (size_t j = 0; j < top.size(); ++j) {
+      const int64_t dim = top[j]->count(1);
+      const auto& a = file_->arrays[j];
+      AD_CHECK(int64_t(a.data.size()) / a.shape[0] == dim,
+               file_->name << ": dataset " << j << " rows hold " << a.data.size() / a.shape[0]
+                           << " values, the top's " << dim);
+      const float* row = a.data.data() + data_permutation_[current_row_] * dim;
+      std::copy(row, row + dim, top[j]->mutable_cpu_data() + i * dim);
+    }
+    Next();
+  }
+}
+
+}  // namespace augdrop

@@ -1,0 +1,80 @@
+#include "layers/image_data_layer.hpp"
+
+#include <utility>
+
+namespace augdrop {
+namespace {
+
+// boost::uniform_int<>(0, range)(mt19937) (Boost 1.74's generate_uniform_int for a 32-bit
+// engine): the engine's word divided into range + 1 equal buckets, redrawn past the last.
+uint32_t BoostUniformInt(Rng& rng, uint32_t range) {
+  if (range == 0xFFFFFFFFu) return rng();
+  const uint32_t brange = 0xFFFFFFFFu;
+  uint32_t bucket_size = brange / (range + 1);
+  if (brange % (range + 1) == range) ++bucket_size;
+  while (true) {
+    const uint32_t result = rng() / bucket_size;
+    if (result <= range) return result;
+  }
+}
+
+}  // namespace
+
+void ImageDataLayer::LayerSetUp(const BlobVec& bottom, const BlobVec& top) {
+  const Params& p = layer_param_.get_message("image_data_param");
+  AD_CHECK(p.has("source"), "image_data_param.source is required");
+  const int64_t new_height = p.get_int("new_height", 0), new_width = p.get_int("new_width", 0);
+  AD_CHECK((new_height == 0 && new_width == 0) || (new_height > 0 && new_width > 0),
+           "new_height and new_width must be given together");
+  batch_size_ = p.get_int("batch_size", 1);
+  AD_CHECK(batch_size_ > 0, "image_data_param.batch_size must be positive");
+  images_ = FindDataset(p.get_string("source", ""));
+  AD_CHECK(!images_->is_float(), "ImageData needs uint8 images");
+  transformer_ = std::make_unique<DataTransformer>(layer_param_.get_message("transform_param"), phase_);
+  transformer_->InitRand();  // BaseDataLayer::LayerSetUp
+  lines_.resize(images_->num);
+  for (int64_t i = 0; i < images_->num; ++i) lines_[i] = i;
+  shuffle_ = p.get_bool("shuffle", false);
+  if (shuffle_) {
+    shuffle_rng_ = std::make_unique<Rng>(caffe_rng_rand());
+    ShuffleImages();
+  }
+  lines_id_ = 0;
+  const int64_t rand_skip = p.get_int("rand_skip", 0);
+  if (rand_skip > 0) {
+    const int64_t skip = caffe_rng_rand() % uint32_t(rand_skip);
+    AD_CHECK(skip < int64_t(lines_.size()), "not enough images (" << lines_.size()
+                                                << ") to skip " << skip);
+    lines_id_ = skip;
+  }
+  transformer_->InitRand();  // BasePrefetchingDataLayer::LayerSetUp
+  caffe_rng_rand();          // the seed of Caffe's prefetch thread
+  const auto shape = transformer_->OutputShape(images_->channels, images_->height, images_->width);
+  top[0]->Reshape({batch_size_, shape[0], shape[1], shape[2]});
+  top[1]->Reshape({batch_size_});
+}
+
+void ImageDataLayer::ShuffleImages() {
+  // caffe::shuffle (include/caffe/util/rng.hpp): Fisher-Yates from the back.
+  for (int64_t i = int64_t(lines_.size()) - 1; i > 0; --i)
+    std::swap(lines_[i], lines_[BoostUniformInt(*shuffle_rng_, uint32_t(i))]);
+}
+
+void ImageDataLayer::Forward_cpu(const BlobVec& bottom, const BlobVec& top) {
+  const int64_t image_size = images_->channels * images_->height * images_->width;
+  const int64_t out_size = top[0]->count(1);
+  float* data = top[0]->mutable_cpu_data();
+  float* label = top[1]->mutable_cpu_data();
+  for (int64_t i = 0; i < batch_size_; ++i) {
+    const int64_t record = lines_[lines_id_];
+    transformer_->Transform(images_->images.data() + record * image_size, images_->channels,
+                            images_->height, images_->width, data + i * out_size);
+    label[i] = images_->labels[record];
+    if (++lines_id_ >= int64_t(lines_.size())) {
+      lines_id_ = 0;
+      if (shuffle_) ShuffleImages();
+    }
+  }
+}
+
+}  // namespace augdrop

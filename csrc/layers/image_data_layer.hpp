@@ -1,0 +1,50 @@
+// ImageData: batches of the images a list file names, "path label" a line (Caffe's
+// image_data_layer.cpp). The Python driver (data/images.py) decodes the images with Pillow
+// in Caffe's channel order (BGR, or one gray channel when is_color is false), resized to
+// new_height x new_width when both are given, and hands them to the core as a data set;
+// this layer reads them in list order, wrapping around, each image transformed by
+// transform_param. shuffle: the list is shuffled at set-up and at every wrap with Caffe's
+// caffe::shuffle over a private boost::mt19937 seeded with one word of the Caffe stream;
+// rand_skip: the first batch starts at caffe_rng_rand() % rand_skip. Stream use at set-up as
+// Caffe: transformer seed, shuffle seed, skip, transformer seed again, prefetch thread seed.
+// Tops: data (N, C, H', W'), label (N,).
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "core/rng.hpp"
+#include "data/data_transformer.hpp"
+#include "data/dataset_registry.hpp"
+#include "layers/layer.hpp"
+
+namespace augdrop {
+
+class ImageDataLayer : public Layer {
+ public:
+  using Layer::Layer;
+  void LayerSetUp(const BlobVec& bottom, const BlobVec& top) override;
+  void Reshape(const BlobVec& bottom, const BlobVec& top) override {}
+  const char* type() const override { return "ImageData"; }
+  int ExactNumBottomBlobs() const override { return 0; }
+  int ExactNumTopBlobs() const override { return 2; }
+  bool HasBackward() const override { return false; }
+
+ protected:
+  void Forward_cpu(const BlobVec& bottom, const BlobVec& top) override;
+  void Backward_cpu(const BlobVec& top, const std::vector<bool>& propagate_down,
+                    const BlobVec& bottom) override {}
+
+ private:
+  void ShuffleImages();
+
+  std::shared_ptr<const Dataset> images_;
+  std::unique_ptr<DataTransformer> transformer_;
+  std::unique_ptr<Rng> shuffle_rng_;
+  std::vector<int64_t> lines_;  // the list's order: indices into images_
+  int64_t lines_id_ = 0;
+  int64_t batch_size_ = 0;
+  bool shuffle_ = false;
+};
+
+}  // namespace augdrop

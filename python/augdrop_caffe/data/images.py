@@ -1,0 +1,113 @@
+"""Images decoded with Pillow (an optional dependency: pip install 'augdrop-caffe[images]')
+as Caffe decodes them with OpenCV: uint8 (C, H, W) in BGR order for color, one channel for
+gray. Used by the ImageData layer (a list file of "path label" lines) and by encoded Datum
+records (`encoded: true`, JPEG or PNG bytes) in an LMDB.
+
+DEVIATION: OpenCV's and Pillow's decoders and resamplers are not bit-identical: JPEG decoders
+may differ by a level here and there, and a resize (new_height/new_width) uses Pillow's
+bilinear filter, which unlike cv::resize's INTER_LINEAR averages over the source pixels when it
+shrinks an image. PNG pixels are identical.
+"""
+import io
+import os
+
+import numpy as np
+
+from .readers import DataError
+
+
+_GRAY_MODES = ("1", "L", "I", "I;16", "F")
+
+
+def import_pillow(what):
+    try:
+        from PIL import Image
+    except ImportError:
+        raise DataError(f"{what} needs the Pillow package (pip install Pillow, or "
+                        f"pip install 'augdrop-caffe[images]')") from None
+    return Image
+
+
+def to_caffe_array(image, is_color=None):
+    """A PIL image as uint8 (C, H, W): is_color True gives 3 channels BGR, False one gray
+    channel, None the image's own (gray stays gray, as cv::IMREAD_ANYCOLOR)."""
+    if is_color is None:
+        is_color = image.mode not in _GRAY_MODES
+    if is_color:
+        pixels = np.asarray(image.convert("RGB"), dtype=np.uint8)[:, :, ::-1]  # RGB -> BGR
+        return np.ascontiguousarray(pixels.transpose(2, 0, 1))
+    if image.mode in ("I", "I;16"):  # 16-bit gray: OpenCV's 8-bit read keeps the high byte
+        gray = (np.asarray(image, dtype=np.uint32) >> 8).astype(np.uint8)
+    else:
+        gray = np.asarray(image.convert("L"), dtype=np.uint8)
+    return np.ascontiguousarray(gray[None])
+
+
+def decode_image(data, what, is_color=None, new_height=0, new_width=0):
+    """Bytes of a JPEG, PNG, ... as uint8 (C, H, W) (see to_caffe_array)."""
+    Image = import_pillow(what)
+    try:
+        image = Image.open(io.BytesIO(data))
+        image.load()
+    except Exception as e:  # noqa: BLE001 - Pillow raises many kinds for a bad image
+        raise DataError(f"{what}: cannot decode the image ({e})") from None
+    if new_height > 0 and new_width > 0:  # read as color or gray first, then resize (Caffe)
+        gray = is_color is False or (is_color is None and image.mode in _GRAY_MODES)
+        image = image.convert("L" if gray else "RGB").resize((new_width, new_height),
+                                                             Image.BILINEAR)
+    return to_caffe_array(image, is_color)
+
+
+def read_image_list(source):
+    """[(path, label)] of an ImageData list file: each line is a path, a space and an integer
+    label (Caffe splits at the last space, so a path may hold spaces)."""
+    try:
+        with open(source) as f:
+            lines = f.read().splitlines()
+    except OSError as e:
+        raise DataError(f"{source}: cannot read the image list ({e.strerror or e})") from None
+    entries = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        path, sep, label = line.rstrip().rpartition(" ")
+        try:
+            if not sep:
+                raise ValueError
+            entries.append((path, int(label)))
+        except ValueError:
+            raise DataError(f"{source}:{number}: expected 'path label' (an integer label "
+                            f"after the last space), got {line!r}") from None
+    if not entries:
+        raise DataError(f"{source}: the image list is empty")
+    return entries
+
+
+def load_image_list(source, root_folder="", new_height=0, new_width=0, is_color=True):
+    """(uint8 images (N, C, H, W), float32 labels (N,)) of an ImageData layer's list. Every
+    image must come out the same size (give new_height and new_width for a list of images of
+    different sizes)."""
+    entries = read_image_list(source)
+    images, first = [], None
+    for path, _ in entries:
+        full = root_folder + path  # Caffe concatenates them as they are
+        try:
+            with open(full, "rb") as f:
+                data = f.read()
+        except OSError as e:
+            raise DataError(f"{full} (listed in {source}): cannot read ({e.strerror or e})") from None
+        image = decode_image(data, full, bool(is_color), new_height, new_width)
+        if first is None:
+            first = (full, image.shape)
+        elif image.shape != first[1]:
+            raise DataError(f"{full} (listed in {source}): shape {image.shape} differs from "
+                            f"{first[1]} of {first[0]}; give new_height and new_width to "
+                            f"resize every image to one size")
+        images.append(image)
+    labels = np.array([label for _, label in entries], dtype=np.float32)
+    return np.stack(images), labels
+
+
+def image_list_key(source, root_folder, new_height, new_width, is_color):
+    return (f"images:{os.path.abspath(source)}|root={root_folder}|{new_height}x{new_width}|"
+            f"color={bool(is_color)}")
