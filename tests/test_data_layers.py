@@ -325,3 +325,40 @@ layer {{ name: "d" type: "Data" top: "data" top: "label"
     np.testing.assert_array_equal(out["data"], np.stack([x[:, :, ::-1].transpose(2, 0, 1)
                                                          for x in rgb]))
     np.testing.assert_array_equal(out["label"], [0, 1, 2])
+
+
+# ---- LevelDB ------------------------------------------------------------------------------
+
+def write_leveldb(path, records):
+    plyvel = pytest.importorskip("plyvel")
+    db = plyvel.DB(str(path), create_if_missing=True)
+    for key, value in records:
+        db.put(key, value)
+    db.close()
+    return str(path)
+
+
+def test_leveldb_source(tmp_path):
+    from test_data_readers import datum_bytes
+
+    x = np.random.default_rng(6).integers(0, 256, (5, 1, 2, 3), dtype=np.uint8)
+    # keys out of order: LevelDB hands them back sorted, as Caffe's cursor reads them
+    db = write_leveldb(tmp_path / "db", [(b"%03d" % i, datum_bytes(x[i], i))
+                                         for i in (3, 0, 4, 1, 2)])
+    net = build(tmp_path, f"""
+layer {{ name: "d" type: "Data" top: "data" top: "label"
+        data_param {{ source: "{db}" batch_size: 3 backend: LEVELDB }} }}""")
+    for rows in ([0, 1, 2], [3, 4, 0]):
+        out = net.forward()
+        np.testing.assert_array_equal(out["data"], x[rows].astype(np.float32))
+        np.testing.assert_array_equal(out["label"], rows)
+
+
+def test_missing_plyvel_names_the_package(tmp_path, monkeypatch):
+    from augdrop_caffe.data.readers import read_lmdb
+    from test_data_readers import datum_bytes
+
+    db = write_leveldb(tmp_path / "db", [(b"0", datum_bytes(np.zeros((1, 1, 1), np.uint8), 0))])
+    monkeypatch.setitem(sys.modules, "plyvel", None)
+    with pytest.raises(DataError, match=r"needs the plyvel package \(pip install plyvel"):
+        read_lmdb(db)

@@ -1,6 +1,6 @@
-"""A Caffe LMDB of Datum records read record by record, as Caffe's Data layer reads it: in key
-order from the first record, wrapping around at the end, a few batches ahead in a prefetch
-thread (Caffe's BasePrefetchingDataLayer). The core's Data layer pulls each batch
+"""A Caffe LMDB of Datum records (or a LevelDB, read with plyvel) read record by record, as
+Caffe's Data layer reads it: in key order from the first record, wrapping around at the end,
+a few batches ahead in a prefetch thread (Caffe's BasePrefetchingDataLayer). The core's Data layer pulls each batch
 (csrc/data/record_stream.hpp); the random transformations stay in the core, so the batches
 are exactly those of reading the whole database into memory.
 
@@ -103,8 +103,80 @@ def decode_record(path, key, value, shape=None):
     return np.frombuffer(d["data"], dtype=np.uint8).reshape(s), d["label"]
 
 
+def is_leveldb(path):
+    """A LevelDB folder (CURRENT, *.ldb) rather than an LMDB one (data.mdb)."""
+    return (os.path.isfile(os.path.join(path, "CURRENT"))
+            and not os.path.isfile(os.path.join(path, "data.mdb")))
+
+
+# LevelDB allows one open handle per database and process: shared, as LMDB environments are.
+_leveldbs = {}  # real path -> [DB, users]
+
+
+@contextmanager
+def _leveldb(path):
+    try:
+        import plyvel
+    except ImportError:
+        raise DataError(f"{path}: reading LevelDB needs the plyvel package (pip install plyvel, "
+                        f"or pip install 'augdrop-caffe[leveldb]')") from None
+    real = os.path.realpath(path)
+    with _environments_lock:
+        if real not in _leveldbs:
+            try:
+                _leveldbs[real] = [plyvel.DB(real, create_if_missing=False), 0]
+            except (plyvel.Error, OSError) as e:
+                raise DataError(f"{path}: cannot open LevelDB ({e})") from None
+        entry = _leveldbs[real]
+        entry[1] += 1
+    try:
+        yield entry[0]
+    finally:
+        with _environments_lock:
+            entry[1] -= 1
+            if entry[1] == 0:
+                del _leveldbs[real]
+                entry[0].close()
+
+
+def _leveldb_records(path, start, wrap, shape):
+    """iterate_records over a LevelDB: in key order, as Caffe's LevelDBCursor."""
+    with _leveldb(path) as db:
+        while True:
+            found = False
+            with db.iterator() as it:
+                for key, value in it:
+                    found = True
+                    if start > 0:
+                        start -= 1
+                        continue
+                    image, label = decode_record(path, key, value, shape)
+                    shape = image.shape
+                    yield image, label
+            if not found:
+                raise DataError(f"{path}: the LevelDB holds no records")
+            if not wrap and start == 0:
+                return
+
+
+def _leveldb_info(path):
+    with _leveldb(path) as db:
+        num, first = 0, None
+        with db.iterator() as it:
+            for key, value in it:
+                if first is None:
+                    first = (key, value)
+                num += 1
+        if not num:
+            raise DataError(f"{path}: the LevelDB holds no records")
+        image, _ = decode_record(path, *first)
+        return num, image.shape
+
+
 def lmdb_info(path):
-    """(number of records, (C, H, W) of the first record)."""
+    """(number of records, (C, H, W) of the first record) of an LMDB (or a LevelDB)."""
+    if is_leveldb(path):
+        return _leveldb_info(path)
     with _environment(path) as env, env.begin() as txn:
         num = txn.stat()["entries"]
         cursor = txn.cursor()
@@ -117,6 +189,9 @@ def lmdb_info(path):
 def iterate_records(path, start=0, wrap=False, shape=None):
     """(image, label) of the records in key order from record `start` on: once to the end,
     or, with wrap, around and around (close the generator to stop)."""
+    if is_leveldb(path):
+        yield from _leveldb_records(path, start, wrap, shape)
+        return
     with _environment(path) as env, env.begin() as txn:
         cursor = txn.cursor()
         if not cursor.first():

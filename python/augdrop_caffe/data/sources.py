@@ -11,8 +11,10 @@ A source is either a named data set under the data root,
                                      pixels (computed once by `augdrop-caffe data whiten
                                      cifar10` into <root>/cifar10-gcn-zca/; data/whiten.py)
 
-or a path to a Caffe LMDB folder of Datum records. A named set is read once per process and
-handed to the core, which assembles the batches; an LMDB is streamed (data/lmdb_stream.py).
+or a path to a Caffe LMDB or LevelDB folder of Datum records (raw pixels, or JPEG/PNG
+files with `encoded: true`); the folder's files tell which (data_param.backend is not read).
+A named set is read once per process and handed to the core, which assembles the batches; a
+database is streamed (data/lmdb_stream.py).
 """
 import os
 
