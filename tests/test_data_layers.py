@@ -362,3 +362,131 @@ def test_missing_plyvel_names_the_package(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "plyvel", None)
     with pytest.raises(DataError, match=r"needs the plyvel package \(pip install plyvel"):
         read_lmdb(db)
+
+
+# ---- snapshots ----------------------------------------------------------------------------
+
+def resumes_the_same_batches(make_net, top, skip=3, take=4):
+    """A net's data layer state, saved after `skip` batches and loaded into a new net, gives
+    the batches the first net goes on with."""
+    net = make_net()
+    for _ in range(skip):
+        net.forward()
+    state = net._net.layer_state(0)
+    expected = [net.forward()[top].copy() for _ in range(take)]
+    other = make_net()
+    other._net.set_layer_state(0, state)
+    for batch in expected:
+        np.testing.assert_array_equal(other.forward()[top], batch)
+
+
+def test_image_data_state_resumes(tmp_path):
+    write_images(tmp_path, n=5)
+    caffe.set_random_seed(2)
+    resumes_the_same_batches(
+        lambda: image_net(tmp_path, "shuffle: true", batch=2,
+                          transform="transform_param { mirror: true crop_size: 3 }"), "data")
+
+
+def test_hdf5_data_state_resumes(tmp_path):
+    caffe.set_random_seed(2)
+    paths = []
+
+    def make():
+        net, _, _ = hdf5_net(tmp_path / str(len(paths)), shuffle=True, batch=2)
+        paths.append(net)
+        return net
+
+    (tmp_path / "0").mkdir()
+    (tmp_path / "1").mkdir()
+    resumes_the_same_batches(make, "label", skip=5, take=6)
+
+
+# ---- WindowData ---------------------------------------------------------------------------
+
+def window_setup(tmp_path, windows_text=None):
+    """Two color PNGs and an R-CNN window file over them; returns their BGR (H, W, C)."""
+    rng = np.random.default_rng(8)
+    bgr = []
+    for i, size in enumerate([(8, 10), (6, 6)]):
+        rgb = rng.integers(0, 256, size + (3,), dtype=np.uint8)
+        Image.fromarray(rgb).save(tmp_path / f"w{i}.png")
+        bgr.append(rgb[:, :, ::-1].astype(np.float32))
+    text = windows_text or """# 0
+w0.png
+3 8 10
+3
+1 0.9 0 0 3 3
+2 0.7 4 2 7 5
+0 0.1 2 0 9 7
+# 1
+w1.png
+3 6 6
+2
+0 0.2 0 0 3 3
+0 0.45 2 2 5 5
+"""
+    (tmp_path / "windows.txt").write_text(text)
+    return bgr
+
+
+def window_net(tmp_path, extra="", transform="crop_size: 4", phase=TEST):
+    return build(tmp_path, f"""
+layer {{ name: "win" type: "WindowData" top: "data" top: "label"
+        transform_param {{ {transform} }}
+        window_data_param {{ source: "{tmp_path / 'windows.txt'}" root_folder: "{tmp_path}/"
+                            batch_size: 4 fg_fraction: 0.5 {extra} }} }}""", phase)
+
+
+def prefetch_words(seed, n):
+    """The words of the layer's private stream: in TEST without mirror the transformer
+    draws nothing, so the first word of the Caffe stream seeds it."""
+    caffe.set_random_seed(int(CaffeStream(seed).word()))
+    return [int(w) for w in _core.rng_words(n)]
+
+
+def test_window_data_samples_bg_then_fg_as_caffe(tmp_path):
+    bgr = window_setup(tmp_path)
+    caffe.set_random_seed(4)
+    net = window_net(tmp_path, "scale: 0.5", "crop_size: 4 mean_value: 10")
+    out = net.forward()
+    # background: image 0's 8x8 window and image 1's two 4x4 ones (overlap 0.45 < 0.5);
+    # foreground: image 0's two 4x4 windows (crop 4: copied as they are)
+    fg = [(0, 1, (0, 0, 3, 3)), (0, 2, (4, 2, 7, 5))]
+    bg = [(0, (2, 0, 9, 7)), (1, (0, 0, 3, 3)), (1, (2, 2, 5, 5))]
+    words = prefetch_words(4, 4)
+    picks = [("bg", bg[words[0] % 3]), ("bg", bg[words[1] % 3]),
+             ("fg", fg[words[2] % 2]), ("fg", fg[words[3] % 2])]
+    assert out["data"].shape == (4, 3, 4, 4)
+    for item, (kind, pick) in enumerate(picks):
+        image, box = (pick[0], pick[2]) if kind == "fg" else pick
+        x1, y1, x2, y2 = box
+        region = bgr[image][y1:y2 + 1, x1:x2 + 1]
+        if region.shape[0] == 8:  # the 8x8 background window: an exact 2x shrink
+            region = np.floor((region[0::2, 0::2] + region[0::2, 1::2] + region[1::2, 0::2]
+                               + region[1::2, 1::2]) / 4 + 0.5)
+        np.testing.assert_array_equal(out["data"][item], (region.transpose(2, 0, 1) - 10) * 0.5)
+        assert out["label"][item] == (pick[1] if kind == "fg" else 0)
+
+
+def test_window_data_context_pad_leaves_the_outside_zero(tmp_path):
+    window_setup(tmp_path, "# 0\nw0.png\n3 8 10\n2\n1 0.9 0 0 3 3\n0 0.1 0 0 3 3\n")
+    net = window_net(tmp_path, "context_pad: 1", "crop_size: 6")
+    data = net.forward()["data"]
+    # the grown window starts left of and above the image: its first row and column are 0
+    assert not data[:, :, 0, :].any() and not data[:, :, :, 0].any()
+    assert data[:, :, 1:, 1:].any()
+
+
+def test_window_data_errors(tmp_path):
+    window_setup(tmp_path, "# 0\nw0.png\n3 8 10\n1\n1 0.9 0 0 3 3\n")
+    with pytest.raises(EngineError, match="needs foreground and background windows") as e:
+        window_net(tmp_path)
+    assert e.value.layer == "win"
+    with pytest.raises(EngineError, match="WindowData needs transform_param.crop_size"):
+        window_net(tmp_path, transform="mirror: false")
+    bad = tmp_path / "bad"  # a new file: a window file is read once per process
+    bad.mkdir()
+    window_setup(bad, "# 0\nw0.png\n3 8 10\n1\n1 high 0 0 3 3\n")
+    with pytest.raises(DataError, match=r"windows\.txt:5: expected a window's overlap, got 'high'"):
+        window_net(bad)

@@ -7,6 +7,7 @@
 
 #include "core/errors.hpp"
 #include "data/hdf5_registry.hpp"
+#include "data/window_source.hpp"
 #include "layers/memory_data_layer.hpp"
 #include "net/net.hpp"
 
@@ -73,6 +74,34 @@ void BindDataSources(py::module_& m) {
       }
     });
   }, "Install write(file, [(name, array)]) for HDF5Output: an empty list creates the file.");
+
+  m.def("register_window_source", [](const std::string& key, const py::list& images,
+                                     py::array_t<float, py::array::c_style | py::array::forcecast> windows,
+                                     int64_t channels) {
+    auto source = std::make_shared<WindowSource>();
+    for (const auto& entry : images) {
+      auto pair = entry.cast<py::tuple>();
+      auto pixels = py::array_t<uint8_t, py::array::c_style | py::array::forcecast>::ensure(pair[1]);
+      if (!pixels || pixels.ndim() != 3) throw Error("window images must be (H, W, C) uint8");
+      WindowImage image;
+      image.path = pair[0].cast<std::string>();
+      image.height = pixels.shape(0);
+      image.width = pixels.shape(1);
+      image.channels = pixels.shape(2);
+      image.pixels.assign(pixels.data(), pixels.data() + pixels.size());
+      source->images.push_back(std::move(image));
+    }
+    if (windows.ndim() != 2 || windows.shape(1) != 7)
+      throw Error("windows must be (N, 7): image, label, overlap, x1, y1, x2, y2");
+    for (py::ssize_t i = 0; i < windows.shape(0); ++i) {
+      std::array<float, 7> w;
+      for (int k = 0; k < 7; ++k) w[k] = windows.at(i, k);
+      source->windows.push_back(w);
+    }
+    source->channels = channels;
+    RegisterWindowSource(key, source);
+  }, "Hand a WindowData source to the core: [(path, (H, W, C) uint8 BGR)], windows (N, 7), "
+     "and the channels the window file gives.");
 
   m.def("set_input_arrays", [](Net& net, int layer, const py::array& data,
                                const py::array& labels) {

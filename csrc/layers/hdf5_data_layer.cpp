@@ -1,6 +1,7 @@
 #include "layers/hdf5_data_layer.hpp"
 
 #include <algorithm>
+#include <sstream>
 
 #include "core/rng.hpp"
 
@@ -72,6 +73,37 @@ void HDF5DataLayer::Forward_cpu(const BlobVec& bottom, const BlobVec& top) {
     }
     Next();
   }
+}
+
+}  // namespace augdrop
+
+namespace augdrop {
+
+std::string HDF5DataLayer::SaveState() const {
+  std::ostringstream os;
+  os << current_file_ << " " << current_row_ << "\n" << rng_ << "\n";
+  for (int64_t f : file_permutation_) os << f << " ";
+  os << "\n";
+  for (int64_t r : data_permutation_) os << r << " ";
+  os << "\n";
+  return os.str();
+}
+
+void HDF5DataLayer::LoadState(const std::string& state) {
+  std::istringstream is(state);
+  size_t file = 0;
+  int64_t row = 0;
+  is >> file >> row >> rng_;
+  AD_CHECK(!is.fail() && file < file_permutation_.size(), "bad HDF5Data state");
+  for (auto& f : file_permutation_) is >> f;
+  AD_CHECK(!is.fail(), "bad file order in the HDF5Data state");
+  current_file_ = file;
+  file_ = &source_->files.at(file_permutation_[current_file_]);
+  data_permutation_.resize(file_->arrays[0].shape[0]);
+  for (auto& r : data_permutation_) is >> r;
+  AD_CHECK(!is.fail() && row >= 0 && row < int64_t(data_permutation_.size()),
+           "bad row order in the HDF5Data state");
+  current_row_ = row;
 }
 
 }  // namespace augdrop

@@ -29,6 +29,10 @@ class HDF5DataLayer : public Layer {
   int MinTopBlobs() const override { return 1; }
   bool HasBackward() const override { return false; }
 
+  // The read position and orders: a snapshot resumes the same batches.
+  std::string SaveState() const override;
+  void LoadState(const std::string& state) override;
+
  protected:
   void Forward_cpu(const BlobVec& bottom, const BlobVec& top) override;
   void Backward_cpu(const BlobVec& top, const std::vector<bool>& propagate_down,

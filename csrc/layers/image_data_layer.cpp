@@ -1,5 +1,6 @@
 #include "layers/image_data_layer.hpp"
 
+#include <sstream>
 #include <utility>
 
 namespace augdrop {
@@ -75,6 +76,34 @@ void ImageDataLayer::Forward_cpu(const BlobVec& bottom, const BlobVec& top) {
       if (shuffle_) ShuffleImages();
     }
   }
+}
+
+}  // namespace augdrop
+
+namespace augdrop {
+
+std::string ImageDataLayer::SaveState() const {
+  std::ostringstream os;
+  os << lines_id_ << "\n" << (shuffle_rng_ ? shuffle_rng_->state() : std::string()) << "\n";
+  for (int64_t r : lines_) os << r << " ";
+  os << "\n" << transformer_->SaveState();
+  return os.str();
+}
+
+void ImageDataLayer::LoadState(const std::string& state) {
+  std::istringstream is(state);
+  std::string line;
+  std::getline(is, line);
+  lines_id_ = std::stoll(line);
+  AD_CHECK(lines_id_ >= 0 && lines_id_ < int64_t(lines_.size()), "bad ImageData state");
+  std::getline(is, line);
+  if (shuffle_rng_) shuffle_rng_->set_state(line);
+  std::getline(is, line);
+  std::istringstream order(line);
+  for (auto& r : lines_) order >> r;
+  AD_CHECK(!order.fail(), "bad list order in the ImageData state");
+  std::string rest((std::istreambuf_iterator<char>(is)), std::istreambuf_iterator<char>());
+  transformer_->LoadState(rest);
 }
 
 }  // namespace augdrop

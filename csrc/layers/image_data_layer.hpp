@@ -30,6 +30,10 @@ class ImageDataLayer : public Layer {
   int ExactNumTopBlobs() const override { return 2; }
   bool HasBackward() const override { return false; }
 
+  // Where the list is read (and its shuffled order): a snapshot resumes the same batches.
+  std::string SaveState() const override;
+  void LoadState(const std::string& state) override;
+
  protected:
   void Forward_cpu(const BlobVec& bottom, const BlobVec& top) override;
   void Backward_cpu(const BlobVec& top, const std::vector<bool>& propagate_down,

@@ -34,6 +34,7 @@
 #include "layers/swish_layer.hpp"
 #include "layers/tanh_layer.hpp"
 #include "layers/threshold_layer.hpp"
+#include "layers/window_data_layer.hpp"
 
 namespace augdrop {
 namespace {
@@ -78,6 +79,7 @@ const std::map<std::string, Factory>& Registry() {
       {"Swish", Make<SwishLayer>()},
       {"TanH", Make<TanHLayer>()},
       {"Threshold", Make<ThresholdLayer>()},
+      {"WindowData", Make<WindowDataLayer>()},
   };
   return registry;
 }

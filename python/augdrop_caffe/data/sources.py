@@ -26,6 +26,7 @@ from . import readers
 from .hdf5 import import_h5py, read_hdf5_list, write_datasets
 from .images import image_list_key, load_image_list
 from .lmdb_stream import LmdbReader, iterate_records, lmdb_info
+from .windows import read_window_file, window_source_key
 from .readers import DataError
 from .root import find_data_root
 
@@ -190,6 +191,17 @@ def _register_hdf5_list(source, tops):
     return key
 
 
+def _register_window_file(param):
+    """A WindowData layer's window file, its images decoded once (data/windows.py)."""
+    source, root_folder = param["source"][-1], param.get("root_folder", [""])[-1]
+    key = window_source_key(source, root_folder)
+    if key not in _loaded:
+        images, windows, channels = read_window_file(source, root_folder)
+        _core.register_window_source(key, images, windows, channels)
+        _loaded[key] = len(images)
+    return key
+
+
 def _install_hdf5_writer(layer_name):
     if "hdf5-writer" not in _loaded:
         import_h5py(f"layer '{layer_name}' (HDF5Output)")
@@ -199,8 +211,8 @@ def _install_hdf5_writer(layer_name):
 
 def prepare_net_data(net_dict, data_root=None, layers=None):
     """Load the data layers' sources (and mean files) and point the layers at the core's copy:
-    Data (a named set or an LMDB), ImageData (a list of images), HDF5Data (a list of .h5
-    files); HDF5Output gets h5py's writer.
+    Data (a named set, an LMDB or a LevelDB), ImageData (a list of images), HDF5Data (a
+    list of .h5 files), WindowData (an R-CNN window file); HDF5Output gets h5py's writer.
 
     net_dict is a NetParameter as plain dicts (textformat's to_dict); it is changed in place.
     layers: the indices of the layers to prepare, those the nets to be built keep (the net's
@@ -224,6 +236,10 @@ def prepare_net_data(net_dict, data_root=None, layers=None):
             for hp in layer.get("hdf5_data_param", []):
                 if "source" in hp:
                     hp["source"] = [_register_hdf5_list(hp["source"][-1], layer.get("top", []))]
+        elif kind == "WindowData":
+            for wp in layer.get("window_data_param", []):
+                if "source" in wp:
+                    wp["source"] = [_register_window_file(wp)]
         elif kind == "HDF5Output":
             _install_hdf5_writer(name)
         elif kind != "MemoryData":  # whose transformer may name a mean file too
