@@ -361,3 +361,29 @@ def test_cli_bad_caffemodel_names_the_file(tmp_path, capsys):
     bad.write_bytes(b"\x12\x05ab")  # a layers field running past the end
     code, _, err = run_cli(["upgrade", str(bad), str(tmp_path / "out.caffemodel")], capsys)
     assert code == 1 and f"{bad}: field 2 of length 5 runs past the end" in err
+
+
+def test_old_solver_and_v1_net_train(tmp_path):
+    """A V1 net fed by a DUMMY_DATA layer and a solver with solver_type: NESTEROV train as
+    the current forms of both would."""
+    write(tmp_path, "v1.prototxt", """
+name: "dummy"
+layers { name: "data" type: DUMMY_DATA top: "data" top: "label"
+         dummy_data_param { num: 4 channels: 3 height: 1 width: 1 num: 4 channels: 1
+                            height: 1 width: 1 data_filler { type: "gaussian" std: 1 }
+                            data_filler { type: "constant" value: 1 } } }
+layers { name: "ip" type: INNER_PRODUCT bottom: "data" top: "ip" blobs_lr: 1 blobs_lr: 0
+         inner_product_param { num_output: 2 weight_filler { type: "gaussian" std: 0.1 } } }
+layers { name: "loss" type: SOFTMAX_LOSS bottom: "ip" bottom: "label" top: "loss" }""")
+    solver_path = write(tmp_path, "solver.prototxt", 'net: "v1.prototxt"\nbase_lr: 0.1\n'
+                        'momentum: 0.9\nlr_policy: "fixed"\nmax_iter: 3\nsolver_type: NESTEROV\n'
+                        'random_seed: 1\n')
+    import augdrop_caffe as caffe
+
+    solver = caffe.get_solver(solver_path)
+    assert solver.type == "Nesterov"
+    bias = solver.net.params["ip"][1].data.copy()
+    weights = solver.net.params["ip"][0].data.copy()
+    solver.step(3)
+    np.testing.assert_array_equal(solver.net.params["ip"][1].data, bias)  # blobs_lr 0
+    assert not np.array_equal(solver.net.params["ip"][0].data, weights)
