@@ -490,3 +490,19 @@ def test_window_data_errors(tmp_path):
     window_setup(bad, "# 0\nw0.png\n3 8 10\n1\n1 high 0 0 3 3\n")
     with pytest.raises(DataError, match=r"windows\.txt:5: expected a window's overlap, got 'high'"):
         window_net(bad)
+
+
+def test_encoded_images_decode_in_their_own_channels():
+    import io
+
+    from augdrop_caffe.data.images import decode_image
+
+    rng = np.random.default_rng(5)
+    gray = rng.integers(0, 256, (3, 4), dtype=np.uint8)
+    rgba = rng.integers(0, 256, (3, 4, 4), dtype=np.uint8)
+    for array, expected in [(gray, gray[None]), (rgba, rgba[:, :, [2, 1, 0, 3]].transpose(2, 0, 1))]:
+        png = io.BytesIO()
+        Image.fromarray(array).save(png, format="PNG")
+        np.testing.assert_array_equal(decode_image(png.getvalue(), "x"), expected)
+    with pytest.raises(DataError, match="^y: cannot decode the image"):
+        decode_image(b"not an image", "y")

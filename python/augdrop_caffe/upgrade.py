@@ -26,8 +26,7 @@ import logging
 from . import schema
 from .textformat import Message, PrototxtError
 
-__all__ = ["upgrade_net", "upgrade_solver", "upgrade_message", "net_needs_upgrade", "announce",
-           "V0_LAYER_TYPES"]
+__all__ = ["upgrade_net", "upgrade_solver", "upgrade_message", "announce", "V0_LAYER_TYPES"]
 
 log = logging.getLogger("augdrop_caffe")
 _announced = set()
@@ -352,11 +351,6 @@ def _upgrade_batch_norm(net):
 
 
 # ---------------------------------------------------------------------------------------------
-
-def net_needs_upgrade(net):
-    """True if upgrade_net would change the NetParameter Message `net`."""
-    return bool(net.getlist("layers") or net.getlist("input") or _needs_batch_norm_upgrade(net))
-
 
 def upgrade_net(net, filename="<net>"):
     """Upgrade a NetParameter Message in place, in Caffe's order (V0, data fields, V1, inputs,

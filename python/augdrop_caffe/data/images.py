@@ -30,7 +30,11 @@ def import_pillow(what):
 
 def to_caffe_array(image, is_color=None):
     """A PIL image as uint8 (C, H, W): is_color True gives 3 channels BGR, False one gray
-    channel, None the image's own (gray stays gray, as cv::IMREAD_ANYCOLOR)."""
+    channel, None the image's own as cv::imdecode(IMREAD_UNCHANGED) (Caffe's
+    DecodeDatumToCVMatNative): gray stays gray, an alpha channel stays (BGRA)."""
+    if is_color is None and image.mode in ("RGBA", "LA", "PA"):
+        pixels = np.asarray(image.convert("RGBA"), dtype=np.uint8)[:, :, [2, 1, 0, 3]]
+        return np.ascontiguousarray(pixels.transpose(2, 0, 1))
     if is_color is None:
         is_color = image.mode not in _GRAY_MODES
     if is_color:
