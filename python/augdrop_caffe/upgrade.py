@@ -288,6 +288,12 @@ def _v1_to_layer(v1, line, filename):
     if v1.has("layer"):
         _warn(filename, line, "layer '%s' holds a V0 layer beside its V1 fields; the V0 layer "
               "is ignored, as Caffe ignores it" % v1.get("name"))
+    # Fields in number order, as Caffe's upgrade tools print them (name, type, bottom, ...).
+    numbers = schema.fields("LayerParameter")
+    for table in (layer.fields, layer.lines):
+        ordered = sorted(table.items(), key=lambda kv: numbers[kv[0]].number)
+        table.clear()
+        table.update(ordered)
     return layer
 
 
