@@ -492,6 +492,29 @@ def test_window_data_errors(tmp_path):
         window_net(bad)
 
 
+def test_encoded_datums_force_gray_and_color(tmp_path):
+    import io
+
+    from test_data_readers import varint, write_lmdb
+
+    rgb = np.random.default_rng(3).integers(0, 256, (4, 5, 3), dtype=np.uint8)
+    png = io.BytesIO()
+    Image.fromarray(rgb).save(png, format="PNG")
+    data = png.getvalue()
+    db = write_lmdb(tmp_path / "db", [(b"0", varint(4 << 3 | 2) + varint(len(data)) + data
+                                       + varint(5 << 3) + varint(2) + varint(7 << 3) + varint(1))])
+    def layer(transform):
+        return (f'layer {{ name: "d" type: "Data" top: "data" transform_param {{ {transform} }} '
+                f'data_param {{ source: "{db}" batch_size: 1 backend: LMDB }} }}')
+
+    gray = build(tmp_path, layer("force_gray: true")).forward()["data"]
+    np.testing.assert_array_equal(gray[0, 0], np.asarray(Image.fromarray(rgb).convert("L")))
+    color = build(tmp_path, layer("force_color: true")).forward()["data"]
+    np.testing.assert_array_equal(color[0], rgb[:, :, ::-1].transpose(2, 0, 1))
+    with pytest.raises(DataError, match="layer 'd': transform_param cannot set both"):
+        build(tmp_path, layer("force_color: true force_gray: true"))
+
+
 def test_encoded_images_decode_in_their_own_channels():
     import io
 

@@ -77,8 +77,10 @@ def _release_pages(path):
         pass
 
 
-def decode_record(path, key, value, shape=None):
-    """(uint8 image (C, H, W), label) of one Datum record; shape: what earlier records had."""
+def decode_record(path, key, value, shape=None, color=None):
+    """(uint8 image (C, H, W), label) of one Datum record; shape: what earlier records had;
+    color: how an encoded record decodes (None: its own channels; True: BGR, transform_param
+    force_color; False: gray, force_gray)."""
     try:
         d = parse_datum(value)
     except (IndexError, ValueError) as e:
@@ -86,7 +88,7 @@ def decode_record(path, key, value, shape=None):
     if d.get("encoded"):
         # JPEG/PNG bytes (convert_imageset --encoded): decoded in their own channels, as
         # Caffe's DecodeDatumToCVMatNative (data/images.py)
-        image = decode_image(d["data"], f"{path}: record {bytes(key)!r}")
+        image = decode_image(d["data"], f"{path}: record {bytes(key)!r}", color)
         if shape is not None and image.shape != tuple(shape):
             raise DataError(f"{path}: record {bytes(key)!r} decodes to shape {image.shape}, "
                             f"earlier records to {tuple(shape)}")
@@ -139,7 +141,7 @@ def _leveldb(path):
                 entry[0].close()
 
 
-def _leveldb_records(path, start, wrap, shape):
+def _leveldb_records(path, start, wrap, shape, color):
     """iterate_records over a LevelDB: in key order, as Caffe's LevelDBCursor."""
     with _leveldb(path) as db:
         while True:
@@ -150,7 +152,7 @@ def _leveldb_records(path, start, wrap, shape):
                     if start > 0:
                         start -= 1
                         continue
-                    image, label = decode_record(path, key, value, shape)
+                    image, label = decode_record(path, key, value, shape, color)
                     shape = image.shape
                     yield image, label
             if not found:
@@ -159,7 +161,7 @@ def _leveldb_records(path, start, wrap, shape):
                 return
 
 
-def _leveldb_info(path):
+def _leveldb_info(path, color):
     with _leveldb(path) as db:
         num, first = 0, None
         with db.iterator() as it:
@@ -169,28 +171,28 @@ def _leveldb_info(path):
                 num += 1
         if not num:
             raise DataError(f"{path}: the LevelDB holds no records")
-        image, _ = decode_record(path, *first)
+        image, _ = decode_record(path, *first, color=color)
         return num, image.shape
 
 
-def lmdb_info(path):
+def lmdb_info(path, color=None):
     """(number of records, (C, H, W) of the first record) of an LMDB (or a LevelDB)."""
     if is_leveldb(path):
-        return _leveldb_info(path)
+        return _leveldb_info(path, color)
     with _environment(path) as env, env.begin() as txn:
         num = txn.stat()["entries"]
         cursor = txn.cursor()
         if not num or not cursor.first():
             raise DataError(f"{path}: the LMDB holds no records")
-        image, _ = decode_record(path, cursor.key(), cursor.value())
+        image, _ = decode_record(path, cursor.key(), cursor.value(), color=color)
         return num, image.shape
 
 
-def iterate_records(path, start=0, wrap=False, shape=None):
+def iterate_records(path, start=0, wrap=False, shape=None, color=None):
     """(image, label) of the records in key order from record `start` on: once to the end,
     or, with wrap, around and around (close the generator to stop)."""
     if is_leveldb(path):
-        yield from _leveldb_records(path, start, wrap, shape)
+        yield from _leveldb_records(path, start, wrap, shape, color)
         return
     with _environment(path) as env, env.begin() as txn:
         cursor = txn.cursor()
@@ -201,7 +203,7 @@ def iterate_records(path, start=0, wrap=False, shape=None):
                 cursor.first()
         read = 0
         while True:
-            image, label = decode_record(path, cursor.key(), cursor.value(), shape)
+            image, label = decode_record(path, cursor.key(), cursor.value(), shape, color)
             shape = image.shape
             yield image, label
             read += image.nbytes
@@ -214,7 +216,7 @@ def iterate_records(path, start=0, wrap=False, shape=None):
                 cursor.first()
 
 
-def _prefetch(path, batch, shape, start, batches, stop):
+def _prefetch(path, batch, shape, start, batches, stop, color):
     """The prefetch thread: batches of `batch` records from `start` into `batches` until
     `stop`; an error is queued for the reader to raise."""
     def put(item):
@@ -226,7 +228,7 @@ def _prefetch(path, batch, shape, start, batches, stop):
                 pass
         return False
 
-    records = iterate_records(path, start, wrap=True, shape=shape)
+    records = iterate_records(path, start, wrap=True, shape=shape, color=color)
     try:
         while not stop.is_set():
             images = np.empty((batch,) + tuple(shape), dtype=np.uint8)
@@ -244,9 +246,10 @@ def _prefetch(path, batch, shape, start, batches, stop):
 class LmdbReader:
     """One Data layer's cursor over an LMDB: num, shape, read_into(images, labels), seek."""
 
-    def __init__(self, path, batch, info=None):
+    def __init__(self, path, batch, info=None, color=None):
         self.path, self.batch = path, int(batch)
-        self.num, self.shape = info or lmdb_info(path)
+        self.color = color
+        self.num, self.shape = info or lmdb_info(path, color)
         self._thread = None
         self.seek(0)
 
@@ -259,7 +262,7 @@ class LmdbReader:
         self._thread = threading.Thread(
             target=_prefetch, name=f"lmdb-prefetch {os.path.basename(self.path)}", daemon=True,
             args=(self.path, self.batch, self.shape, int(position) % self.num, self._batches,
-                  self._stop))
+                  self._stop, self.color))
         self._thread.start()
 
     def read_into(self, images, labels):

@@ -93,16 +93,17 @@ def _lmdb_path(source):
     return source if os.path.isabs(source) else os.path.abspath(source)
 
 
-def register_source(source, data_root=None):
+def register_source(source, data_root=None, color=None):
     """Hand a source to the core once; returns the key the core knows it by. Named data sets
     are loaded into memory; an LMDB is read record by record (data/lmdb_stream.py), each
-    Data layer with its own cursor and prefetch thread."""
+    Data layer with its own cursor and prefetch thread; color: how its encoded records
+    decode (None: in their own channels; True/False: transform_param force_color/force_gray)."""
     lmdb_path = _lmdb_path(source)
     if lmdb_path is not None and os.path.isdir(lmdb_path):
-        key = f"lmdb:{lmdb_path}"
+        key = f"lmdb:{lmdb_path}" + ("" if color is None else f"|color={color}")
         if key not in _loaded:
-            info = lmdb_info(lmdb_path)  # a clear error now, not at the first batch
-            _core.register_stream(key, lambda batch: LmdbReader(lmdb_path, batch, info))
+            info = lmdb_info(lmdb_path, color)  # a clear error now, not at the first batch
+            _core.register_stream(key, lambda batch: LmdbReader(lmdb_path, batch, info, color))
             _loaded[key] = (info[0],) + tuple(info[1])
         return key
     key = f"{source}@{find_data_root(data_root)}"
@@ -209,6 +210,17 @@ def _install_hdf5_writer(layer_name):
         _loaded["hdf5-writer"] = True
 
 
+def _forced_color(layer, name):
+    """transform_param's force_color (True) / force_gray (False) for encoded Datums, or None."""
+    tp = (layer.get("transform_param") or [{}])[-1]
+    force_color = tp.get("force_color", [False])[-1]
+    force_gray = tp.get("force_gray", [False])[-1]
+    if force_color and force_gray:
+        raise DataError(f"layer '{name}': transform_param cannot set both force_color and "
+                        f"force_gray")
+    return True if force_color else False if force_gray else None
+
+
 def prepare_net_data(net_dict, data_root=None, layers=None):
     """Load the data layers' sources (and mean files) and point the layers at the core's copy:
     Data (a named set, an LMDB or a LevelDB), ImageData (a list of images), HDF5Data (a
@@ -224,10 +236,11 @@ def prepare_net_data(net_dict, data_root=None, layers=None):
         kind = layer.get("type", [""])[-1]
         name = layer.get("name", ["?"])[-1]
         if kind == "Data":
+            color = _forced_color(layer, name)
             for dp in layer.get("data_param", []):
                 if "source" not in dp:
                     raise DataError(f"layer '{name}': data_param.source is required")
-                dp["source"] = [register_source(dp["source"][-1], data_root)]
+                dp["source"] = [register_source(dp["source"][-1], data_root, color)]
         elif kind == "ImageData":
             for ip in layer.get("image_data_param", []):
                 if "source" in ip:
