@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from augdrop_caffe import TEST, Net, cli
+from augdrop_caffe import TEST, EngineError, Net, cli
 from augdrop_caffe.caffemodel import (encode_message, read_caffemodel, read_net_param,
                                       write_caffemodel)
 from augdrop_caffe.textformat import Message, PrototxtError, parse_file, parse_text
@@ -387,3 +387,20 @@ layers { name: "loss" type: SOFTMAX_LOSS bottom: "ip" bottom: "label" top: "loss
     solver.step(3)
     np.testing.assert_array_equal(solver.net.params["ip"][1].data, bias)  # blobs_lr 0
     assert not np.array_equal(solver.net.params["ip"][0].data, weights)
+
+
+def test_legacy_blob_shapes_must_match_as_caffe_compares_them(tmp_path):
+    """A legacy (num, channels, height, width) blob fits a param whose shape it ends with
+    (InnerProduct's (4, 27) in (1, 1, 4, 27)); the same values in (1, 1, 27, 4) do not."""
+    model = tmp_path / "t.caffemodel"
+    net = Message("NetParameter")
+    layer = net.add("layers", {})
+    layer.set("name", "fc1")
+    layer.set("type", "INNER_PRODUCT")
+    w, b = weights()["fc1"]
+    layer.set("blobs", [legacy_blob(w.T.copy()), legacy_blob(b)])
+    model.write_bytes(encode_message(net))
+    current = Net(write(tmp_path, "current.prototxt", CURRENT), TEST)
+    with pytest.raises(EngineError, match=r"layer 'fc1' param 0 has shape "
+                       r"\(1, 1, 27, 4\), the net expects \(4, 27\)"):
+        current.copy_from(str(model))

@@ -197,8 +197,11 @@ class Net:
                 raise engine_error(f"{path}: layer '{name}' has {len(arrays)} param blobs, the "
                                    f"net's layer has {len(targets)}", name, layer_type, path)
             for i, (src, dst) in enumerate(zip(arrays, targets)):
-                if src.size != dst.count or (src.ndim == len(dst.shape)
-                                             and tuple(src.shape) != tuple(dst.shape)):
+                # Caffe's Blob::ShapeEquals: the same shape, or, for a legacy 4-D blob
+                # (num, channels, height, width), the param's shape padded with 1s in front.
+                shape = tuple(dst.shape)
+                legacy = (1,) * (4 - len(shape)) + shape if len(shape) <= 4 else None
+                if src.shape != shape and not (src.ndim == 4 and src.shape == legacy):
                     raise engine_error(f"{path}: layer '{name}' param {i} has shape "
                                        f"{tuple(src.shape)}, the net expects {tuple(dst.shape)}",
                                        name, layer_type, path)
