@@ -529,3 +529,23 @@ def test_encoded_images_decode_in_their_own_channels():
         np.testing.assert_array_equal(decode_image(png.getvalue(), "x"), expected)
     with pytest.raises(DataError, match="^y: cannot decode the image"):
         decode_image(b"not an image", "y")
+
+
+def test_image_data_reads_only_the_batch_it_needs(tmp_path, monkeypatch):
+    """The list is read image by image: a file that goes bad after set-up fails the batch
+    that reaches it, naming the file, and images of other sizes are refused there."""
+    from augdrop_caffe.data import images
+
+    write_images(tmp_path, n=4)
+    decoded = []
+    original = images.ImageListReader.decode
+    monkeypatch.setattr(images.ImageListReader, "decode",
+                        lambda self, i: decoded.append(i) or original(self, i))
+    net = image_net(tmp_path, batch=2)
+    decoded.clear()
+    net.forward()
+    assert sorted(decoded) == [0, 1]
+    Image.fromarray(np.zeros((5, 5, 3), np.uint8)).save(tmp_path / "img" / "im 3.png")
+    with pytest.raises(EngineError, match=r"im 3\.png \(listed in .*\): shape \(3, 5, 5\)") as e:
+        net.forward()
+    assert e.value.layer == "img"

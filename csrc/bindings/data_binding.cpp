@@ -5,7 +5,9 @@
 #include <pybind11/numpy.h>
 #include <pybind11/stl.h>
 
+#include "bindings/hold_python.hpp"
 #include "core/errors.hpp"
+#include "data/image_source.hpp"
 #include "data/hdf5_registry.hpp"
 #include "data/window_source.hpp"
 #include "layers/memory_data_layer.hpp"
@@ -25,9 +27,58 @@ const float* ExactFloatArray(const py::array& a, const char* what) {
   return static_cast<const float*>(a.data());
 }
 
+// An ImageData list as the Python reader (data/images.py ImageListReader) reads it: num,
+// shape (C, H, W), labels, read_into(indices, images). Called from the training thread, which
+// holds no GIL while a net runs: each call takes it for its duration.
+class PyImageSource : public ImageSource {
+ public:
+  explicit PyImageSource(py::object reader) {
+    num_ = reader.attr("num").cast<int64_t>();
+    const auto shape = reader.attr("shape").cast<std::vector<int64_t>>();
+    if (shape.size() != 3) throw Error("an image list's shape must be (C, H, W)");
+    shape_ = {shape[0], shape[1], shape[2]};
+    labels_ = reader.attr("labels").cast<std::vector<float>>();
+    reader_ = HoldPython(std::move(reader));
+  }
+  int64_t num() const override { return num_; }
+  std::array<int64_t, 3> shape() const override { return shape_; }
+  const std::vector<float>& labels() const override { return labels_; }
+
+  void Read(const std::vector<int64_t>& indices, uint8_t* images) override {
+    py::gil_scoped_acquire gil;
+    const int64_t count = int64_t(indices.size());
+    py::capsule borrowed(images, [](void*) {});  // a view of the layer's buffer
+    py::array_t<uint8_t> view({count, shape_[0], shape_[1], shape_[2]}, images, borrowed);
+    try {
+      reader_->attr("read_into")(py::array_t<int64_t>(count, indices.data()), view);
+    } catch (py::error_already_set& e) {
+      throw Error(e.what());
+    }
+  }
+
+ private:
+  std::shared_ptr<py::object> reader_;
+  int64_t num_ = 0;
+  std::array<int64_t, 3> shape_{};
+  std::vector<float> labels_;
+};
+
 }  // namespace
 
 void BindDataSources(py::module_& m) {
+  m.def("register_image_source", [](const std::string& key, py::object open) {
+    auto factory = HoldPython(std::move(open));
+    RegisterImageSource(key, [factory]() -> std::unique_ptr<ImageSource> {
+      py::gil_scoped_acquire gil;
+      try {
+        return std::make_unique<PyImageSource>((*factory)());
+      } catch (py::error_already_set& e) {
+        throw Error(e.what());
+      }
+    });
+  }, "Register an ImageData list: open() returns a reader with num, shape, labels and "
+     "read_into(indices, images).");
+
   m.def("register_hdf5_source", [](const std::string& key, const py::list& files) {
     auto source = std::make_shared<Hdf5Source>();
     for (const auto& entry : files) {
@@ -48,15 +99,7 @@ void BindDataSources(py::module_& m) {
   }, "Hand an HDF5Data source to the core: [(file name, [array per top])].");
 
   m.def("set_hdf5_writer", [](py::object write) {
-    auto holder = std::shared_ptr<py::object>(new py::object(std::move(write)), [](py::object* p) {
-      if (Py_IsInitialized()) {
-        py::gil_scoped_acquire gil;
-        delete p;
-      } else {
-        p->release();
-        delete p;
-      }
-    });
+    auto holder = HoldPython(std::move(write));
     SetHdf5Writer([holder](const std::string& file, const std::vector<Hdf5Dataset>& datasets) {
       py::gil_scoped_acquire gil;
       py::list items;

@@ -29,12 +29,11 @@ void ImageDataLayer::LayerSetUp(const BlobVec& bottom, const BlobVec& top) {
            "new_height and new_width must be given together");
   batch_size_ = p.get_int("batch_size", 1);
   AD_CHECK(batch_size_ > 0, "image_data_param.batch_size must be positive");
-  images_ = FindDataset(p.get_string("source", ""));
-  AD_CHECK(!images_->is_float(), "ImageData needs uint8 images");
+  images_ = OpenImageSource(p.get_string("source", ""));
   transformer_ = std::make_unique<DataTransformer>(layer_param_.get_message("transform_param"), phase_);
   transformer_->InitRand();  // BaseDataLayer::LayerSetUp
-  lines_.resize(images_->num);
-  for (int64_t i = 0; i < images_->num; ++i) lines_[i] = i;
+  lines_.resize(images_->num());
+  for (int64_t i = 0; i < images_->num(); ++i) lines_[i] = i;
   shuffle_ = p.get_bool("shuffle", false);
   if (shuffle_) {
     shuffle_rng_ = std::make_unique<Rng>(caffe_rng_rand());
@@ -50,7 +49,10 @@ void ImageDataLayer::LayerSetUp(const BlobVec& bottom, const BlobVec& top) {
   }
   transformer_->InitRand();  // BasePrefetchingDataLayer::LayerSetUp
   caffe_rng_rand();          // the seed of Caffe's prefetch thread
-  const auto shape = transformer_->OutputShape(images_->channels, images_->height, images_->width);
+  const auto [channels, height, width] = images_->shape();
+  const auto shape = transformer_->OutputShape(channels, height, width);
+  batch_indices_.resize(batch_size_);
+  batch_images_.resize(batch_size_ * channels * height * width);
   top[0]->Reshape({batch_size_, shape[0], shape[1], shape[2]});
   top[1]->Reshape({batch_size_});
 }
@@ -62,20 +64,23 @@ void ImageDataLayer::ShuffleImages() {
 }
 
 void ImageDataLayer::Forward_cpu(const BlobVec& bottom, const BlobVec& top) {
-  const int64_t image_size = images_->channels * images_->height * images_->width;
+  const auto [channels, height, width] = images_->shape();
+  const int64_t image_size = channels * height * width;
   const int64_t out_size = top[0]->count(1);
   float* data = top[0]->mutable_cpu_data();
   float* label = top[1]->mutable_cpu_data();
-  for (int64_t i = 0; i < batch_size_; ++i) {
-    const int64_t record = lines_[lines_id_];
-    transformer_->Transform(images_->images.data() + record * image_size, images_->channels,
-                            images_->height, images_->width, data + i * out_size);
-    label[i] = images_->labels[record];
+  for (int64_t i = 0; i < batch_size_; ++i) {  // the batch's images, as Caffe walks the list
+    batch_indices_[i] = lines_[lines_id_];
+    label[i] = images_->labels()[batch_indices_[i]];
     if (++lines_id_ >= int64_t(lines_.size())) {
       lines_id_ = 0;
       if (shuffle_) ShuffleImages();
     }
   }
+  images_->Read(batch_indices_, batch_images_.data());
+  for (int64_t i = 0; i < batch_size_; ++i)
+    transformer_->Transform(batch_images_.data() + i * image_size, channels, height, width,
+                            data + i * out_size);
 }
 
 }  // namespace augdrop

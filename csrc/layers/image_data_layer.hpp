@@ -1,9 +1,10 @@
 // ImageData: batches of the images a list file names, "path label" a line (Caffe's
-// image_data_layer.cpp). The Python driver (data/images.py) decodes the images with Pillow
-// in Caffe's channel order (BGR, or one gray channel when is_color is false), resized to
-// new_height x new_width when both are given, and hands them to the core as a data set;
-// this layer reads them in list order, wrapping around, each image transformed by
-// transform_param. shuffle: the list is shuffled at set-up and at every wrap with Caffe's
+// image_data_layer.cpp). The Python driver (data/images.py) decodes each batch's images
+// with Pillow as this layer asks for them (data/image_source.hpp), in Caffe's channel order
+// (BGR, or one gray channel when is_color is false), resized to new_height x new_width when
+// both are given; this layer reads them in list order, wrapping around, each image
+// transformed by transform_param. Every image must come out one size (Caffe too needs that
+// for a batch of more than one). shuffle: the list is shuffled at set-up and at every wrap with Caffe's
 // caffe::shuffle over a private boost::mt19937 seeded with one word of the Caffe stream;
 // rand_skip: the first batch starts at caffe_rng_rand() % rand_skip. Stream use at set-up as
 // Caffe: transformer seed, shuffle seed, skip, transformer seed again, prefetch thread seed.
@@ -15,7 +16,7 @@
 
 #include "core/rng.hpp"
 #include "data/data_transformer.hpp"
-#include "data/dataset_registry.hpp"
+#include "data/image_source.hpp"
 #include "layers/layer.hpp"
 
 namespace augdrop {
@@ -42,7 +43,9 @@ class ImageDataLayer : public Layer {
  private:
   void ShuffleImages();
 
-  std::shared_ptr<const Dataset> images_;
+  std::unique_ptr<ImageSource> images_;
+  std::vector<int64_t> batch_indices_;  // the list positions of the batch being read
+  std::vector<uint8_t> batch_images_;   // their pixels, (N, C, H, W)
   std::unique_ptr<DataTransformer> transformer_;
   std::unique_ptr<Rng> shuffle_rng_;
   std::vector<int64_t> lines_;  // the list's order: indices into images_

@@ -1,7 +1,8 @@
 """Images decoded with Pillow (an optional dependency: pip install 'augdrop-caffe[images]')
 as Caffe decodes them with OpenCV: uint8 (C, H, W) in BGR order for color, one channel for
-gray. Used by the ImageData layer (a list file of "path label" lines) and by encoded Datum
-records (`encoded: true`, JPEG or PNG bytes) in an LMDB.
+gray. Used by the ImageData layer (a list file of "path label" lines, read image by image:
+ImageListReader) and by encoded Datum records (`encoded: true`, JPEG or PNG bytes) in an
+LMDB or LevelDB.
 
 DEVIATION: OpenCV's and Pillow's decoders and resamplers are not bit-identical: JPEG decoders
 may differ by a level here and there, and a resize (new_height/new_width) uses Pillow's
@@ -87,29 +88,59 @@ def read_image_list(source):
     return entries
 
 
-def load_image_list(source, root_folder="", new_height=0, new_width=0, is_color=True):
-    """(uint8 images (N, C, H, W), float32 labels (N,)) of an ImageData layer's list. Every
-    image must come out the same size (give new_height and new_width for a list of images of
-    different sizes)."""
-    entries = read_image_list(source)
-    images, first = [], None
-    for path, _ in entries:
-        full = root_folder + path  # Caffe concatenates them as they are
+class ImageListReader:
+    """An ImageData list read image by image as the core asks (csrc/data/image_source.hpp):
+    num, shape (C, H, W), labels, read_into(indices, images). The images of a batch are
+    decoded in a few threads (Pillow's decoders release the GIL)."""
+
+    THREADS = 4
+
+    def __init__(self, source, entries, root_folder="", new_height=0, new_width=0,
+                 is_color=True, shape=None):
+        self.source, self.entries, self.root_folder = source, entries, root_folder
+        self.options = (bool(is_color), new_height, new_width)
+        self.num = len(entries)
+        self.labels = np.array([label for _, label in entries], dtype=np.float32)
+        self.shape = tuple(shape) if shape is not None else self.decode(0).shape
+
+    def decode(self, index):
+        full = self.root_folder + self.entries[index][0]  # Caffe concatenates them as they are
         try:
             with open(full, "rb") as f:
                 data = f.read()
         except OSError as e:
-            raise DataError(f"{full} (listed in {source}): cannot read ({e.strerror or e})") from None
-        image = decode_image(data, full, bool(is_color), new_height, new_width)
-        if first is None:
-            first = (full, image.shape)
-        elif image.shape != first[1]:
-            raise DataError(f"{full} (listed in {source}): shape {image.shape} differs from "
-                            f"{first[1]} of {first[0]}; give new_height and new_width to "
-                            f"resize every image to one size")
-        images.append(image)
-    labels = np.array([label for _, label in entries], dtype=np.float32)
-    return np.stack(images), labels
+            raise DataError(f"{full} (listed in {self.source}): cannot read "
+                            f"({e.strerror or e})") from None
+        return decode_image(data, full, *self.options)
+
+    def read_into(self, indices, images):
+        def one(k):
+            image = self.decode(int(indices[k]))
+            if image.shape != tuple(images.shape[1:]):
+                full = self.root_folder + self.entries[int(indices[k])][0]
+                raise DataError(f"{full} (listed in {self.source}): shape {image.shape}, the "
+                                f"list's first image {tuple(images.shape[1:])}; give new_height "
+                                f"and new_width to resize every image to one size")
+            images[k] = image
+
+        if len(indices) == 1:
+            one(0)
+            return
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(min(self.THREADS, len(indices))) as pool:
+            list(pool.map(one, range(len(indices))))  # raises the first image's error
+
+
+def open_image_list(source, root_folder="", new_height=0, new_width=0, is_color=True):
+    """An ImageListReader over an ImageData layer's list, after checking that every listed
+    file exists (a clear error now rather than at the batch that reaches it)."""
+    entries = read_image_list(source)
+    for path, _ in entries:
+        if not os.path.isfile(root_folder + path):
+            raise DataError(f"{root_folder + path} (listed in {source}): cannot read (no such "
+                            f"file)")
+    return ImageListReader(source, entries, root_folder, new_height, new_width, is_color)
 
 
 def image_list_key(source, root_folder, new_height, new_width, is_color):

@@ -24,7 +24,7 @@ from .._loader import _core
 from ..caffemodel import read_blobproto
 from . import readers
 from .hdf5 import import_h5py, read_hdf5_list, write_datasets
-from .images import image_list_key, load_image_list
+from .images import ImageListReader, image_list_key, open_image_list
 from .lmdb_stream import LmdbReader, iterate_records, lmdb_info
 from .windows import read_window_file, window_source_key
 from .readers import DataError
@@ -170,15 +170,17 @@ def _register_mean(mean_file, data_root):
 
 
 def _register_image_list(param):
-    """An ImageData layer's list, decoded once (data/images.py); the core's key for it."""
+    """An ImageData layer's list, read image by image by each layer that names it
+    (data/images.py); the core's key for it."""
     source = param["source"][-1]
     options = (param.get("root_folder", [""])[-1], param.get("new_height", [0])[-1],
                param.get("new_width", [0])[-1], param.get("is_color", [True])[-1])
     key = image_list_key(source, *options)
     if key not in _loaded:
-        images, labels = load_image_list(source, *options)
-        _core.register_dataset(key, images, labels)
-        _loaded[key] = images.shape
+        first = open_image_list(source, *options)  # the list read and checked once
+        _core.register_image_source(key, lambda: ImageListReader(
+            first.source, first.entries, *options, shape=first.shape))
+        _loaded[key] = (first.num,) + first.shape
     return key
 
 
