@@ -184,6 +184,31 @@ def test_hdf5_data_errors(tmp_path):
     assert e.value.layer == "h"
 
 
+def test_hdf5_data_holds_one_file_at_a_time(tmp_path, monkeypatch):
+    from augdrop_caffe.data import hdf5
+
+    loads = []
+    original = hdf5.Hdf5ListReader.load
+    monkeypatch.setattr(hdf5.Hdf5ListReader, "load",
+                        lambda self, i: loads.append(i) or original(self, i))
+    net, _, _ = hdf5_net(tmp_path, batch=3)  # a.h5 (5 rows), then b.h5 (4 rows)
+    assert loads == [0]
+    net.forward()
+    assert loads == [0]
+    net.forward()  # rows 3, 4 of a.h5, then row 0 of b.h5
+    assert loads == [0, 1]
+
+
+def test_hdf5_files_must_agree_on_the_dims_after_the_rows(tmp_path):
+    write_h5(tmp_path / "a.h5", data=np.zeros((2, 3), np.float32))
+    write_h5(tmp_path / "b.h5", data=np.zeros((2, 4), np.float32))
+    (tmp_path / "list.txt").write_text("a.h5 b.h5")
+    with pytest.raises(DataError, match=r"b\.h5: dataset shapes \[\(4,\)\] \(after the rows\) "
+                                        r"differ from those of the files before it, \[\(3,\)\]"):
+        build(tmp_path, f'layer {{ name: "h" type: "HDF5Data" top: "data" '
+                        f'hdf5_data_param {{ source: "{tmp_path / "list.txt"}" batch_size: 1 }} }}')
+
+
 def test_hdf5_output_writes_data_and_label(tmp_path):
     out = tmp_path / "out.h5"
     net = build(tmp_path, f"""

@@ -63,6 +63,46 @@ class PyImageSource : public ImageSource {
   std::vector<float> labels_;
 };
 
+// An HDF5Data list as the Python reader (data/hdf5.py Hdf5ListReader) reads it, a file at
+// a time, under the GIL.
+class PyHdf5Source : public Hdf5Source {
+ public:
+  explicit PyHdf5Source(py::object reader) {
+    num_files_ = reader.attr("num_files").cast<size_t>();
+    reader_ = HoldPython(std::move(reader));
+  }
+  size_t num_files() const override { return num_files_; }
+
+  Hdf5File Load(size_t index) override {
+    py::gil_scoped_acquire gil;
+    Hdf5File file;
+    try {
+      auto loaded = reader_->attr("load")(index).cast<py::tuple>();
+      file.name = loaded[0].cast<std::string>();
+      for (const auto& item : loaded[1].cast<py::list>()) {
+        auto a = FloatArray::ensure(item);
+        if (!a) throw Error(file.name + ": a dataset is not numeric");
+        Hdf5Array array;
+        for (py::ssize_t d = 0; d < a.ndim(); ++d) array.shape.push_back(a.shape(d));
+        array.data.assign(a.data(), a.data() + a.size());
+        file.arrays.push_back(std::move(array));
+      }
+    } catch (py::error_already_set& e) {
+      throw Error(e.what());
+    }
+    if (file.arrays.empty()) throw Error(file.name + ": no datasets");
+    const int64_t rows = file.arrays[0].shape.empty() ? 0 : file.arrays[0].shape[0];
+    for (const auto& a : file.arrays)
+      if (a.shape.empty() || a.shape[0] != rows || rows == 0)
+        throw Error(file.name + ": every dataset needs the same positive number of rows");
+    return file;
+  }
+
+ private:
+  std::shared_ptr<py::object> reader_;
+  size_t num_files_ = 0;
+};
+
 }  // namespace
 
 void BindDataSources(py::module_& m) {
@@ -79,24 +119,10 @@ void BindDataSources(py::module_& m) {
   }, "Register an ImageData list: open() returns a reader with num, shape, labels and "
      "read_into(indices, images).");
 
-  m.def("register_hdf5_source", [](const std::string& key, const py::list& files) {
-    auto source = std::make_shared<Hdf5Source>();
-    for (const auto& entry : files) {
-      auto pair = entry.cast<py::tuple>();
-      Hdf5File file;
-      file.name = pair[0].cast<std::string>();
-      for (const auto& item : pair[1].cast<py::list>()) {
-        FloatArray a = FloatArray::ensure(item);
-        if (!a) throw Error(file.name + ": a dataset is not numeric");
-        Hdf5Array array;
-        for (py::ssize_t d = 0; d < a.ndim(); ++d) array.shape.push_back(a.shape(d));
-        array.data.assign(a.data(), a.data() + a.size());
-        file.arrays.push_back(std::move(array));
-      }
-      source->files.push_back(std::move(file));
-    }
-    RegisterHdf5Source(key, source);
-  }, "Hand an HDF5Data source to the core: [(file name, [array per top])].");
+  m.def("register_hdf5_source", [](const std::string& key, py::object reader) {
+    RegisterHdf5Source(key, std::make_shared<PyHdf5Source>(std::move(reader)));
+  }, "Register an HDF5Data source: a reader with num_files and load(index) -> (file name, "
+     "[array per top]).");
 
   m.def("set_hdf5_writer", [](py::object write) {
     auto holder = HoldPython(std::move(write));

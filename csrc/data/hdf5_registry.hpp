@@ -1,6 +1,6 @@
 // HDF5 data as the core sees it: the Python driver reads the .h5 files with h5py (the core
-// links no HDF5 library) and hands them over here; HDF5Output writes through a callback the
-// driver installs. See python/augdrop_caffe/data/hdf5.py.
+// links no HDF5 library), one file at a time as an HDF5Data layer reaches it, and HDF5Output
+// writes through a callback the driver installs. See python/augdrop_caffe/data/hdf5.py.
 #pragma once
 
 #include <cstdint>
@@ -17,19 +17,24 @@ struct Hdf5Array {
   std::vector<float> data;
 };
 
-// One file of an HDF5Data source list: one array per top of the layer, in top order, all
-// with the same number of rows.
+// One file of an HDF5Data source list: one array per top of the layer, in top order.
 struct Hdf5File {
   std::string name;
   std::vector<Hdf5Array> arrays;
 };
 
-struct Hdf5Source {
-  std::vector<Hdf5File> files;
+// The files an HDF5Data source lists, loaded one at a time (Caffe holds one in memory).
+class Hdf5Source {
+ public:
+  virtual ~Hdf5Source() = default;
+  virtual size_t num_files() const = 0;
+  // File `index` of the list, its arrays checked: one per top, each with at least one row,
+  // all with the same number of rows.
+  virtual Hdf5File Load(size_t index) = 0;
 };
 
-void RegisterHdf5Source(const std::string& key, std::shared_ptr<const Hdf5Source> source);
-std::shared_ptr<const Hdf5Source> FindHdf5Source(const std::string& key);  // throws if absent
+void RegisterHdf5Source(const std::string& key, std::shared_ptr<Hdf5Source> source);
+std::shared_ptr<Hdf5Source> FindHdf5Source(const std::string& key);  // throws if absent
 
 // Writes datasets (name, shape, values) into an HDF5 file, replacing the file when the list
 // is empty (HDF5Output's set-up) and the named datasets otherwise.

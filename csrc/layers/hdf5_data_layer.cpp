@@ -15,20 +15,21 @@ void HDF5DataLayer::LayerSetUp(const BlobVec& bottom, const BlobVec& top) {
   AD_CHECK(batch_size_ > 0, "hdf5_data_param.batch_size must be positive");
   shuffle_ = p.get_bool("shuffle", false);
   source_ = FindHdf5Source(p.get_string("source", ""));
-  for (const auto& f : source_->files)
-    AD_CHECK(f.arrays.size() == top.size(), f.name << ": " << f.arrays.size()
-                                                   << " datasets for " << top.size() << " tops");
   if (shuffle_) rng_.seed(caffe_rng_rand());
-  file_permutation_.resize(source_->files.size());
+  file_permutation_.resize(source_->num_files());
   for (size_t i = 0; i < file_permutation_.size(); ++i) file_permutation_[i] = int64_t(i);
   if (shuffle_) Shuffle(&file_permutation_);
   current_file_ = 0;
+  row_sizes_.clear();
   LoadFile(0);
   current_row_ = 0;
+  AD_CHECK(file_.arrays.size() == top.size(), file_.name << ": " << file_.arrays.size()
+                                                         << " datasets for " << top.size() << " tops");
   for (size_t j = 0; j < top.size(); ++j) {
-    std::vector<int64_t> shape = file_->arrays[j].shape;
+    std::vector<int64_t> shape = file_.arrays[j].shape;
     shape[0] = batch_size_;
     top[j]->Reshape(shape);
+    row_sizes_.push_back(top[j]->count(1));
   }
 }
 
@@ -40,16 +41,23 @@ void HDF5DataLayer::Shuffle(std::vector<int64_t>* order) {
 }
 
 void HDF5DataLayer::LoadFile(size_t index) {
-  file_ = &source_->files[file_permutation_[index]];
-  data_permutation_.resize(file_->arrays[0].shape[0]);
+  file_ = source_->Load(size_t(file_permutation_[index]));
+  const int64_t rows = file_.arrays.at(0).shape.at(0);
+  for (size_t j = 0; j < row_sizes_.size(); ++j) {  // files after the first: the tops' shapes
+    const auto& a = file_.arrays.at(j);
+    AD_CHECK(int64_t(a.data.size()) == rows * row_sizes_[j],
+             file_.name << ": dataset " << j << " has rows of " << a.data.size() / rows
+                        << " values, the first file's " << row_sizes_[j]);
+  }
+  data_permutation_.resize(rows);
   for (size_t i = 0; i < data_permutation_.size(); ++i) data_permutation_[i] = int64_t(i);
   if (shuffle_) Shuffle(&data_permutation_);
 }
 
 void HDF5DataLayer::Next() {
-  if (++current_row_ == file_->arrays[0].shape[0]) {
-    if (source_->files.size() > 1) {
-      if (++current_file_ == source_->files.size()) {
+  if (++current_row_ == file_.arrays[0].shape[0]) {
+    if (source_->num_files() > 1) {
+      if (++current_file_ == source_->num_files()) {
         current_file_ = 0;
         if (shuffle_) Shuffle(&file_permutation_);
       }
@@ -63,12 +71,8 @@ void HDF5DataLayer::Next() {
 void HDF5DataLayer::Forward_cpu(const BlobVec& bottom, const BlobVec& top) {
   for (int64_t i = 0; i < batch_size_; ++i) {
     for (size_t j = 0; j < top.size(); ++j) {
-      const int64_t dim = top[j]->count(1);
-      const auto& a = file_->arrays[j];
-      AD_CHECK(int64_t(a.data.size()) / a.shape[0] == dim,
-               file_->name << ": dataset " << j << " rows hold " << a.data.size() / a.shape[0]
-                           << " values, the top's " << dim);
-      const float* row = a.data.data() + data_permutation_[current_row_] * dim;
+      const int64_t dim = row_sizes_[j];
+      const float* row = file_.arrays[j].data.data() + data_permutation_[current_row_] * dim;
       std::copy(row, row + dim, top[j]->mutable_cpu_data() + i * dim);
     }
     Next();
@@ -98,8 +102,9 @@ void HDF5DataLayer::LoadState(const std::string& state) {
   for (auto& f : file_permutation_) is >> f;
   AD_CHECK(!is.fail(), "bad file order in the HDF5Data state");
   current_file_ = file;
-  file_ = &source_->files.at(file_permutation_[current_file_]);
-  data_permutation_.resize(file_->arrays[0].shape[0]);
+  const std::mt19937 saved = rng_;  // loading may shuffle: the snapshot's stream stays
+  LoadFile(current_file_);          // then the row order the snapshot had
+  rng_ = saved;
   for (auto& r : data_permutation_) is >> r;
   AD_CHECK(!is.fail() && row >= 0 && row < int64_t(data_permutation_.size()),
            "bad row order in the HDF5Data state");

@@ -3,11 +3,10 @@
 // first). Rows are read in order through one file, then the next, wrapping around after the
 // last; with shuffle, the file order is shuffled at set-up and at each wrap, and the row
 // order of a file each time a file is finished. No transform_param (Caffe refuses it).
-// The files are read by the Python driver (data/hdf5.py) into the core's registry.
+// The files are read by the Python driver (data/hdf5.py) as the layer reaches them.
 // DEVIATION: Caffe shuffles with std::random_shuffle (the C library's rand(), not
 // reproducible); here a private mt19937 seeded with one word of the Caffe stream at set-up
-// (drawn only with shuffle). DEVIATION: every file of the list is held in memory at once,
-// where Caffe holds one.
+// (drawn only with shuffle). As in Caffe, one file is in memory at a time.
 #pragma once
 
 #include <memory>
@@ -43,8 +42,9 @@ class HDF5DataLayer : public Layer {
   void Next();
   void Shuffle(std::vector<int64_t>* order);
 
-  std::shared_ptr<const Hdf5Source> source_;
-  const Hdf5File* file_ = nullptr;
+  std::shared_ptr<Hdf5Source> source_;
+  Hdf5File file_;                   // the file being read
+  std::vector<int64_t> row_sizes_;  // values per row of each top
   int64_t batch_size_ = 0;
   bool shuffle_ = false;
   std::mt19937 rng_;

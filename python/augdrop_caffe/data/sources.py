@@ -23,7 +23,7 @@ import numpy as np
 from .._loader import _core
 from ..caffemodel import read_blobproto
 from . import readers
-from .hdf5 import import_h5py, read_hdf5_list, write_datasets
+from .hdf5 import Hdf5ListReader, import_h5py, write_datasets
 from .images import ImageListReader, image_list_key, open_image_list
 from .lmdb_stream import LmdbReader, iterate_records, lmdb_info
 from .windows import read_window_file, window_source_key
@@ -185,12 +185,13 @@ def _register_image_list(param):
 
 
 def _register_hdf5_list(source, tops):
-    """An HDF5Data layer's file list, read once for these tops (data/hdf5.py)."""
+    """An HDF5Data layer's file list for these tops, its files read as layers reach them
+    (data/hdf5.py)."""
     key = f"hdf5:{os.path.abspath(source)}|tops={','.join(tops)}"
     if key not in _loaded:
-        files = read_hdf5_list(source, tops)
-        _core.register_hdf5_source(key, files)
-        _loaded[key] = len(files)
+        reader = Hdf5ListReader(source, tops)  # checks every file's datasets now
+        _core.register_hdf5_source(key, reader)
+        _loaded[key] = reader.num_files
     return key
 
 
