@@ -4,9 +4,9 @@ optional dependency: pip install 'augdrop-caffe[hdf5]').
 An HDF5Data layer's hdf5_data_param.source is a text file listing .h5 files (whitespace
 separated, as Caffe reads it); each top of the layer reads the dataset of its own name from
 every file, as float32, all tops of a file with the same number of rows. The files are read
-one at a time, as the layer reaches them. A listed name is
-opened as given (relative to the working directory, as in Caffe), else beside the list
-file. HDF5Output writes the datasets "data" and "label" (csrc/layers/hdf5_output_layer.hpp).
+one at a time, as the layer reaches them. A listed name is opened as given (relative to the
+working directory, as in Caffe), else beside the list file. HDF5Output writes the datasets
+"data" and "label" (csrc/layers/hdf5_output_layer.hpp).
 """
 import os
 

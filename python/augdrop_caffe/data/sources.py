@@ -258,7 +258,7 @@ def prepare_net_data(net_dict, data_root=None, layers=None):
                     wp["source"] = [_register_window_file(wp)]
         elif kind == "HDF5Output":
             _install_hdf5_writer(name)
-        elif kind != "MemoryData":  # whose transformer may name a mean file too
+        elif kind != "MemoryData":  # (MemoryData: only its transformer's mean file, below)
             continue
         for tp in layer.get("transform_param", []):
             if "mean_file" in tp:
