@@ -11,8 +11,16 @@ from augdrop_caffe import TEST, TRAIN, EngineError, Net, _core
 from augdrop_caffe.data import DataError
 from caffe_rng_reference import CaffeStream
 
-h5py = pytest.importorskip("h5py")
-Image = pytest.importorskip("PIL.Image")
+try:
+    import h5py
+except ImportError:  # the hdf5 extra; CI installs it with the test extra
+    h5py = None
+try:
+    from PIL import Image
+except ImportError:  # the images extra
+    Image = None
+needs_h5py = pytest.mark.skipif(h5py is None, reason="h5py is not installed")
+needs_pillow = pytest.mark.skipif(Image is None, reason="Pillow is not installed")
 
 
 def net_file(tmp_path, text, name="net.prototxt"):
@@ -150,6 +158,7 @@ layer {{ name: "h5" type: "HDF5Data" top: "data" top: "label"
     return net, np.concatenate([a, b]), np.arange(9.0, dtype=np.float32)
 
 
+@needs_h5py
 def test_hdf5_data_reads_files_in_order_and_wraps(tmp_path):
     net, data, labels = hdf5_net(tmp_path)
     assert net.blobs["data"].data.shape == (3, 2, 3) and net.blobs["label"].data.shape == (3,)
@@ -161,6 +170,7 @@ def test_hdf5_data_reads_files_in_order_and_wraps(tmp_path):
         np.testing.assert_array_equal(out["label"], labels[rows])
 
 
+@needs_h5py
 def test_hdf5_data_shuffle_reads_each_row_once_an_epoch(tmp_path):
     caffe.set_random_seed(3)
     net, data, labels = hdf5_net(tmp_path, shuffle=True, batch=9)
@@ -171,6 +181,7 @@ def test_hdf5_data_shuffle_reads_each_row_once_an_epoch(tmp_path):
     assert not np.array_equal(epochs[0], epochs[1]) or not np.array_equal(epochs[1], epochs[2])
 
 
+@needs_h5py
 def test_hdf5_data_errors(tmp_path):
     write_h5(tmp_path / "x.h5", data=np.zeros((2, 3), np.float32))
     (tmp_path / "list.txt").write_text(f"{tmp_path / 'x.h5'}\n")
@@ -184,6 +195,7 @@ def test_hdf5_data_errors(tmp_path):
     assert e.value.layer == "h"
 
 
+@needs_h5py
 def test_hdf5_data_holds_one_file_at_a_time(tmp_path, monkeypatch):
     from augdrop_caffe.data import hdf5
 
@@ -199,6 +211,7 @@ def test_hdf5_data_holds_one_file_at_a_time(tmp_path, monkeypatch):
     assert loads == [0, 1]
 
 
+@needs_h5py
 def test_hdf5_files_must_agree_on_the_dims_after_the_rows(tmp_path):
     write_h5(tmp_path / "a.h5", data=np.zeros((2, 3), np.float32))
     write_h5(tmp_path / "b.h5", data=np.zeros((2, 4), np.float32))
@@ -209,6 +222,7 @@ def test_hdf5_files_must_agree_on_the_dims_after_the_rows(tmp_path):
                         f'hdf5_data_param {{ source: "{tmp_path / "list.txt"}" batch_size: 1 }} }}')
 
 
+@needs_h5py
 def test_hdf5_output_writes_data_and_label(tmp_path):
     out = tmp_path / "out.h5"
     net = build(tmp_path, f"""
@@ -258,6 +272,7 @@ layer {{ name: "img" type: "ImageData" top: "data" top: "label" {transform}
                            batch_size: {batch} {extra} }} }}""", TRAIN)
 
 
+@needs_pillow
 def test_image_data_bgr_in_list_order(tmp_path):
     pixels = write_images(tmp_path)
     net = image_net(tmp_path, transform='transform_param { scale: 0.5 }')
@@ -270,6 +285,7 @@ def test_image_data_bgr_in_list_order(tmp_path):
         np.testing.assert_array_equal(out["label"], [10 + r for r in rows])
 
 
+@needs_pillow
 def test_image_data_gray_and_resize(tmp_path):
     pixels = write_images(tmp_path)
     net = image_net(tmp_path, "is_color: false new_height: 2 new_width: 3")
@@ -295,6 +311,7 @@ def caffe_shuffle(n, seed):
     return order
 
 
+@needs_pillow
 def test_image_data_shuffle_as_caffe(tmp_path):
     write_images(tmp_path, n=5)
     caffe.set_random_seed(7)
@@ -304,6 +321,7 @@ def test_image_data_shuffle_as_caffe(tmp_path):
     np.testing.assert_array_equal(net.forward()["label"], expected)
 
 
+@needs_pillow
 def test_image_data_errors(tmp_path):
     write_images(tmp_path, n=2)
     with pytest.raises(EngineError, match="new_height and new_width must be given together") as e:
@@ -317,6 +335,7 @@ def test_image_data_errors(tmp_path):
         image_net(tmp_path)
 
 
+@needs_pillow
 def test_missing_pillow_names_the_package(tmp_path, monkeypatch):
     write_images(tmp_path, n=1)
     (tmp_path / "list.txt").write_text("img/im 0.png 3\n")
@@ -327,6 +346,7 @@ def test_missing_pillow_names_the_package(tmp_path, monkeypatch):
 
 # ---- encoded Datums -----------------------------------------------------------------------
 
+@needs_pillow
 def test_encoded_datums_in_lmdb(tmp_path):
     import io
 
@@ -405,6 +425,7 @@ def resumes_the_same_batches(make_net, top, skip=3, take=4):
         np.testing.assert_array_equal(other.forward()[top], batch)
 
 
+@needs_pillow
 def test_image_data_state_resumes(tmp_path):
     write_images(tmp_path, n=5)
     caffe.set_random_seed(2)
@@ -413,6 +434,7 @@ def test_image_data_state_resumes(tmp_path):
                           transform="transform_param { mirror: true crop_size: 3 }"), "data")
 
 
+@needs_h5py
 def test_hdf5_data_state_resumes(tmp_path):
     caffe.set_random_seed(2)
     paths = []
@@ -470,6 +492,7 @@ def prefetch_words(seed, n):
     return [int(w) for w in _core.rng_words(n)]
 
 
+@needs_pillow
 def test_window_data_samples_bg_then_fg_as_caffe(tmp_path):
     bgr = window_setup(tmp_path)
     caffe.set_random_seed(4)
@@ -494,6 +517,7 @@ def test_window_data_samples_bg_then_fg_as_caffe(tmp_path):
         assert out["label"][item] == (pick[1] if kind == "fg" else 0)
 
 
+@needs_pillow
 def test_window_data_context_pad_leaves_the_outside_zero(tmp_path):
     window_setup(tmp_path, "# 0\nw0.png\n3 8 10\n2\n1 0.9 0 0 3 3\n0 0.1 0 0 3 3\n")
     net = window_net(tmp_path, "context_pad: 1", "crop_size: 6")
@@ -503,6 +527,7 @@ def test_window_data_context_pad_leaves_the_outside_zero(tmp_path):
     assert data[:, :, 1:, 1:].any()
 
 
+@needs_pillow
 def test_window_data_errors(tmp_path):
     window_setup(tmp_path, "# 0\nw0.png\n3 8 10\n1\n1 0.9 0 0 3 3\n")
     with pytest.raises(EngineError, match="needs foreground and background windows") as e:
@@ -517,6 +542,7 @@ def test_window_data_errors(tmp_path):
         window_net(bad)
 
 
+@needs_pillow
 def test_encoded_datums_force_gray_and_color(tmp_path):
     import io
 
@@ -540,6 +566,7 @@ def test_encoded_datums_force_gray_and_color(tmp_path):
         build(tmp_path, layer("force_color: true force_gray: true"))
 
 
+@needs_pillow
 def test_encoded_images_decode_in_their_own_channels():
     import io
 
@@ -556,6 +583,7 @@ def test_encoded_images_decode_in_their_own_channels():
         decode_image(b"not an image", "y")
 
 
+@needs_pillow
 def test_image_data_reads_only_the_batch_it_needs(tmp_path, monkeypatch):
     """The list is read image by image: a file that goes bad after set-up fails the batch
     that reaches it, naming the file, and images of other sizes are refused there."""
