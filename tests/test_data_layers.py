@@ -599,6 +599,25 @@ def test_image_data_reads_only_the_batch_it_needs(tmp_path, monkeypatch):
     net.forward()
     assert sorted(decoded) == [0, 1]
     Image.fromarray(np.zeros((5, 5, 3), np.uint8)).save(tmp_path / "img" / "im 3.png")
-    with pytest.raises(EngineError, match=r"im 3\.png \(listed in .*\): shape \(3, 5, 5\)") as e:
+    with pytest.raises(EngineError, match=r"im 3\.png \(listed in .*\): shape \(3, 5, 5\), "
+                                          r"the batch's first image \(3, 4, 6\)") as e:
         net.forward()
     assert e.value.layer == "img"
+
+
+@needs_pillow
+def test_image_data_batch_of_one_takes_each_image_size(tmp_path):
+    """As Caffe reshapes each batch to its first image, images of different sizes go
+    through a batch_size 1 layer, the top reshaped each time."""
+    (tmp_path / "img").mkdir()
+    rng = np.random.default_rng(2)
+    sizes = [(3, 4), (5, 2), (4, 4)]
+    pixels = [rng.integers(0, 256, s + (3,), dtype=np.uint8) for s in sizes]
+    for i, p in enumerate(pixels):
+        Image.fromarray(p).save(tmp_path / "img" / f"im {i}.png")
+    (tmp_path / "list.txt").write_text("".join(f"img/im {i}.png {i}\n" for i in range(3)))
+    net = image_net(tmp_path, batch=1)
+    assert net.blobs["data"].data.shape == (1, 3, 3, 4)
+    for p in pixels + pixels[:1]:
+        out = net.forward()["data"]
+        np.testing.assert_array_equal(out[0], p[:, :, ::-1].transpose(2, 0, 1))

@@ -28,27 +28,36 @@ const float* ExactFloatArray(const py::array& a, const char* what) {
 }
 
 // An ImageData list as the Python reader (data/images.py ImageListReader) reads it: num,
-// shape (C, H, W), labels, read_into(indices, images). Called from the training thread, which
-// holds no GIL while a net runs: each call takes it for its duration.
+// labels, image_shape(index), read_into(indices, images). Called from the training thread,
+// which holds no GIL while a net runs: each call takes it for its duration.
 class PyImageSource : public ImageSource {
  public:
   explicit PyImageSource(py::object reader) {
     num_ = reader.attr("num").cast<int64_t>();
-    const auto shape = reader.attr("shape").cast<std::vector<int64_t>>();
-    if (shape.size() != 3) throw Error("an image list's shape must be (C, H, W)");
-    shape_ = {shape[0], shape[1], shape[2]};
     labels_ = reader.attr("labels").cast<std::vector<float>>();
     reader_ = HoldPython(std::move(reader));
   }
   int64_t num() const override { return num_; }
-  std::array<int64_t, 3> shape() const override { return shape_; }
   const std::vector<float>& labels() const override { return labels_; }
 
-  void Read(const std::vector<int64_t>& indices, uint8_t* images) override {
+  std::array<int64_t, 3> ImageShape(int64_t index) override {
+    py::gil_scoped_acquire gil;
+    std::vector<int64_t> shape;
+    try {
+      shape = reader_->attr("image_shape")(index).cast<std::vector<int64_t>>();
+    } catch (py::error_already_set& e) {
+      throw Error(e.what());
+    }
+    if (shape.size() != 3) throw Error("an image's shape must be (C, H, W)");
+    return {shape[0], shape[1], shape[2]};
+  }
+
+  void Read(const std::vector<int64_t>& indices, const std::array<int64_t, 3>& shape,
+            uint8_t* images) override {
     py::gil_scoped_acquire gil;
     const int64_t count = int64_t(indices.size());
     py::capsule borrowed(images, [](void*) {});  // a view of the layer's buffer
-    py::array_t<uint8_t> view({count, shape_[0], shape_[1], shape_[2]}, images, borrowed);
+    py::array_t<uint8_t> view({count, shape[0], shape[1], shape[2]}, images, borrowed);
     try {
       reader_->attr("read_into")(py::array_t<int64_t>(count, indices.data()), view);
     } catch (py::error_already_set& e) {
@@ -59,7 +68,6 @@ class PyImageSource : public ImageSource {
  private:
   std::shared_ptr<py::object> reader_;
   int64_t num_ = 0;
-  std::array<int64_t, 3> shape_{};
   std::vector<float> labels_;
 };
 

@@ -15,11 +15,14 @@ namespace augdrop {
 class ImageSource {
  public:
   virtual ~ImageSource() = default;
-  virtual int64_t num() const = 0;                   // images in the list
-  virtual std::array<int64_t, 3> shape() const = 0;  // (C, H, W) every image comes out as
+  virtual int64_t num() const = 0;  // images in the list
   virtual const std::vector<float>& labels() const = 0;
-  // The images at list positions `indices`, decoded into (count, C, H, W) uint8.
-  virtual void Read(const std::vector<int64_t>& indices, uint8_t* images) = 0;
+  // (C, H, W) the image at list position `index` decodes to (from its file's header).
+  virtual std::array<int64_t, 3> ImageShape(int64_t index) = 0;
+  // The images at list positions `indices`, decoded into (count, C, H, W) uint8: all must
+  // have the shape given (that of the first, as Caffe shapes a batch).
+  virtual void Read(const std::vector<int64_t>& indices, const std::array<int64_t, 3>& shape,
+                    uint8_t* images) = 0;
 };
 
 using ImageSourceFactory = std::function<std::unique_ptr<ImageSource>()>;

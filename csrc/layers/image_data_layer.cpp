@@ -49,10 +49,10 @@ void ImageDataLayer::LayerSetUp(const BlobVec& bottom, const BlobVec& top) {
   }
   transformer_->InitRand();  // BasePrefetchingDataLayer::LayerSetUp
   caffe_rng_rand();          // the seed of Caffe's prefetch thread
-  const auto [channels, height, width] = images_->shape();
-  const auto shape = transformer_->OutputShape(channels, height, width);
+  // The top's shape from the image the first batch starts with, as Caffe infers it.
+  batch_shape_ = images_->ImageShape(lines_[lines_id_]);
+  const auto shape = transformer_->OutputShape(batch_shape_[0], batch_shape_[1], batch_shape_[2]);
   batch_indices_.resize(batch_size_);
-  batch_images_.resize(batch_size_ * channels * height * width);
   top[0]->Reshape({batch_size_, shape[0], shape[1], shape[2]});
   top[1]->Reshape({batch_size_});
 }
@@ -64,8 +64,13 @@ void ImageDataLayer::ShuffleImages() {
 }
 
 void ImageDataLayer::Forward_cpu(const BlobVec& bottom, const BlobVec& top) {
-  const auto [channels, height, width] = images_->shape();
+  // Reshape according to the first image of the batch (Caffe's load_batch).
+  batch_shape_ = images_->ImageShape(lines_[lines_id_]);
+  const auto [channels, height, width] = batch_shape_;
   const int64_t image_size = channels * height * width;
+  const auto shape = transformer_->OutputShape(channels, height, width);
+  top[0]->Reshape({batch_size_, shape[0], shape[1], shape[2]});
+  batch_images_.resize(batch_size_ * image_size);
   const int64_t out_size = top[0]->count(1);
   float* data = top[0]->mutable_cpu_data();
   float* label = top[1]->mutable_cpu_data();
@@ -77,7 +82,7 @@ void ImageDataLayer::Forward_cpu(const BlobVec& bottom, const BlobVec& top) {
       if (shuffle_) ShuffleImages();
     }
   }
-  images_->Read(batch_indices_, batch_images_.data());
+  images_->Read(batch_indices_, batch_shape_, batch_images_.data());
   for (int64_t i = 0; i < batch_size_; ++i)
     transformer_->Transform(batch_images_.data() + i * image_size, channels, height, width,
                             data + i * out_size);

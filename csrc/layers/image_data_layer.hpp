@@ -3,14 +3,16 @@
 // with Pillow as this layer asks for them (data/image_source.hpp), in Caffe's channel order
 // (BGR, or one gray channel when is_color is false), resized to new_height x new_width when
 // both are given; this layer reads them in list order, wrapping around, each image
-// transformed by transform_param. Every image must come out one size (Caffe too needs that
-// for a batch of more than one). shuffle: the list is shuffled at set-up and at every wrap with Caffe's
+// transformed by transform_param. As in Caffe, each batch takes the shape of its first image
+// (so a list of images of different sizes works with batch_size 1); the other images of a
+// batch must come out that size. shuffle: the list is shuffled at set-up and at every wrap with Caffe's
 // caffe::shuffle over a private boost::mt19937 seeded with one word of the Caffe stream;
 // rand_skip: the first batch starts at caffe_rng_rand() % rand_skip. Stream use at set-up as
 // Caffe: transformer seed, shuffle seed, skip, transformer seed again, prefetch thread seed.
 // Tops: data (N, C, H', W'), label (N,).
 #pragma once
 
+#include <array>
 #include <memory>
 #include <vector>
 
@@ -46,6 +48,7 @@ class ImageDataLayer : public Layer {
   std::unique_ptr<ImageSource> images_;
   std::vector<int64_t> batch_indices_;  // the list positions of the batch being read
   std::vector<uint8_t> batch_images_;   // their pixels, (N, C, H, W)
+  std::array<int64_t, 3> batch_shape_{};  // (C, H, W) of the batch's images
   std::unique_ptr<DataTransformer> transformer_;
   std::unique_ptr<Rng> shuffle_rng_;
   std::vector<int64_t> lines_;  // the list's order: indices into images_

@@ -90,21 +90,38 @@ def read_image_list(source):
 
 class ImageListReader:
     """An ImageData list read image by image as the core asks (csrc/data/image_source.hpp):
-    num, shape (C, H, W), labels, read_into(indices, images). The images of a batch are
+    num, labels, image_shape(index), read_into(indices, images). The images of a batch are
     decoded in a few threads (Pillow's decoders release the GIL)."""
 
     THREADS = 4
 
     def __init__(self, source, entries, root_folder="", new_height=0, new_width=0,
-                 is_color=True, shape=None):
+                 is_color=True):
         self.source, self.entries, self.root_folder = source, entries, root_folder
         self.options = (bool(is_color), new_height, new_width)
         self.num = len(entries)
         self.labels = np.array([label for _, label in entries], dtype=np.float32)
-        self.shape = tuple(shape) if shape is not None else self.decode(0).shape
+
+    def _path(self, index):
+        return self.root_folder + self.entries[index][0]  # Caffe concatenates them as they are
+
+    def image_shape(self, index):
+        """(C, H, W) of image `index` once decoded, from its file's header."""
+        is_color, new_height, new_width = self.options
+        full = self._path(index)
+        Image = import_pillow(f"{self.source}: ImageData")
+        try:
+            with Image.open(full) as image:
+                width, height = image.size
+        except Exception as e:  # noqa: BLE001 - Pillow raises many kinds for a bad image
+            raise DataError(f"{full} (listed in {self.source}): cannot read the image "
+                            f"({e})") from None
+        if new_height > 0 and new_width > 0:
+            height, width = new_height, new_width
+        return (3 if is_color else 1, height, width)
 
     def decode(self, index):
-        full = self.root_folder + self.entries[index][0]  # Caffe concatenates them as they are
+        full = self._path(index)
         try:
             with open(full, "rb") as f:
                 data = f.read()
@@ -114,13 +131,15 @@ class ImageListReader:
         return decode_image(data, full, *self.options)
 
     def read_into(self, indices, images):
+        """Decode the images at list positions `indices` into images (count, C, H, W): each
+        must come out that shape, the shape of the batch's first image."""
         def one(k):
             image = self.decode(int(indices[k]))
             if image.shape != tuple(images.shape[1:]):
-                full = self.root_folder + self.entries[int(indices[k])][0]
-                raise DataError(f"{full} (listed in {self.source}): shape {image.shape}, the "
-                                f"list's first image {tuple(images.shape[1:])}; give new_height "
-                                f"and new_width to resize every image to one size")
+                raise DataError(f"{self._path(int(indices[k]))} (listed in {self.source}): "
+                                f"shape {image.shape}, the batch's first image "
+                                f"{tuple(images.shape[1:])}; the images of a batch must have "
+                                f"one size (give new_height and new_width, or batch_size 1)")
             images[k] = image
 
         if len(indices) == 1:
@@ -133,8 +152,10 @@ class ImageListReader:
 
 
 def open_image_list(source, root_folder="", new_height=0, new_width=0, is_color=True):
-    """An ImageListReader over an ImageData layer's list, after checking that every listed
-    file exists (a clear error now rather than at the batch that reaches it)."""
+    """An ImageListReader over an ImageData layer's list, after checking that Pillow is there
+    and every listed file exists (a clear error now rather than at the batch that reaches
+    it)."""
+    import_pillow(f"{source}: ImageData")
     entries = read_image_list(source)
     for path, _ in entries:
         if not os.path.isfile(root_folder + path):

@@ -178,9 +178,9 @@ def _register_image_list(param):
     key = image_list_key(source, *options)
     if key not in _loaded:
         first = open_image_list(source, *options)  # the list read and checked once
-        _core.register_image_source(key, lambda: ImageListReader(
-            first.source, first.entries, *options, shape=first.shape))
-        _loaded[key] = (first.num,) + first.shape
+        _core.register_image_source(key, lambda: ImageListReader(first.source, first.entries,
+                                                                 *options))
+        _loaded[key] = first.num
     return key
 
 
