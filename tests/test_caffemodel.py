@@ -118,7 +118,7 @@ def test_v1_layers(tmp_path):
     layers = read_caffemodel(write(tmp_path, "v1.caffemodel", data))
     assert [(n, t, [b.shape for b in bs]) for n, t, bs in layers] == [
         ("fc8", "InnerProduct", [(2, 1, 1, 1)]), ("relu", "ReLU", []),
-        ("old", "conv", [(2, 1, 1, 1)])]
+        ("old", "Convolution", [(2, 1, 1, 1)])]
     np.testing.assert_array_equal(layers[0][2][0].ravel(), [3, 4])
 
 

@@ -498,3 +498,31 @@ def test_forward_state_is_read_by_the_other_mode(tmp_path, case, order):
     for key in reference:
         np.testing.assert_allclose(mixed[key], reference[key], rtol=RTOL, atol=ATOL,
                                    err_msg=key)
+def test_data_layers_feed_gpu_layers(tmp_path):
+    """The data layers fill host blobs (no kernels of their own): in GPU mode the layers after
+    them read what SyncedMemory copies up, forward after forward, as on the CPU."""
+    body = """
+layer { name: "mem" type: "MemoryData" top: "m" top: "label"
+        memory_data_param { batch_size: 2 channels: 3 height: 1 width: 1 } }
+layer { name: "dummy" type: "DummyData" top: "d" top: "c"
+        dummy_data_param { shape { dim: 2 dim: 3 dim: 1 dim: 1 }
+                           shape { dim: 2 dim: 3 dim: 1 dim: 1 }
+                           data_filler { type: "gaussian" std: 1 }
+                           data_filler { type: "constant" value: 0.5 } } }
+layer { name: "sum" type: "Eltwise" bottom: "m" bottom: "d" bottom: "c" top: "s" }
+layer { name: "ip" type: "InnerProduct" bottom: "s" top: "y"
+        inner_product_param { num_output: 4 weight_filler { type: "gaussian" std: 1 } } }"""
+    path = tmp_path / "data.prototxt"
+    path.write_text(body)
+    data = gaussian((6, 3, 1, 1), seed=2)
+    labels = np.arange(6, dtype=np.float32)
+    outs = []
+    for mode in (caffe.set_mode_cpu, caffe.set_mode_gpu):
+        mode()
+        caffe.set_random_seed(3)
+        net = caffe.Net(str(path), caffe.TEST)
+        net.set_input_arrays(data, labels)
+        outs.append([np.array(net.forward()["y"]) for _ in range(4)])
+    for c, g in zip(*outs):
+        np.testing.assert_allclose(g, c, rtol=RTOL, atol=ATOL)
+    assert not np.allclose(outs[0][0], outs[0][1])  # the gaussian top is refilled

@@ -407,9 +407,14 @@ def test_list_for_non_repeated_field():
                     "[...] is not allowed (layer 'c')")
 
 
-def test_v1_layers_are_rejected():
-    text, _ = _error('name: "old"\nlayers {\n name: "conv1"\n type: CONVOLUTION\n}\n')
-    assert text == "net.prototxt:2: V1 'layers' format is not supported; use 'layer'"
+def test_v1_layers_parse_and_their_errors_name_the_layer():
+    # V1 `layers` are parsed as caffe.proto declares them (upgrade.py brings them up to date)
+    net = parse_text('name: "old"\nlayers {\n name: "conv1"\n type: CONVOLUTION\n}\n',
+                     "NetParameter")
+    assert net.getlist("layers")[0].get("type") == "CONVOLUTION"
+    text, _ = _error('layers {\n name: "conv1"\n type: CONVOLUTION\n blobs_lrr: 1\n}\n')
+    assert text == ("net.prototxt:4: unknown field 'blobs_lrr' in V1LayerParameter "
+                    "(layer 'conv1'); did you mean 'blobs_lr'?")
 
 
 def test_dropout_has_only_upstream_fields():

@@ -5,6 +5,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include "bindings/data_binding.hpp"
 #include "bindings/record_stream_binding.hpp"
 #include "core/errors.hpp"
 #include "core/mode.hpp"
@@ -242,6 +243,7 @@ PYBIND11_MODULE(_core, m) {
     RegisterMean(key, v, {mean.shape(0), mean.shape(1), mean.shape(2)});
   });
   BindRecordStreams(m);
+  BindDataSources(m);
   m.def("registered_datasets", &RegisteredDatasets);
   m.def("clear_datasets", &ClearDatasets);
   // The core threads across images; the BLAS stays on the calling thread (core/parallel.hpp).

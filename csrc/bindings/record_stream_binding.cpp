@@ -6,6 +6,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/stl.h>
 
+#include "bindings/hold_python.hpp"
 #include "core/errors.hpp"
 #include "data/record_stream.hpp"
 
@@ -13,20 +14,6 @@ namespace py = pybind11;
 
 namespace augdrop {
 namespace {
-
-// A Python object kept by the core's registry, which may outlive the interpreter: released
-// under the GIL, or left alone once the interpreter is gone.
-std::shared_ptr<py::object> HoldPython(py::object object) {
-  return std::shared_ptr<py::object>(new py::object(std::move(object)), [](py::object* p) {
-    if (Py_IsInitialized()) {
-      py::gil_scoped_acquire gil;
-      delete p;
-    } else {
-      p->release();
-      delete p;
-    }
-  });
-}
 
 // The reader's interface: attributes num and shape (C, H, W); read_into(images, labels)
 // fills uint8 (count, C, H, W) and float32 (count,) arrays; seek(position).

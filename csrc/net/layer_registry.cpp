@@ -19,6 +19,7 @@
 #include "layers/data_layer.hpp"
 #include "layers/deconv_layer.hpp"
 #include "layers/dropout_layer.hpp"
+#include "layers/dummy_data_layer.hpp"
 #include "layers/eltwise_layer.hpp"
 #include "layers/elu_layer.hpp"
 #include "layers/embed_layer.hpp"
@@ -26,8 +27,11 @@
 #include "layers/exp_layer.hpp"
 #include "layers/filter_layer.hpp"
 #include "layers/flatten_layer.hpp"
+#include "layers/hdf5_data_layer.hpp"
+#include "layers/hdf5_output_layer.hpp"
 #include "layers/hinge_loss_layer.hpp"
 #include "layers/im2col_layer.hpp"
+#include "layers/image_data_layer.hpp"
 #include "layers/infogain_loss_layer.hpp"
 #include "layers/inner_product_layer.hpp"
 #include "layers/input_layer.hpp"
@@ -35,6 +39,7 @@
 #include "layers/lrn_layer.hpp"
 #include "layers/lstm_layer.hpp"
 #include "layers/lstm_unit_layer.hpp"
+#include "layers/memory_data_layer.hpp"
 #include "layers/multinomial_logistic_loss_layer.hpp"
 #include "layers/mvn_layer.hpp"
 #include "layers/parameter_layer.hpp"
@@ -59,6 +64,7 @@
 #include "layers/tanh_layer.hpp"
 #include "layers/threshold_layer.hpp"
 #include "layers/tile_layer.hpp"
+#include "layers/window_data_layer.hpp"
 
 namespace augdrop {
 namespace {
@@ -88,6 +94,7 @@ const std::map<std::string, Factory>& Registry() {
       {"Data", Make<DataLayer>()},
       {"Deconvolution", Make<DeconvolutionLayer>()},
       {"Dropout", Make<DropoutLayer>()},
+      {"DummyData", Make<DummyDataLayer>()},
       {"Eltwise", Make<EltwiseLayer>()},
       {"ELU", Make<ELULayer>()},
       {"Embed", Make<EmbedLayer>()},
@@ -95,8 +102,11 @@ const std::map<std::string, Factory>& Registry() {
       {"Exp", Make<ExpLayer>()},
       {"Filter", Make<FilterLayer>()},
       {"Flatten", Make<FlattenLayer>()},
+      {"HDF5Data", Make<HDF5DataLayer>()},
+      {"HDF5Output", Make<HDF5OutputLayer>()},
       {"HingeLoss", Make<HingeLossLayer>()},
       {"Im2col", Make<Im2colLayer>()},
+      {"ImageData", Make<ImageDataLayer>()},
       {"InfogainLoss", Make<InfogainLossLayer>()},
       {"InnerProduct", Make<InnerProductLayer>()},
       {"Input", Make<InputLayer>()},
@@ -104,6 +114,7 @@ const std::map<std::string, Factory>& Registry() {
       {"LRN", Make<LRNLayer>()},
       {"LSTM", Make<LSTMLayer>()},
       {"LSTMUnit", Make<LSTMUnitLayer>()},
+      {"MemoryData", Make<MemoryDataLayer>()},
       {"MultinomialLogisticLoss", Make<MultinomialLogisticLossLayer>()},
       {"MVN", Make<MVNLayer>()},
       {"Parameter", Make<ParameterLayer>()},
@@ -128,6 +139,7 @@ const std::map<std::string, Factory>& Registry() {
       {"TanH", Make<TanHLayer>()},
       {"Threshold", Make<ThresholdLayer>()},
       {"Tile", Make<TileLayer>()},
+      {"WindowData", Make<WindowDataLayer>()},
   };
   return registry;
 }

@@ -30,10 +30,12 @@ import numpy as np
 
 from . import schema
 from .textformat import Message, message_from_dict
+from .upgrade import V0_LAYER_TYPES, announce
 
 __all__ = ["CaffeModelError", "read_caffemodel", "write_caffemodel", "read_blobproto",
            "write_blobproto", "read_solverstate", "write_solverstate", "caffemodel_from_bytes",
-           "blobproto_from_bytes", "solverstate_from_bytes", "encode_message", "decode_message"]
+           "blobproto_from_bytes", "solverstate_from_bytes", "encode_message", "decode_message",
+           "read_net_param", "write_net_param", "RawBlobProto"]
 
 
 class CaffeModelError(ValueError):
@@ -261,6 +263,9 @@ class _Reader:
             blobs.append(self.blob(s, e, "%s blob %d" % (label, i), at))
         return name, type_name, blobs
 
+    def has_v0_layer(self, pos, end):
+        return any(number == 1 for number, _, _, _ in self.fields(pos, end))
+
     def v1_layer(self, pos, end, index):
         name, type_name, blob_spans, v0 = "", "", [], None
         for number, wt, value, start in self.fields(pos, end):
@@ -284,7 +289,9 @@ class _Reader:
                 if number == 1 and not name:
                     name = self.text(value, start)
                 elif number == 2 and not type_name:
-                    type_name = self.text(value, start)
+                    v0_type = self.text(value, start)  # "conv": its V1 enum, then its name
+                    type_name = schema.V1_LAYER_TYPE_NAMES.get(V0_LAYER_TYPES.get(v0_type),
+                                                               v0_type)
                 elif number == 50:
                     blob_spans.append((value[0], value[1], start))
         label = "layer '%s'" % name if name else "layer %d" % index
@@ -315,7 +322,7 @@ def caffemodel_from_bytes(data, filename="<bytes>", with_net_name=False):
 
 
 def _caffemodel(r, with_net_name):
-    layers, net_name, known = [], "", False
+    layers, net_name, known, old = [], "", False, None
     for number, wt, value, start in r.fields(0, len(r.buf)):
         fd = r.check("NetParameter", number, wt, start)
         known = known or fd is not None
@@ -323,11 +330,32 @@ def _caffemodel(r, with_net_name):
             layers.append(r.layer(value[0], value[1], len(layers)))
         elif number == 2:
             layers.append(r.v1_layer(value[0], value[1], len(layers)))
+            old = old or ("V0 format" if r.has_v0_layer(value[0], value[1]) else "V1 format")
         elif number == 1:
             net_name = r.text(value, start)
     if not known:
         r.error("no NetParameter field found (not a .caffemodel?)", 0)
+    if old:  # read as Caffe's UpgradeNetAsNeeded would have upgraded it
+        announce(r.filename, old)
     return (net_name, layers) if with_net_name else layers
+
+
+def read_net_param(path):
+    """A whole binary NetParameter (a .caffemodel) as a textformat Message, every field
+    decoded except the blobs, which stay RawBlobProto (their bytes as they are: a model of
+    hundreds of MB is not turned into Python floats). For `augdrop-caffe upgrade`."""
+    r = _Reader.from_file(path, _CAFFEMODEL)
+    msg = _decode(r, 0, len(r.buf), "NetParameter", raw_blobs=True)
+    if not msg.fields:
+        r.error("no NetParameter field found (not a .caffemodel?)", 0)
+    return msg
+
+
+def write_net_param(path, msg):
+    """Write a NetParameter Message (e.g. read_net_param's, upgraded) as a binary protobuf."""
+    if msg.type_name != "NetParameter":
+        raise TypeError("write_net_param needs a NetParameter, got %s" % msg.type_name)
+    _write_atomic(path, encode_message(msg))
 
 
 def read_blobproto(path):
@@ -503,6 +531,21 @@ def _scalar_bytes(fd, values):
     raise NotImplementedError("encoding of %s fields" % t)
 
 
+class RawBlobProto(Message):
+    """A BlobProto kept as its wire bytes (read_net_param); encode_message writes them back
+    unchanged."""
+
+    __slots__ = ("raw",)
+
+    def __init__(self, raw):
+        super().__init__("BlobProto")
+        self.raw = raw
+
+    def to_array(self, what="blob"):
+        """The blob as a float32 array shaped as Caffe's Blob::FromProto shapes it."""
+        return _Reader(self.raw, what).blob(0, len(self.raw), what)
+
+
 def _field_chunks(msg, skip=()):
     chunks = []
     table = schema.MESSAGES[msg.type_name]
@@ -511,7 +554,8 @@ def _field_chunks(msg, skip=()):
             continue
         fd = table[name]
         if schema.is_message_type(fd.type):
-            payload = b"".join(_len_field(fd.number, encode_message(v)) for v in values)
+            payload = b"".join(_len_field(fd.number, v.raw if isinstance(v, RawBlobProto)
+                                          else encode_message(v)) for v in values)
         else:
             payload = _scalar_bytes(fd, values)
         chunks.append((fd.number, payload))
@@ -536,15 +580,18 @@ def _merge(dst, src):
             dst._store(name, values[-1], None)
 
 
-def _decode(r, pos, end, type_name):
+def _decode(r, pos, end, type_name, raw_blobs=False):
     msg = Message(type_name)
     for number, wt, value, start in r.fields(pos, end):
         fd = r.check(type_name, number, wt, start)
         if fd is None:
             continue  # an unknown field, as protobuf skips it
         t = fd.type
+        if t == "BlobProto" and raw_blobs:
+            sub = RawBlobProto(bytes(r.buf[value[0]:value[1]]))
+        elif schema.is_message_type(t):
+            sub = _decode(r, value[0], value[1], t, raw_blobs)
         if schema.is_message_type(t):
-            sub = _decode(r, value[0], value[1], t)
             if fd.repeated:
                 msg._append(fd.name, sub, None)
             elif msg.fields.get(fd.name):  # a singular message given twice is merged

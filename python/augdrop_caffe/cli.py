@@ -156,6 +156,54 @@ def _cmd_data(args):
     return 0
 
 
+def _is_binary(path):
+    """A .caffemodel (binary protobuf) rather than a prototxt: by its name, else by its bytes."""
+    if path.endswith((".caffemodel", ".binaryproto", ".pb")):
+        return True
+    if path.endswith((".prototxt", ".pbtxt", ".txt")):
+        return False
+    with open(path, "rb") as f:
+        head = f.read(4096)
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as e:
+        return e.start < len(head) - 4  # not just a character cut at the end of the sample
+    return b"\0" in head
+
+
+def _cmd_upgrade(args):
+    """Caffe's upgrade_net_proto_text / upgrade_net_proto_binary (and upgrade_solver_proto_text):
+    the file brought to the current format, written as text or binary like the input."""
+    from . import textformat
+    from .caffemodel import read_net_param, write_net_param
+    from .upgrade import upgrade_net, upgrade_solver
+
+    if not os.path.isfile(args.input):
+        raise FileNotFoundError(f"{args.input}: file not found")
+    if _is_binary(args.input):
+        message = read_net_param(args.input)
+        done = upgrade_net(message, args.input)
+        write_net_param(args.output, message)
+    else:
+        try:
+            message = textformat.parse_file(args.input, "NetParameter")
+        except PrototxtError as net_error:
+            try:  # a solver prototxt
+                message = textformat.parse_file(args.input, "SolverParameter")
+            except PrototxtError:
+                raise net_error from None
+        done = (upgrade_net if message.type_name == "NetParameter" else upgrade_solver)(
+            message, args.input)
+        text = textformat.format_message(message)
+        with open(args.output, "w", encoding="utf-8") as f:
+            f.write(text)
+    if done:
+        print(f"Upgraded {args.input} from {' and '.join(done)}; wrote {args.output}")
+    else:
+        print(f"{args.input} is already in the current format; wrote {args.output}")
+    return 0
+
+
 def _cmd_replicate(args):
     from .experiments.sweep import replicate
 
@@ -318,6 +366,14 @@ def build_parser():
                    help="ZCA regularizer added to the covariance's diagonal (pylearn2: 0.1)")
     w.add_argument("--data-root")
     d.set_defaults(func=_cmd_data)
+
+    u = sub.add_parser("upgrade", help="bring an old (V0/V1) net prototxt, solver prototxt or "
+                                       ".caffemodel to the current format, as Caffe's "
+                                       "upgrade_net_proto_text / _binary")
+    u.add_argument("input", help="a .prototxt (net or solver) or a .caffemodel")
+    u.add_argument("output", help="written as the input is: text for a prototxt, binary for a "
+                                  ".caffemodel")
+    u.set_defaults(func=_cmd_upgrade)
 
     r = sub.add_parser("replicate", help="train the runs of a paper table (resumable)")
     r.add_argument("table", nargs="?", help="table1, table3, table4 (table4-cifar10, table4-svhn), or the "

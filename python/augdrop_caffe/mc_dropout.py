@@ -49,7 +49,7 @@ def build_net(model, weights=None, dropout=(None, {}), stochastic=True, data_roo
     layers in TRAIN behaviour when stochastic; weights from a .caffemodel."""
     if not os.path.isfile(model):
         raise FileNotFoundError(f"net prototxt not found: {model}")
-    message = textformat.parse_file(model, "NetParameter")
+    message = textformat.parse_file(model, "NetParameter", upgrade=True)
     net_dict = message.to_dict()
     default, per_layer = dropout
     if default is not None or per_layer:

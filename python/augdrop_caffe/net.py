@@ -91,7 +91,7 @@ class Net:
         stages = () if stages is None else stages  # pycaffe's default is None
         if isinstance(model, (str, bytes, os.PathLike)) and not os.path.isfile(model):
             raise FileNotFoundError(f"net prototxt not found: {model}")
-        message, model = textformat.parse_source(model, "NetParameter")
+        message, model = textformat.parse_source(model, "NetParameter", upgrade=True)
         net_dict = message.to_dict()
         try:
             # Only the layers of this phase, level and stages are built, so only their data
@@ -286,6 +286,27 @@ class Net:
         num = len(next(iter(kwargs.values())))
         return {name: v[:num] for name, v in results.items()}
 
+    def set_input_arrays(self, data, labels, layer=None):
+        """Hand a MemoryData layer its arrays, as pycaffe's Net.set_input_arrays: data
+        (n, C, H, W) and labels (n,) (or (n, 1, 1, 1)), float32 and C-contiguous, n a
+        multiple of the layer's batch_size. The layer reads them in place at each forward
+        pass; the Net keeps references so that they stay alive. `layer`: the MemoryData
+        layer's name (default: the net's first layer, which pycaffe requires it to be)."""
+        index = 0 if layer is None else self._layer_names.index(layer)
+        if self.layers[index].type != "MemoryData":
+            raise engine_error(f"set_input_arrays needs a MemoryData layer; layer "
+                               f"'{self.layers[index].name}' is {self.layers[index].type}",
+                               self.layers[index].name, self.layers[index].type, self._source)
+        for what, array in (("data", data), ("labels", labels)):
+            if not (isinstance(array, np.ndarray) and array.dtype == np.float32
+                    and array.flags.c_contiguous):
+                raise TypeError(f"set_input_arrays: {what} must be a C-contiguous float32 "
+                                f"numpy array (np.ascontiguousarray(x, dtype=np.float32))")
+        if labels.ndim == 1:  # pycaffe's reshape to (n, 1, 1, 1), a view of the same memory
+            labels = labels[:, None, None, None]
+        self._call(_core.set_input_arrays, self._net, index, data, labels)
+        self._input_arrays = (data, labels)
+
     def clear_param_diffs(self):
         self._net.clear_param_diffs()
 
@@ -310,8 +331,11 @@ class Net:
                 raise engine_error(f"{path}: layer '{name}' has {len(arrays)} param blobs, the "
                                    f"net's layer has {len(targets)}", name, layer_type, path)
             for i, (src, dst) in enumerate(zip(arrays, targets)):
-                if src.size != dst.count or (src.ndim == len(dst.shape)
-                                             and tuple(src.shape) != tuple(dst.shape)):
+                # Caffe's Blob::ShapeEquals: the same shape, or, for a legacy 4-D blob
+                # (num, channels, height, width), the param's shape padded with 1s in front.
+                shape = tuple(dst.shape)
+                legacy = (1,) * (4 - len(shape)) + shape if len(shape) <= 4 else None
+                if src.shape != shape and not (src.ndim == 4 and src.shape == legacy):
                     raise engine_error(f"{path}: layer '{name}' param {i} has shape "
                                        f"{tuple(src.shape)}, the net expects {tuple(dst.shape)}",
                                        name, layer_type, path)

@@ -29,7 +29,7 @@ def _resolve(path, solver_path):
 def load_solver_param(path):
     """Parse a solver prototxt (or caffe_pb2.SolverParameter) and inline the nets it names:
     (dict, train message, tests)."""
-    message, path = textformat.parse_source(path, "SolverParameter")
+    message, path = textformat.parse_source(path, "SolverParameter", upgrade=True)
     param = message.to_dict()
     # Each net with the parsed message and file it came from, for error locations.
     sources = {}
@@ -37,7 +37,7 @@ def load_solver_param(path):
         entries = [(m, path) for m in message.getlist(inline_field)]
         for name in param.pop(file_field, []):
             net_path = _resolve(name, path)
-            entries.append((textformat.parse_file(net_path, "NetParameter"), net_path))
+            entries.append((textformat.parse_file(net_path, "NetParameter", upgrade=True), net_path))
         if entries:
             param[inline_field] = [m.to_dict() for m, _ in entries]
             sources[inline_field] = entries

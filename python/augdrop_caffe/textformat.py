@@ -406,6 +406,8 @@ def _int_of(text):
 
 
 _TRUE = frozenset(("true", "True", "t"))
+# The blocks whose name an error inside them reports (V1 and V0 layers of old nets too).
+_LAYER_TYPES = frozenset(("LayerParameter", "V1LayerParameter", "V0LayerParameter"))
 _FALSE = frozenset(("false", "False", "f"))
 
 
@@ -496,8 +498,6 @@ class _Parser:
         name_tok = self.take()
         name = name_tok.value
         fd = schema.field(msg.type_name, name)
-        if msg.type_name == "NetParameter" and name == "layers":
-            self.fail("V1 'layers' format is not supported; use 'layer'", name_tok)
         if fd is None:
             self.fail("unknown field '%s' in %s" % (name, msg.type_name), name_tok,
                       _close_match(name, schema.MESSAGES[msg.type_name]))
@@ -539,7 +539,7 @@ class _Parser:
                 msg._append(fd.name, sub, line_tok.line)
             else:
                 msg._store(fd.name, sub, line_tok.line)
-            is_layer = fd.type == "LayerParameter"
+            is_layer = fd.type in _LAYER_TYPES
             if is_layer:
                 self.layers.append((sub, self.i - 1, open_tok.line))
             self.parse_body(sub, open_tok, "}" if open_tok.value == "{" else ">", fd.name)
@@ -623,19 +623,24 @@ class _Parser:
         wrong("one of " + ", ".join(values))
 
 
-def parse_text(text, root_type, filename="<string>"):
+def parse_text(text, root_type, filename="<string>", upgrade=False):
     """Parse prototxt text into a Message of `root_type` ('NetParameter', 'SolverParameter'
-    or any schema message). Raises PrototxtError."""
+    or any schema message). With upgrade=True an old NetParameter or SolverParameter (V0 and
+    V1 layers, legacy inputs, solver_type, ...) is brought to the current format as Caffe
+    reads it, and the upgrade is logged once per file (upgrade.py). Raises PrototxtError."""
     if root_type not in schema.MESSAGES:
         raise ValueError("unknown message type %r" % (root_type,))
     if text.startswith("\ufeff"):
         text = text[1:]
     root = Message(root_type)
     _Parser(_tokenize(text), filename).parse_body(root)
+    if upgrade:
+        from .upgrade import upgrade_message  # upgrade builds on this module
+        upgrade_message(root, filename)
     return root
 
 
-def parse_file(path, root_type):
+def parse_file(path, root_type, upgrade=False):
     """Parse a prototxt file; errors name the file as `path` was given."""
     filename = str(path)
     try:
@@ -643,10 +648,10 @@ def parse_file(path, root_type):
             raw = f.read()
     except OSError as e:
         raise PrototxtError(filename, None, "cannot read prototxt: %s" % (e.strerror or e)) from e
-    return parse_bytes(raw, root_type, filename)
+    return parse_bytes(raw, root_type, filename, upgrade)
 
 
-def parse_bytes(raw, root_type, filename="<bytes>"):
+def parse_bytes(raw, root_type, filename="<bytes>", upgrade=False):
     """Parse a prototxt file's bytes (UTF-8 text). Raises PrototxtError."""
     try:
         text = raw.decode("utf-8")
@@ -654,7 +659,7 @@ def parse_bytes(raw, root_type, filename="<bytes>"):
         line = raw.count(b"\n", 0, e.start) + 1
         raise PrototxtError(filename, line, "the file is not UTF-8 text (byte offset %d); is "
                             "it a binary file?" % e.start) from None
-    return parse_text(text, root_type, filename)
+    return parse_text(text, root_type, filename, upgrade)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -706,7 +711,8 @@ def _format_scalar(fd, v):
     return str(v)  # integers, enum names
 
 
-_NEVER_ONE_LINE = frozenset(("LayerParameter", "NetParameter", "SolverParameter"))
+_NEVER_ONE_LINE = frozenset(("LayerParameter", "NetParameter", "SolverParameter",
+                             "V1LayerParameter", "V0LayerParameter"))
 
 
 def _format_body(msg, level, indent, out):

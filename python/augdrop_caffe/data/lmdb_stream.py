@@ -1,6 +1,6 @@
-"""A Caffe LMDB of Datum records read record by record, as Caffe's Data layer reads it: in key
-order from the first record, wrapping around at the end, a few batches ahead in a prefetch
-thread (Caffe's BasePrefetchingDataLayer). The core's Data layer pulls each batch
+"""A Caffe LMDB of Datum records (or a LevelDB, read with plyvel) read record by record, as
+Caffe's Data layer reads it: in key order from the first record, wrapping around at the end,
+a few batches ahead in a prefetch thread (Caffe's BasePrefetchingDataLayer). The core's Data layer pulls each batch
 (csrc/data/record_stream.hpp); the random transformations stay in the core, so the batches
 are exactly those of reading the whole database into memory.
 
@@ -18,6 +18,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
+from .images import decode_image
 from .readers import DataError, parse_datum
 
 PREFETCH_BATCHES = 4  # as Caffe's PREFETCH_COUNT
@@ -76,15 +77,22 @@ def _release_pages(path):
         pass
 
 
-def decode_record(path, key, value, shape=None):
-    """(uint8 image (C, H, W), label) of one Datum record; shape: what earlier records had."""
+def decode_record(path, key, value, shape=None, color=None):
+    """(uint8 image (C, H, W), label) of one Datum record; shape: what earlier records had;
+    color: how an encoded record decodes (None: its own channels; True: BGR, transform_param
+    force_color; False: gray, force_gray)."""
     try:
         d = parse_datum(value)
     except (IndexError, ValueError) as e:
         raise DataError(f"{path}: record {bytes(key)!r} is not a Caffe Datum ({e})") from None
     if d.get("encoded"):
-        raise DataError(f"{path}: record {bytes(key)!r} holds an encoded image; only raw Datum "
-                        f"pixels are supported")
+        # JPEG/PNG bytes (convert_imageset --encoded): decoded in their own channels, as
+        # Caffe's DecodeDatumToCVMatNative (data/images.py)
+        image = decode_image(d["data"], f"{path}: record {bytes(key)!r}", color)
+        if shape is not None and image.shape != tuple(shape):
+            raise DataError(f"{path}: record {bytes(key)!r} decodes to shape {image.shape}, "
+                            f"earlier records to {tuple(shape)}")
+        return image, d["label"]
     s = (d["channels"], d["height"], d["width"])
     if min(s) <= 0:
         raise DataError(f"{path}: record {bytes(key)!r} has shape {s}; a Datum's channels, "
@@ -97,20 +105,95 @@ def decode_record(path, key, value, shape=None):
     return np.frombuffer(d["data"], dtype=np.uint8).reshape(s), d["label"]
 
 
-def lmdb_info(path):
-    """(number of records, (C, H, W) of the first record)."""
+def is_leveldb(path):
+    """A LevelDB folder (CURRENT, *.ldb) rather than an LMDB one (data.mdb)."""
+    return (os.path.isfile(os.path.join(path, "CURRENT"))
+            and not os.path.isfile(os.path.join(path, "data.mdb")))
+
+
+# LevelDB allows one open handle per database and process: shared, as LMDB environments are.
+_leveldbs = {}  # real path -> [DB, users]
+
+
+@contextmanager
+def _leveldb(path):
+    try:
+        import plyvel
+    except ImportError:
+        raise DataError(f"{path}: reading LevelDB needs the plyvel package (pip install plyvel, "
+                        f"or pip install 'augdrop-caffe[leveldb]')") from None
+    real = os.path.realpath(path)
+    with _environments_lock:
+        if real not in _leveldbs:
+            try:
+                _leveldbs[real] = [plyvel.DB(real, create_if_missing=False), 0]
+            except (plyvel.Error, OSError) as e:
+                raise DataError(f"{path}: cannot open LevelDB ({e})") from None
+        entry = _leveldbs[real]
+        entry[1] += 1
+    try:
+        yield entry[0]
+    finally:
+        with _environments_lock:
+            entry[1] -= 1
+            if entry[1] == 0:
+                del _leveldbs[real]
+                entry[0].close()
+
+
+def _leveldb_records(path, start, wrap, shape, color):
+    """iterate_records over a LevelDB: in key order, as Caffe's LevelDBCursor."""
+    with _leveldb(path) as db:
+        while True:
+            found = False
+            with db.iterator() as it:
+                for key, value in it:
+                    found = True
+                    if start > 0:
+                        start -= 1
+                        continue
+                    image, label = decode_record(path, key, value, shape, color)
+                    shape = image.shape
+                    yield image, label
+            if not found:
+                raise DataError(f"{path}: the LevelDB holds no records")
+            if not wrap and start == 0:
+                return
+
+
+def _leveldb_info(path, color):
+    with _leveldb(path) as db:
+        num, first = 0, None
+        with db.iterator() as it:
+            for key, value in it:
+                if first is None:
+                    first = (key, value)
+                num += 1
+        if not num:
+            raise DataError(f"{path}: the LevelDB holds no records")
+        image, _ = decode_record(path, *first, color=color)
+        return num, image.shape
+
+
+def lmdb_info(path, color=None):
+    """(number of records, (C, H, W) of the first record) of an LMDB (or a LevelDB)."""
+    if is_leveldb(path):
+        return _leveldb_info(path, color)
     with _environment(path) as env, env.begin() as txn:
         num = txn.stat()["entries"]
         cursor = txn.cursor()
         if not num or not cursor.first():
             raise DataError(f"{path}: the LMDB holds no records")
-        image, _ = decode_record(path, cursor.key(), cursor.value())
+        image, _ = decode_record(path, cursor.key(), cursor.value(), color=color)
         return num, image.shape
 
 
-def iterate_records(path, start=0, wrap=False, shape=None):
+def iterate_records(path, start=0, wrap=False, shape=None, color=None):
     """(image, label) of the records in key order from record `start` on: once to the end,
     or, with wrap, around and around (close the generator to stop)."""
+    if is_leveldb(path):
+        yield from _leveldb_records(path, start, wrap, shape, color)
+        return
     with _environment(path) as env, env.begin() as txn:
         cursor = txn.cursor()
         if not cursor.first():
@@ -120,7 +203,7 @@ def iterate_records(path, start=0, wrap=False, shape=None):
                 cursor.first()
         read = 0
         while True:
-            image, label = decode_record(path, cursor.key(), cursor.value(), shape)
+            image, label = decode_record(path, cursor.key(), cursor.value(), shape, color)
             shape = image.shape
             yield image, label
             read += image.nbytes
@@ -133,7 +216,7 @@ def iterate_records(path, start=0, wrap=False, shape=None):
                 cursor.first()
 
 
-def _prefetch(path, batch, shape, start, batches, stop):
+def _prefetch(path, batch, shape, start, batches, stop, color):
     """The prefetch thread: batches of `batch` records from `start` into `batches` until
     `stop`; an error is queued for the reader to raise."""
     def put(item):
@@ -145,7 +228,7 @@ def _prefetch(path, batch, shape, start, batches, stop):
                 pass
         return False
 
-    records = iterate_records(path, start, wrap=True, shape=shape)
+    records = iterate_records(path, start, wrap=True, shape=shape, color=color)
     try:
         while not stop.is_set():
             images = np.empty((batch,) + tuple(shape), dtype=np.uint8)
@@ -163,9 +246,10 @@ def _prefetch(path, batch, shape, start, batches, stop):
 class LmdbReader:
     """One Data layer's cursor over an LMDB: num, shape, read_into(images, labels), seek."""
 
-    def __init__(self, path, batch, info=None):
+    def __init__(self, path, batch, info=None, color=None):
         self.path, self.batch = path, int(batch)
-        self.num, self.shape = info or lmdb_info(path)
+        self.color = color
+        self.num, self.shape = info or lmdb_info(path, color)
         self._thread = None
         self.seek(0)
 
@@ -178,7 +262,7 @@ class LmdbReader:
         self._thread = threading.Thread(
             target=_prefetch, name=f"lmdb-prefetch {os.path.basename(self.path)}", daemon=True,
             args=(self.path, self.batch, self.shape, int(position) % self.num, self._batches,
-                  self._stop))
+                  self._stop, self.color))
         self._thread.start()
 
     def read_into(self, images, labels):

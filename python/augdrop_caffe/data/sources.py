@@ -11,8 +11,10 @@ A source is either a named data set under the data root,
                                      pixels (computed once by `augdrop-caffe data whiten
                                      cifar10` into <root>/cifar10-gcn-zca/; data/whiten.py)
 
-or a path to a Caffe LMDB folder of Datum records. A named set is read once per process and
-handed to the core, which assembles the batches; an LMDB is streamed (data/lmdb_stream.py).
+or a path to a Caffe LMDB or LevelDB folder of Datum records (raw pixels, or JPEG/PNG
+files with `encoded: true`); the folder's files tell which (data_param.backend is not read).
+A named set is read once per process and handed to the core, which assembles the batches; a
+database is streamed (data/lmdb_stream.py).
 """
 import os
 
@@ -21,7 +23,10 @@ import numpy as np
 from .._loader import _core
 from ..caffemodel import read_blobproto
 from . import readers
+from .hdf5 import Hdf5ListReader, import_h5py, write_datasets
+from .images import ImageListReader, image_list_key, open_image_list
 from .lmdb_stream import LmdbReader, iterate_records, lmdb_info
+from .windows import read_window_file, window_source_key
 from .readers import DataError
 from .root import find_data_root
 
@@ -88,16 +93,17 @@ def _lmdb_path(source):
     return source if os.path.isabs(source) else os.path.abspath(source)
 
 
-def register_source(source, data_root=None):
+def register_source(source, data_root=None, color=None):
     """Hand a source to the core once; returns the key the core knows it by. Named data sets
     are loaded into memory; an LMDB is read record by record (data/lmdb_stream.py), each
-    Data layer with its own cursor and prefetch thread."""
+    Data layer with its own cursor and prefetch thread; color: how its encoded records
+    decode (None: in their own channels; True/False: transform_param force_color/force_gray)."""
     lmdb_path = _lmdb_path(source)
     if lmdb_path is not None and os.path.isdir(lmdb_path):
-        key = f"lmdb:{lmdb_path}"
+        key = f"lmdb:{lmdb_path}" + ("" if color is None else f"|color={color}")
         if key not in _loaded:
-            info = lmdb_info(lmdb_path)  # a clear error now, not at the first batch
-            _core.register_stream(key, lambda batch: LmdbReader(lmdb_path, batch, info))
+            info = lmdb_info(lmdb_path, color)  # a clear error now, not at the first batch
+            _core.register_stream(key, lambda batch: LmdbReader(lmdb_path, batch, info, color))
             _loaded[key] = (info[0],) + tuple(info[1])
         return key
     key = f"{source}@{find_data_root(data_root)}"
@@ -177,9 +183,66 @@ def _register_infogain(source):
     return key
 
 
+def _register_image_list(param):
+    """An ImageData layer's list, read image by image by each layer that names it
+    (data/images.py); the core's key for it."""
+    source = param["source"][-1]
+    options = (param.get("root_folder", [""])[-1], param.get("new_height", [0])[-1],
+               param.get("new_width", [0])[-1], param.get("is_color", [True])[-1])
+    key = image_list_key(source, *options)
+    if key not in _loaded:
+        first = open_image_list(source, *options)  # the list read and checked once
+        _core.register_image_source(key, lambda: ImageListReader(first.source, first.entries,
+                                                                 *options))
+        _loaded[key] = first.num
+    return key
+
+
+def _register_hdf5_list(source, tops):
+    """An HDF5Data layer's file list for these tops, its files read as layers reach them
+    (data/hdf5.py)."""
+    key = f"hdf5:{os.path.abspath(source)}|tops={','.join(tops)}"
+    if key not in _loaded:
+        reader = Hdf5ListReader(source, tops)  # checks every file's datasets now
+        _core.register_hdf5_source(key, reader)
+        _loaded[key] = reader.num_files
+    return key
+
+
+def _register_window_file(param):
+    """A WindowData layer's window file, its images decoded once (data/windows.py)."""
+    source, root_folder = param["source"][-1], param.get("root_folder", [""])[-1]
+    key = window_source_key(source, root_folder)
+    if key not in _loaded:
+        images, windows, channels = read_window_file(source, root_folder)
+        _core.register_window_source(key, images, windows, channels)
+        _loaded[key] = len(images)
+    return key
+
+
+def _install_hdf5_writer(layer_name):
+    if "hdf5-writer" not in _loaded:
+        import_h5py(f"layer '{layer_name}' (HDF5Output)")
+        _core.set_hdf5_writer(write_datasets)
+        _loaded["hdf5-writer"] = True
+
+
+def _forced_color(layer, name):
+    """transform_param's force_color (True) / force_gray (False) for encoded Datums, or None."""
+    tp = (layer.get("transform_param") or [{}])[-1]
+    force_color = tp.get("force_color", [False])[-1]
+    force_gray = tp.get("force_gray", [False])[-1]
+    if force_color and force_gray:
+        raise DataError(f"layer '{name}': transform_param cannot set both force_color and "
+                        f"force_gray")
+    return True if force_color else False if force_gray else None
+
+
 def prepare_net_data(net_dict, data_root=None, layers=None):
-    """Load the Data layers' sources (and mean files) and the InfogainLoss matrices named by
-    infogain_loss_param.source, and point the layers at the core's copy.
+    """Load the data layers' sources (and mean files) and point the layers at the core's copy:
+    Data (a named set, an LMDB or a LevelDB), ImageData (a list of images), HDF5Data (a
+    list of .h5 files), WindowData (an R-CNN window file); HDF5Output gets h5py's writer;
+    InfogainLoss gets its matrix H from infogain_loss_param.source.
 
     net_dict is a NetParameter as plain dicts (textformat's to_dict); it is changed in place.
     layers: the indices of the layers to prepare, those the nets to be built keep (the net's
@@ -188,18 +251,35 @@ def prepare_net_data(net_dict, data_root=None, layers=None):
     all_layers = net_dict.get("layer", [])
     for index in sorted(set(range(len(all_layers)) if layers is None else layers)):
         layer = all_layers[index]
-        if layer.get("type", [""])[-1] == "InfogainLoss":
+        kind = layer.get("type", [""])[-1]
+        name = layer.get("name", ["?"])[-1]
+        if kind == "InfogainLoss":
             for ip in layer.get("infogain_loss_param", []):
                 if "source" in ip:
                     ip["source"] = [_register_infogain(ip["source"][-1])]
             continue
-        if layer.get("type", [""])[-1] != "Data":
+        if kind == "Data":
+            color = _forced_color(layer, name)
+            for dp in layer.get("data_param", []):
+                if "source" not in dp:
+                    raise DataError(f"layer '{name}': data_param.source is required")
+                dp["source"] = [register_source(dp["source"][-1], data_root, color)]
+        elif kind == "ImageData":
+            for ip in layer.get("image_data_param", []):
+                if "source" in ip:
+                    ip["source"] = [_register_image_list(ip)]
+        elif kind == "HDF5Data":
+            for hp in layer.get("hdf5_data_param", []):
+                if "source" in hp:
+                    hp["source"] = [_register_hdf5_list(hp["source"][-1], layer.get("top", []))]
+        elif kind == "WindowData":
+            for wp in layer.get("window_data_param", []):
+                if "source" in wp:
+                    wp["source"] = [_register_window_file(wp)]
+        elif kind == "HDF5Output":
+            _install_hdf5_writer(name)
+        elif kind != "MemoryData":  # (MemoryData: only its transformer's mean file, below)
             continue
-        for dp in layer.get("data_param", []):
-            if "source" not in dp:
-                name = layer.get("name", ["?"])[-1]
-                raise DataError(f"layer '{name}': data_param.source is required")
-            dp["source"] = [register_source(dp["source"][-1], data_root)]
         for tp in layer.get("transform_param", []):
             if "mean_file" in tp:
                 tp["mean_file"] = [_register_mean(tp["mean_file"][-1], data_root)]
