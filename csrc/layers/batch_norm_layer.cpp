@@ -56,12 +56,7 @@ void BatchNormLayer::Reshape(const BlobVec& bottom, const BlobVec& top) {
 
 void BatchNormLayer::ChannelSum(const float* data, float alpha, float* out) {
   float* num_by_chans = num_by_chans_.mutable_cpu_data();
-  for (int64_t nc = 0; nc < num_ * channels_; ++nc) {
-    const float* row = data + nc * spatial_dim_;
-    float s = 0.f;
-    for (int64_t k = 0; k < spatial_dim_; ++k) s += row[k];
-    num_by_chans[nc] = alpha * s;
-  }
+  cpu_row_sums(num_ * channels_, spatial_dim_, data, alpha, num_by_chans);
   for (int64_t c = 0; c < channels_; ++c) {
     float s = 0.f;
     for (int64_t n = 0; n < num_; ++n) s += num_by_chans[n * channels_ + c];

@@ -108,13 +108,10 @@ void ScaleLayer::Backward_cpu(const BlobVec& top, const std::vector<bool>& propa
   if (bias_term_ && param_propagate_down(bias_param_id_)) {
     // dbias[s] += sum over inner, one outer index at a time.
     float* dbias = blobs_[bias_param_id_]->mutable_cpu_diff();
+    float* row_sums = sum_result_.mutable_cpu_data();  // (outer, S), free until dscale below
+    cpu_row_sums(outer_dim_ * scale_dim_, inner_dim_, dy, 1.f, row_sums);
     for (int64_t n = 0; n < outer_dim_; ++n)
-      for (int64_t d = 0; d < scale_dim_; ++d) {
-        const float* row = dy + (n * scale_dim_ + d) * inner_dim_;
-        float s = 0.f;
-        for (int64_t k = 0; k < inner_dim_; ++k) s += row[k];
-        dbias[d] += s;
-      }
+      for (int64_t d = 0; d < scale_dim_; ++d) dbias[d] += row_sums[n * scale_dim_ + d];
   }
   const bool learned = bottom.size() == 1;
   if ((learned && param_propagate_down(0)) || (!learned && propagate_down[1])) {
@@ -122,16 +119,7 @@ void ScaleLayer::Backward_cpu(const BlobVec& top, const std::vector<bool>& propa
     const float* x = (in_place ? &temp_ : bottom[0])->cpu_data();
     // sum_result[n, s] = sum_i dy * x, then dscale[s] (+)= sum_n sum_result[n, s].
     float* sum_result = sum_result_.mutable_cpu_data();
-    for (int64_t n = 0; n < outer_dim_; ++n)
-      for (int64_t d = 0; d < scale_dim_; ++d) {
-        const int64_t off = (n * scale_dim_ + d) * inner_dim_;
-        float s = 0.f;
-        for (int64_t k = 0; k < inner_dim_; ++k) {
-          const float prod = dy[off + k] * x[off + k];
-          s += prod;
-        }
-        sum_result[n * scale_dim_ + d] = s;
-      }
+    cpu_row_dots(outer_dim_ * scale_dim_, inner_dim_, dy, x, sum_result);
     float* dscale = ScaleBlob(bottom)->mutable_cpu_diff();
     for (int64_t d = 0; d < scale_dim_; ++d) {
       float s = 0.f;

@@ -26,6 +26,13 @@ void cpu_copy(int64_t n, const float* x, float* y);
 void cpu_set(int64_t n, float value, float* x);
 float cpu_dot(int64_t n, const float* x, const float* y);
 float cpu_asum(int64_t n, const float* x);
+// out[r] = alpha * (a[r, 0] + a[r, 1] + ... + a[r, len-1]) for rows r of the (rows, len) matrix
+// a, and out[r] = sum_k a[r, k] * b[r, k]: each row added in index order from 0, as the plain
+// loop `s += a[k]` (`s += a[k] * b[k]`) adds it, so the bits are that loop's. Faster than that
+// loop: one row's chain of dependent adds waits on the add latency, so rows go eight at a time
+// (eight independent chains) and row blocks over threads (the same bits on any thread count).
+void cpu_row_sums(int64_t rows, int64_t len, const float* a, float alpha, float* out);
+void cpu_row_dots(int64_t rows, int64_t len, const float* a, const float* b, float* out);
 
 #ifdef AUGDROP_WITH_CUDA
 // The same on device memory (math_functions.cu; cuBLAS for the BLAS ones, as Caffe's
