@@ -153,39 +153,58 @@ def _varint(buf, pos):
             raise DataError(f"varint longer than 10 bytes at byte {start}")
 
 
+def _datum_fields():
+    """{field number: (name, type)} of Caffe's Datum, from the one schema (schema.py)."""
+    from .. import schema
+
+    return {n: (f.name, f.type) for n, f in schema.FIELDS_BY_NUMBER["Datum"].items()}
+
+
+_DATUM_FIELDS = None
+# parse_datum's keys for Datum's fields (float_data keeps its short name "float").
+_DATUM_KEYS = {"float_data": "float"}
+
+
 def parse_datum(buf):
-    """Caffe's Datum record: (channels, height, width, uint8 data or float data, label).
-    A record that is not a well-formed Datum raises DataError saying where it breaks."""
-    fields = {"channels": 0, "height": 0, "width": 0, "label": 0, "data": b"", "float": []}
+    """Caffe's Datum record: {channels, height, width, label, encoded, data (bytes), float
+    (list)}. Field numbers and types come from schema.py's Datum, as caffe_pb2's do; this
+    reader walks the wire format itself so that a record that is not a well-formed Datum
+    raises DataError saying at which byte it breaks (protobuf only says that it does)."""
+    global _DATUM_FIELDS
+    if _DATUM_FIELDS is None:
+        _DATUM_FIELDS = _datum_fields()
+    fields = {"channels": 0, "height": 0, "width": 0, "label": 0, "encoded": 0, "data": b"",
+              "float": []}
     pos = 0
     while pos < len(buf):
         start = pos
         key, pos = _varint(buf, pos)
         num, wire = key >> 3, key & 7
+        name, ftype = _DATUM_FIELDS.get(num, (None, None))
+        name = _DATUM_KEYS.get(name, name)
         if wire == 0:
             value, pos = _varint(buf, pos)
-            name = {1: "channels", 2: "height", 3: "width", 5: "label", 7: "encoded"}.get(num)
-            if name:
+            if ftype in ("int32", "bool"):
                 fields[name] = value
         elif wire == 2:
             n, pos = _varint(buf, pos)
             if n > len(buf) - pos:
                 raise DataError(f"field {num} of {n} bytes at byte {start} runs past the end of "
                                 f"the {len(buf)}-byte record")
-            if num == 4:
-                fields["data"] = bytes(buf[pos:pos + n])
-            elif num == 6:
+            if ftype == "bytes":
+                fields[name] = bytes(buf[pos:pos + n])
+            elif ftype == "float":  # packed
                 if n % 4:
-                    raise DataError(f"packed float_data of {n} bytes at byte {start} is not a "
+                    raise DataError(f"packed {name}_data of {n} bytes at byte {start} is not a "
                                     f"whole number of floats")
-                fields["float"] = list(np.frombuffer(bytes(buf[pos:pos + n]), dtype="<f4"))
+                fields[name] = list(np.frombuffer(bytes(buf[pos:pos + n]), dtype="<f4"))
             pos += n
         elif wire in (1, 5):
             size = 8 if wire == 1 else 4
             if size > len(buf) - pos:
                 raise DataError(f"truncated {size}-byte field {num} at byte {start}")
-            if num == 6 and wire == 5:
-                fields["float"].append(struct.unpack("<f", bytes(buf[pos:pos + 4]))[0])
+            if ftype == "float" and wire == 5:
+                fields[name].append(struct.unpack("<f", bytes(buf[pos:pos + 4]))[0])
             pos += size
         else:
             raise DataError(f"unsupported wire type {wire} (field {num}) at byte {start}")
