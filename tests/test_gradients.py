@@ -51,8 +51,8 @@ CONV_CASES = {
                                  "num_output: 2 kernel_size: 3 kernel_size: 2 stride: 1 "
                                  "stride: 2 pad: 0 pad: 1 dilation: 2 dilation: 1"),
     "many_outputs": ((3, 5, 9, 7), "num_output: 70 kernel_size: 3 pad: 1"),
-    # Geometries the IMPLICIT engine takes (stride 1, output pixels in whole
-    # vectors), at its kernels' edges: output channels over a register tile (12) and over a
+    # Geometries the IMPLICIT engine takes (output pixels in whole vectors), at its kernels'
+    # edges: output channels over a register tile (12) and over a
     # weight-gradient block (64), a half tile of pixels (48 = 32 + 16), a long reduction, odd
     # group widths, dilation, a non-square kernel; the data gradient both as the flipped
     # convolution ("same" padding) and by col2im (less padding, input pixels not in vectors).
@@ -67,6 +67,15 @@ CONV_CASES = {
     "implicit_dilation": ((1, 2, 8, 8), "num_output: 3 kernel_size: 3 pad: 2 dilation: 2"),
     "implicit_nonsquare": ((2, 2, 8, 8), "num_output: 3 kernel_h: 3 kernel_w: 1 pad_h: 1 "
                                          "pad_w: 0"),
+    # strided: the input split into row phases (ResNet-20's 3x3 and 1x1 stride-2 layers),
+    # odd sizes whose last phase is short, unequal strides, stride with dilation
+    "implicit_stride2_resnet": ((2, 3, 8, 8), "num_output: 5 kernel_size: 3 pad: 1 stride: 2"),
+    "implicit_stride2_1x1": ((2, 4, 8, 8), "num_output: 7 kernel_size: 1 stride: 2"),
+    "implicit_stride2_odd_input": ((2, 2, 9, 9), "num_output: 3 kernel_size: 3 stride: 2"),
+    "implicit_stride_3x2": ((2, 2, 11, 16), "num_output: 4 kernel_size: 3 pad: 1 stride_h: 3 "
+                                           "stride_w: 2"),
+    "implicit_stride2_dilation": ((1, 2, 7, 7), "num_output: 3 kernel_size: 3 pad: 2 "
+                                                 "stride: 2 dilation: 2"),
 }
 
 

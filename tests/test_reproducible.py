@@ -171,3 +171,43 @@ def test_summary_json_has_provenance(tmp_path):
     assert on_disk["provenance"] == summary["provenance"]
     assert PROVENANCE_FIELDS <= set(summary["provenance"])
     assert summary["provenance"]["reduction_slots"] == 2
+
+
+def test_train_engine_option_forces_the_engines_and_the_record_says_so(tmp_path, capsys):
+    """`train --engine LAYER=ENGINE`: the engine a replay needs when the automatic choice has
+    changed since a record was made; the summary's provenance names what ran."""
+    solver = str(sample_lenet_solver(tmp_path))
+    assert cli.main(["train", "--solver", solver, "--iterations", "3", "--quiet",
+                     "--output", str(tmp_path / "run"), "--engine", "conv1=CAFFE"]) == 0
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["provenance"]["engines"] == {"conv1": "CAFFE", "conv2": "IMPLICIT"}
+    assert any("ENGINES: conv1=CAFFE" in note for note in summary["notes"])
+    with pytest.raises(ValueError, match="--engine names nope, not Convolution layers of this "
+                                         "net \\(conv1, conv2\\)"):
+        from augdrop_caffe.train import train
+        train(solver, iterations=1, output=str(tmp_path / "run2"), quiet=True,
+              engines={"nope": "CAFFE"})
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--solver", solver, "--engine", "conv1"])
+    assert "give LAYER=ENGINE" in capsys.readouterr().err
+
+
+def test_verify_replays_on_the_engines_the_record_names(tmp_path, monkeypatch):
+    from augdrop_caffe.experiments import verify as verify_module
+
+    store = ResultStore(str(tmp_path))
+    record = {"key": "lenet-mnist_standard-0.5_seed1", "setup": "lenet-mnist",
+              "dropout": "standard:0.5", "seed": 1, "quick": False, "status": "ok",
+              "provenance": {"engines": {"conv1": "CAFFE", "conv2": "IMPLICIT"},
+                             "reduction_slots": 2, "device": "cpu"}}
+    store.put(record["key"], record)
+    asked = {}
+
+    def fake_train_one(run, *args, **kwargs):
+        asked.update(kwargs)
+        return {"status": "failed", "error": "stopped by the test"}
+
+    monkeypatch.setattr(verify_module, "train_one", fake_train_one)
+    reproduced, _ = verify_module.verify(record["key"], str(tmp_path), log=lambda *a: None)
+    assert not reproduced
+    assert asked["engines"] == {"conv1": "CAFFE", "conv2": "IMPLICIT"}

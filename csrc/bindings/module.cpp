@@ -15,6 +15,7 @@
 #endif
 #include "core/rng.hpp"
 #include "data/dataset_registry.hpp"
+#include "layers/conv_layer.hpp"
 #include "layers/python_layer.hpp"
 #include "math/math_functions.hpp"
 #include "net/layer_registry.hpp"
@@ -389,6 +390,17 @@ PYBIND11_MODULE(_core, m) {
       })
       .def("layer_need_backward", &Net::layer_need_backward)
       .def("layer_engine", [](const Net& n, int i) { return n.layers().at(i)->engine(); })
+      .def("force_layer_engine", [](Net& n, int i, const std::string& engine) {
+        // A Convolution's engine from now on (ConvolutionLayer::ForceEngine); the net is
+        // reshaped so that the layer takes it, or says why it cannot.
+        auto* conv = dynamic_cast<ConvolutionLayer*>(n.layers().at(i).get());
+        if (!conv) {
+          throw Error("only Convolution layers have a choice of engine", n.layer_names().at(i),
+                      n.layers().at(i)->type());
+        }
+        conv->ForceEngine(engine);
+        n.Reshape();
+      })
       .def("layer_state", [](const Net& n, int i) { return py::bytes(n.layers().at(i)->SaveState()); })
       .def("set_layer_state", [](Net& n, int i, const std::string& s) { n.layers().at(i)->LoadState(s); })
       .def_property_readonly("bottom_ids", &Net::bottom_ids)

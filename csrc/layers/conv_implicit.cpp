@@ -9,9 +9,11 @@
 // the same products as Caffe's col2im(W^T dy), summed in another order, without col2im.
 #include <algorithm>
 
+#include "core/errors.hpp"
 #include "core/parallel.hpp"
 #include "layers/conv_layer.hpp"
 #include "math/implicit_gemm.hpp"
+#include "math/winograd.hpp"
 
 namespace augdrop {
 namespace {
@@ -45,9 +47,36 @@ int64_t ForEachImageBySlot(int64_t num, int64_t work, F&& f) {
 
 }  // namespace
 
+// Whether WINOGRAD beats IMPLICIT on a 3x3 stride-1 layer. Its transforms cost per channel
+// what its GEMMs save per pair of channels, so it needs many channels on both sides: on the
+// development machine (bench/NOTES.md step 15; bench/winograd_kernels.cpp) ResNet-20's
+// 64 -> 64 layers run 1.4x faster, its 32 -> 32 layers break even and its 16 -> 16 layers
+// are slower.
+bool WinogradPays(int64_t in_channels, int64_t out_channels) {
+  return in_channels >= 64 && out_channels >= 64;
+}
+
+void ConvolutionLayer::ForceEngine(const std::string& engine) {
+  const std::string e = engine == "DEFAULT" ? "" : engine;
+  if (e != "" && e != "CAFFE" && e != "IMPLICIT" && e != "WINOGRAD") {
+    throw Error("no engine " + engine + " (CAFFE, IMPLICIT, WINOGRAD or DEFAULT)",
+                name(), type());
+  }
+  forced_engine_ = e;
+}
+
 void ConvolutionLayer::ReshapeImplicit() {
   const ConvGeometry& g = geom_;
-  implicit_ = !caffe_engine_ && ImplicitGemmFits(g);
+  const bool caffe = forced_engine_.empty() ? caffe_engine_ : forced_engine_ == "CAFFE";
+  implicit_ = !caffe && ImplicitGemmFits(g);
+  winograd_ = false;
+  winograd_backward_ = false;
+  if (!forced_engine_.empty() && !caffe && !implicit_) {
+    throw Error("engine " + forced_engine_ + " asked for, but its geometry takes only CAFFE (" +
+                    std::to_string(g.out_h() * g.out_w()) + " output pixels, not whole vectors of " +
+                    std::to_string(kVec) + ")",
+                name(), type());
+  }
   if (!implicit_) return;
   offsets_.resize(g.channels * g.kernel_h * g.kernel_w);
   RowOffsets(g, offsets_.data());
@@ -62,9 +91,26 @@ void ConvolutionLayer::ReshapeImplicit() {
   // forward pads less than "same", many of them fall on the zero border and col2im of the
   // column diffs does less work (LeNet's conv2: 144 input pixels against 64 output ones).
   const int64_t in_hw = g.height * g.width;
-  flipped_backward_ = back_geom_.pad_h >= 0 && back_geom_.pad_w >= 0 &&
-                      ImplicitGemmFits(back_geom_) && back_geom_.out_h() == g.height &&
+  back_geom_.stride_h = back_geom_.stride_w = 1;
+  flipped_backward_ = g.stride_h == 1 && g.stride_w == 1 && back_geom_.pad_h >= 0 &&
+                      back_geom_.pad_w >= 0 && ImplicitGemmFits(back_geom_) && back_geom_.out_h() == g.height &&
                       back_geom_.out_w() == g.width && 4 * in_hw <= 5 * out_spatial_;
+  // WINOGRAD: the forward of one group, and its data gradient where that is the flipped
+  // convolution.
+  const int64_t in_group = g.channels / group_, per_group = num_output_ / group_;
+  wino_geom_ = g;
+  wino_geom_.channels = in_group;
+  wino_back_geom_ = back_geom_;
+  wino_back_geom_.channels = per_group;
+  const bool fits = WinogradFits(g);
+  winograd_ = forced_engine_.empty() ? fits && WinogradPays(in_group, per_group)
+                                     : forced_engine_ == "WINOGRAD";
+  if (winograd_ && !fits) {
+    throw Error("engine WINOGRAD asked for, but it takes only 3x3 kernels, stride 1, no "
+                "dilation and an even output height and width",
+                name(), type());
+  }
+  winograd_backward_ = winograd_ && flipped_backward_ && WinogradFits(wino_back_geom_);
   if (flipped_backward_) {
     back_offsets_.resize(num_output_ * g.kernel_h * g.kernel_w);
     RowOffsets(back_geom_, back_offsets_.data());
@@ -86,6 +132,10 @@ void ConvolutionLayer::ForwardImplicit(const BlobVec& bottom, const BlobVec& top
     const int64_t at = g * per_group * kd;
     PackRowBlocks(per_group, kd, w + at, kd, 1, packed + at);
   }
+  if (winograd_) {
+    ForwardWinograd(bottom, top);
+    return;
+  }
   float* shifteds = shifted_buffer_.mutable_cpu_data();
   for (size_t i = 0; i < bottom.size(); ++i) {
     const float* x = bottom[i]->cpu_data();
@@ -96,6 +146,33 @@ void ConvolutionLayer::ForwardImplicit(const BlobVec& bottom, const BlobVec& top
       for (int64_t g = 0; g < group_; ++g) {
         ImplicitGemm(per_group, kd, packed + g * per_group * kd, offsets_.data() + g * kd, shifted,
                      hw, b ? b + g * per_group : nullptr, y + n * out_dim + g * per_group * hw, hw);
+      }
+    });
+  }
+}
+
+void ConvolutionLayer::ForwardWinograd(const BlobVec& bottom, const BlobVec& top) {
+  const float* w = blobs_[0]->cpu_data();
+  const float* b = bias_term_ ? blobs_[1]->cpu_data() : nullptr;
+  const int64_t num = bottom[0]->shape(0);
+  const int64_t in_dim = bottom[0]->count(1), out_dim = top[0]->count(1);
+  const int64_t per_group = num_output_ / group_, in_group = wino_geom_.channels;
+  const int64_t in_hw = geom_.height * geom_.width, hw = out_spatial_;
+  const int64_t u_size = 16 * per_group * in_group;  // one group's transformed filters
+  float* u = winograd_filters_.mutable_cpu_data();
+  for (int64_t g = 0; g < group_; ++g) {
+    WinogradPackFilters(per_group, in_group, w + g * per_group * kernel_dim_, kernel_dim_, 9,
+                        false, u + g * u_size);
+  }
+  float* scratch = winograd_scratch_.mutable_cpu_data();
+  for (size_t i = 0; i < bottom.size(); ++i) {
+    const float* x = bottom[i]->cpu_data();
+    float* y = top[i]->mutable_cpu_data();
+    ForEachImage(num, num_output_ * kernel_dim_ * hw, [&](int64_t n, int t) {
+      for (int64_t g = 0; g < group_; ++g) {
+        WinogradConv(wino_geom_, per_group, u + g * u_size, x + n * in_dim + g * in_group * in_hw,
+                     b ? b + g * per_group : nullptr, y + n * out_dim + g * per_group * hw,
+                     scratch + t * winograd_scratch_.count(1));
       }
     });
   }
@@ -129,7 +206,15 @@ void ConvolutionLayer::BackwardImplicit(const BlobVec& top, const std::vector<bo
       PackRowBlocks(kd, per_group, w + at, 1, kd, packed_back + at);
     }
   }
-  if (any_dx && flipped_backward_) {
+  // WINOGRAD: the flipped W^T per group, transformed, after the forward's filters.
+  const int64_t u_size = 16 * per_group * in_group;
+  float* u_back = winograd_backward_ ? winograd_filters_.mutable_cpu_data() + group_ * u_size : nullptr;
+  if (any_dx && winograd_backward_) {
+    for (int64_t g = 0; g < group_; ++g) {
+      WinogradPackFilters(in_group, per_group, w + g * per_group * kd, taps, kd, true,
+                          u_back + g * u_size);
+    }
+  } else if (any_dx && flipped_backward_) {
     for (int64_t g = 0; g < group_; ++g) {
       const float* wg = w + g * per_group * kd;
       float* fg = flipped + g * per_group * kd;
@@ -142,6 +227,7 @@ void ConvolutionLayer::BackwardImplicit(const BlobVec& top, const std::vector<bo
   }
   float* shifteds = shifted_buffer_.mutable_cpu_data();
   float* shifted_diffs = shifted_diff_buffer_.mutable_cpu_data();
+  float* wino_scratches = winograd_scratch_.mutable_cpu_data();
   float* dyts = top_diff_t_buffer_.mutable_cpu_data();
   float* cols = col_buffer_.mutable_cpu_data();
   int64_t slots = 1;
@@ -172,7 +258,13 @@ void ConvolutionLayer::BackwardImplicit(const BlobVec& top, const std::vector<bo
           ImplicitWeightGrad(kd, ld, hw, dt, offsets_.data() + g * kd, shifted, dwt + g * kd * ld);
         }
       }
-      if (dx && flipped_backward_) {
+      if (dx && winograd_backward_) {
+        float* scratch = wino_scratches + t * winograd_scratch_.count(1);
+        for (int64_t g = 0; g < group_; ++g) {
+          WinogradConv(wino_back_geom_, in_group, u_back + g * u_size, dyn + g * per_group * hw,
+                       nullptr, dx + n * in_dim + g * in_group * in_hw, scratch);
+        }
+      } else if (dx && flipped_backward_) {
         float* shifted = shifted_diffs + t * shifted_diff_buffer_.count(1);
         ShiftInput(dyn, back_geom_, shifted);
         for (int64_t g = 0; g < group_; ++g) {

@@ -5,6 +5,7 @@
 #include "core/parallel.hpp"
 #include "math/implicit_gemm.hpp"
 #include "math/math_functions.hpp"
+#include "math/winograd.hpp"
 
 namespace augdrop {
 
@@ -52,9 +53,16 @@ void ConvolutionLayer::EnsureThreadBuffers() {
   const int64_t weight_count = blobs_[0]->count();
   if (implicit_) {
     shifted_buffer_.Reshape({threads_, round16(ShiftedSize(geom_))});
-    shifted_diff_buffer_.Reshape({threads_, flipped_backward_ ? round16(ShiftedSize(back_geom_)) : 0});
+    const bool shifted_diff = flipped_backward_ && !winograd_backward_;
+    shifted_diff_buffer_.Reshape({threads_, shifted_diff ? round16(ShiftedSize(back_geom_)) : 0});
     top_diff_t_buffer_.Reshape({threads_, group_ * out_spatial_ * grad_ld_});
     packed_weights_.Reshape({2 * weight_count});
+    const int64_t per_group = num_output_ / group_;
+    winograd_filters_.Reshape({winograd_ ? 2 * 16 * weight_count / 9 : 0});
+    winograd_scratch_.Reshape(
+        {threads_, winograd_ ? round16(std::max(WinogradScratchSize(wino_geom_, per_group),
+                                                WinogradScratchSize(wino_back_geom_, wino_geom_.channels)))
+                             : 0});
     col_buffer_.Reshape({threads_, flipped_backward_ ? 0 : round16(kernel_dim_ * group_ * out_spatial_)});
     out_buffer_.Reshape({0});
     weight_diff_buffer_.Reshape({slots_, round16(group_ * kernel_dim_ * grad_ld_ + num_output_)});

@@ -1,11 +1,15 @@
 // Convolution (Caffe's conv_layer.cpp; the shared parts in base_conv_layer.hpp). N-d bottoms
 // (not 4-d) take Caffe's recipe image by image (ForwardNd). 2-d takes one of two engines:
-//  - IMPLICIT (engine DEFAULT or CUDNN, where the geometry fits: stride 1, whole vectors of
-//    output pixels): an implicit GEMM with this project's kernels, no im2col
+//  - IMPLICIT (engine DEFAULT or CUDNN, where the geometry fits: whole vectors of output
+//    pixels, any stride): an implicit GEMM with this project's kernels, no im2col
 //    (math/implicit_gemm.hpp, conv_implicit.cpp); the data gradient as the convolution of the
 //    top diff with the flipped, transposed weights, or by col2im where that is cheaper.
+//  - WINOGRAD (IMPLICIT's 3x3 stride-1 layers where the rule in ReshapeImplicit picks it):
+//    the forward and the flipped data gradient by Winograd's F(2x2, 3x3) (math/winograd.hpp),
+//    the weight gradient as IMPLICIT's.
 //  - CAFFE (engine: CAFFE, and any geometry IMPLICIT does not take): Caffe's im2col + BLAS
 //    GEMM recipe.
+// ForceEngine overrides the choice (a stored run replayed on its own engines).
 // DEVIATION: Caffe runs one GEMM per image on one thread. Here threads take chunks of images
 // (a chunk's columns side by side, sized to stay in cache), each with its own buffers; the
 // backward pass cuts the batch into reduction slots (core/parallel.hpp), each with its own
@@ -29,7 +33,13 @@ class ConvolutionLayer : public BaseConvolutionLayer {
   void LayerSetUp(const BlobVec& bottom, const BlobVec& top) override;
   void Reshape(const BlobVec& bottom, const BlobVec& top) override;
   const char* type() const override { return "Convolution"; }
-  std::string engine() const override { return implicit_ ? "IMPLICIT" : "CAFFE"; }
+  std::string engine() const override {
+    return winograd_ ? "WINOGRAD" : implicit_ ? "IMPLICIT" : "CAFFE";
+  }
+  // "CAFFE", "IMPLICIT" or "WINOGRAD" from the next Reshape on, whatever the engine field and
+  // the speed rule say; "" (or "DEFAULT") goes back to them. Reshape throws where the geometry
+  // does not fit the engine asked for.
+  void ForceEngine(const std::string& engine);
 
  protected:
   bool reverse_dimensions() const override { return false; }
@@ -67,13 +77,16 @@ class ConvolutionLayer : public BaseConvolutionLayer {
 #endif
   void ReshapeImplicit();
   void ForwardImplicit(const BlobVec& bottom, const BlobVec& top);
+  void ForwardWinograd(const BlobVec& bottom, const BlobVec& top);  // conv_implicit.cpp
   void BackwardImplicit(const BlobVec& top, const std::vector<bool>& propagate_down,
                         const BlobVec& bottom);
   // Sums the first `slots` gradient accumulators into the parameter diffs, in slot order.
   void ReduceGradients(int64_t slots, bool weight_grad, bool bias_grad);
 
   bool caffe_engine_ = false;  // engine: CAFFE asked for
-  bool implicit_ = false;      // the engine in use (the geometry decides too)
+  std::string forced_engine_;  // ForceEngine's, or empty
+  bool implicit_ = false;      // the engine in use (the geometry decides too): IMPLICIT,
+  bool winograd_ = false;      // or WINOGRAD (implicit_ too: its weight gradient)
   int64_t chunk_ = 1;         // images per GEMM (IMPLICIT: 1)
   int threads_ = 1;
   int slots_ = 1;             // reduction slots the accumulators are sized for
@@ -95,6 +108,11 @@ class ConvolutionLayer : public BaseConvolutionLayer {
   Blob shifted_diff_buffer_;  // per thread: the shifted copy of a top diff image
   Blob top_diff_t_buffer_;    // per thread, per group: an image's top diff, (H_out W_out, grad_ld_)
   Blob packed_weights_;       // W packed for the forward, and the flipped W^T for the backward
+  // WINOGRAD:
+  bool winograd_backward_ = false;  // the data gradient by Winograd too
+  ConvGeometry wino_geom_{}, wino_back_geom_{};  // forward, data gradient: one group's channels
+  Blob winograd_filters_;     // per group, U of W, then U of the flipped W^T (winograd.hpp)
+  Blob winograd_scratch_;     // per thread: one image's V, M and row buffers
 #ifdef AUGDROP_WITH_CUDA
   // GPU, for a chunk of L = chunk * H_out * W_out pixels (the whole batch unless that passes a
   // memory budget), on the device:

@@ -150,30 +150,44 @@ void TransposeToVectors(int64_t M, int64_t P, const float* src, int64_t lds, flo
 }
 
 bool ImplicitGemmFits(const ConvGeometry& g) {
-  return g.stride_h == 1 && g.stride_w == 1 && (g.out_h() * g.out_w()) % kVec == 0 &&
-         ShiftedSize(g) < (int64_t(1) << 31);
+  return (g.out_h() * g.out_w()) % kVec == 0 && ShiftedSize(g) < (int64_t(1) << 31);
 }
 
+namespace {
+// Padded input rows per row phase: padded row ih is row ih / stride_h of phase ih % stride_h.
+int64_t PhaseRows(const ConvGeometry& g) {
+  return (g.height + 2 * g.pad_h + g.stride_h - 1) / g.stride_h;
+}
+}  // namespace
+
 int64_t ShiftedSize(const ConvGeometry& g) {
-  return g.kernel_w * g.channels * (g.height + 2 * g.pad_h) * g.out_w();
+  return g.kernel_w * g.channels * g.stride_h * PhaseRows(g) * g.out_w();
 }
 
 void ShiftInput(const float* image, const ConvGeometry& g, float* shifted) {
-  const int64_t rows = g.height + 2 * g.pad_h, out_w = g.out_w();
+  const int64_t s = g.stride_h, phase_rows = PhaseRows(g), out_w = g.out_w();
+  const int64_t sw = g.stride_w;
   for (int64_t kw = 0; kw < g.kernel_w; ++kw) {
     const int64_t shift = kw * g.dilation_w - g.pad_w;
-    // Output columns ow whose source column ow + shift lies in [0, width).
-    const int64_t begin = std::clamp<int64_t>(-shift, 0, out_w);
-    const int64_t end = std::clamp<int64_t>(g.width - shift, begin, out_w);
+    // Output columns ow whose source column ow * stride_w + shift lies in [0, width).
+    const int64_t begin = std::clamp<int64_t>((-shift + sw - 1) / sw, 0, out_w);
+    const int64_t end = std::clamp<int64_t>((g.width - shift + sw - 1) / sw, begin, out_w);
     for (int64_t c = 0; c < g.channels; ++c) {
-      float* plane = shifted + (kw * g.channels + c) * rows * out_w;
-      std::memset(plane, 0, g.pad_h * out_w * sizeof(float));
-      std::memset(plane + (g.pad_h + g.height) * out_w, 0, g.pad_h * out_w * sizeof(float));
-      for (int64_t h = 0; h < g.height; ++h) {
+      float* planes = shifted + (kw * g.channels + c) * s * phase_rows * out_w;
+      for (int64_t ih = 0; ih < s * phase_rows; ++ih) {
+        float* out = planes + ((ih % s) * phase_rows + ih / s) * out_w;
+        const int64_t h = ih - g.pad_h;
+        if (h < 0 || h >= g.height) {
+          std::fill(out, out + out_w, 0.f);
+          continue;
+        }
         const float* in = image + (c * g.height + h) * g.width;
-        float* out = plane + (g.pad_h + h) * out_w;
         std::fill(out, out + begin, 0.f);
-        std::copy(in + begin + shift, in + end + shift, out + begin);
+        if (sw == 1) {
+          std::copy(in + begin + shift, in + end + shift, out + begin);
+        } else {
+          for (int64_t ow = begin; ow < end; ++ow) out[ow] = in[ow * sw + shift];
+        }
         std::fill(out + end, out + out_w, 0.f);
       }
     }
@@ -181,11 +195,17 @@ void ShiftInput(const float* image, const ConvGeometry& g, float* shifted) {
 }
 
 void RowOffsets(const ConvGeometry& g, int32_t* offsets) {
-  const int64_t rows = g.height + 2 * g.pad_h, out_w = g.out_w();
+  const int64_t s = g.stride_h, phase_rows = PhaseRows(g), out_w = g.out_w();
   for (int64_t c = 0; c < g.channels; ++c)
     for (int64_t kh = 0; kh < g.kernel_h; ++kh)
-      for (int64_t kw = 0; kw < g.kernel_w; ++kw)
-        *offsets++ = static_cast<int32_t>(((kw * g.channels + c) * rows + kh * g.dilation_h) * out_w);
+      for (int64_t kw = 0; kw < g.kernel_w; ++kw) {
+        // Output row oh reads padded row oh * s + kh * dilation_h: phase (kh * dilation_h) % s,
+        // row oh + (kh * dilation_h) / s of that phase, so consecutive output rows are
+        // consecutive rows of one phase plane.
+        const int64_t tap = kh * g.dilation_h;
+        *offsets++ = static_cast<int32_t>(
+            (((kw * g.channels + c) * s + tap % s) * phase_rows + tap / s) * out_w);
+      }
 }
 
 void PackRowBlocks(int64_t M, int64_t R, const float* src, int64_t row_stride,

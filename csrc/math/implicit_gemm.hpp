@@ -1,13 +1,15 @@
 // Stride-1 convolution as an implicit GEMM: no im2col matrix, this project's register-blocked
 // kernels instead of the BLAS.
 //
-// For each kernel column kw the image is copied once, shifted left by kw * dilation_w - pad_w
-// and zero-padded above and below (ShiftInput):
-//     shifted[kw][c][ih][ow] = x[c][ih - pad_h][ow + kw * dilation_w - pad_w]
-// for ih in [0, H + 2 pad_h) and ow in [0, W_out). Then row r = (c, kh, kw) of Caffe's
-// im2col matrix is the contiguous run shifted + offset[r] + [0, H_out * W_out), with
-// offset[r] = ((kw * C + c) * (H + 2 pad_h) + kh * dilation_h) * W_out (RowOffsets): a kW-fold
-// copy instead of a kH*kW-fold one, and every row of a register tile is two whole vectors.
+// For each kernel column kw the image is copied once, shifted left by kw * dilation_w - pad_w,
+// subsampled by stride_w and zero-padded above and below (ShiftInput):
+//     shifted[kw][c][ih % s][ih / s][ow] = x[c][ih - pad_h][ow * stride_w + kw * dilation_w - pad_w]
+// for padded rows ih in [0, H + 2 pad_h), s = stride_h, and ow in [0, W_out): the rows split
+// by phase, so that output row oh's source rows oh * s + kh * dilation_h, for consecutive oh,
+// are consecutive rows of one phase. Then row r = (c, kh, kw) of Caffe's im2col matrix is the
+// contiguous run shifted + offset[r] + [0, H_out * W_out) (RowOffsets): a kW-fold copy
+// instead of a kH*kW-fold one, and every row of a register tile is two whole vectors. With
+// stride 1 there is one phase and the copy is the padded image shifted by kw.
 //
 // Why not the BLAS: the convolution GEMMs are narrow (20-64 output channels) and long;
 // single-threaded OpenBLAS runs them at 50-90 GFLOP/s on the development machine, and im2col
@@ -30,7 +32,7 @@ constexpr int kMaxRows = 12;  // rows of an output tile: 2 * 12 accumulators of 
 constexpr int kMaxRows = 6;   // 2 * 6 accumulators of 16 registers
 #endif
 
-// Whether the kernels take this geometry: stride 1, and whole vectors of output pixels.
+// Whether the kernels take this geometry: whole vectors of output pixels (any stride).
 bool ImplicitGemmFits(const ConvGeometry& g);
 
 // Floats of ShiftInput's copy of one image.

@@ -49,6 +49,15 @@ def _exit_by_signal(name):
     return 128 + signum  # not reached where the signal ends the process
 
 
+def _layer_engine(text):
+    """LAYER=ENGINE for --engine."""
+    layer, sep, engine = text.partition("=")
+    if not sep or not layer or engine not in ("CAFFE", "IMPLICIT", "WINOGRAD"):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: give LAYER=ENGINE, ENGINE one of CAFFE, IMPLICIT, WINOGRAD")
+    return layer, engine
+
+
 def _cmd_train(args):
     if args.weights and args.snapshot:
         raise SystemExit("augdrop-caffe train: give --weights or --snapshot, not both")
@@ -58,7 +67,7 @@ def _cmd_train(args):
                     sample_fallback=args.sample_fallback, quiet=args.quiet, quick=args.quick,
                     device=args.device, overwrite=args.overwrite,
                     sigint_effect=args.sigint_effect, sighup_effect=args.sighup_effect,
-                    schedule=args.schedule)
+                    schedule=args.schedule, engines=dict(args.engine or []))
     if summary["interrupted"]:
         return _exit_by_signal(summary["signal"]) if summary["signal"] else 130
     final = summary["final_test"]
@@ -317,6 +326,10 @@ def build_parser():
                    help="paper: the solver as written (ResNet-20: the paper's printed 640,000 "
                         "iterations); 64k: 64,000 iterations, the lr steps scaled alike "
                         "(the usual ResNet-20 schedule)")
+    t.add_argument("--engine", action="append", type=_layer_engine, metavar="LAYER=ENGINE",
+                   help="force a Convolution layer's engine (CAFFE, IMPLICIT or WINOGRAD) "
+                        "instead of the automatic choice; repeat for more layers "
+                        "(`replicate --verify` replays a record on the engines it names)")
     t.set_defaults(func=_cmd_train)
 
     s = sub.add_parser("test", help="score a model on its TEST phase", parents=[threads])

@@ -46,11 +46,12 @@ class Layer:
     """One layer of a Net: its name, Caffe type and parameter blobs. For a Python layer, the
     other attributes are its Python object's (as pycaffe's net.layers gives that object)."""
 
-    def __init__(self, name, type_, blobs, engine=lambda: "", python=None):
+    def __init__(self, name, type_, blobs, engine=lambda: "", python=None, force_engine=None):
         self.name = name
         self.type = type_
         self.blobs = blobs
         self._engine = engine
+        self._force_engine = force_engine
         self._python = python
 
     def __getattr__(self, attr):
@@ -61,9 +62,17 @@ class Layer:
 
     @property
     def engine(self):
-        """The implementation in use where a layer has several (Convolution: IMPLICIT or
-        CAFFE, decided by its engine field and its geometry); "" otherwise."""
+        """The implementation in use where a layer has several (Convolution: WINOGRAD,
+        IMPLICIT or CAFFE, decided by its engine field, its geometry and a speed rule); ""
+        otherwise. Setting it (Convolution only) forces that engine from now on and reshapes
+        the net; "DEFAULT" goes back to the automatic choice."""
         return self._engine()
+
+    @engine.setter
+    def engine(self, name):
+        if self._force_engine is None:
+            raise AttributeError(f"layer {self.name!r} ({self.type}) has no choice of engine")
+        self._force_engine(str(name))
 
     def __repr__(self):
         return f"<Layer {self.name!r} ({self.type}), {len(self.blobs)} params>"
@@ -117,7 +126,9 @@ class Net:
         self._source = source
         self._layer_names = list(core.layer_names)
         self.layers = [Layer(n, t, core.layer_blobs(i), lambda i=i: core.layer_engine(i),
-                             core.python_layer(i) if t == "Python" else None)
+                             core.python_layer(i) if t == "Python" else None,
+                             (lambda e, i=i: core.force_layer_engine(i, e))
+                             if t == "Convolution" else None)
                        for i, (n, t) in enumerate(zip(core.layer_names, core.layer_types))]
         names = core.blob_names
         self._blob_names = list(names)

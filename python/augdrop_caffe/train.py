@@ -217,13 +217,15 @@ def _discard_run_folder(output, how, log, error):
 def train(solver_path, weights=None, snapshot=None, dropout=(None, {}), seed=None,
           iterations=None, data_root=None, output=None, sample_fallback=False, quiet=False,
           quick=False, device=None, overwrite=False, sigint_effect="stop",
-          sighup_effect="snapshot", schedule=None):
+          sighup_effect="snapshot", schedule=None, engines=None):
     """Train as `caffe train` does; returns the summary dict (also written as JSON).
     device: 'cpu', 'cuda' or 'cuda:N'; by default the solver's solver_mode and device_id.
     sigint_effect (also SIGTERM's) and sighup_effect: 'stop' (after the current iteration,
     then the final snapshot; the summary says "interrupted"), 'snapshot' (and go on) or
     'none', as Caffe's -sigint_effect / -sighup_effect; Caffe's defaults.
-    schedule: 'paper' (the solver as written) or '64k' (schedules.py)."""
+    schedule: 'paper' (the solver as written) or '64k' (schedules.py).
+    engines: {layer name: engine} forced on those Convolution layers of every net (a stored
+    run replayed on the engines its record names; see Layer.engine)."""
     signals = _Signals(sigint_effect, sighup_effect)
     if data_root:
         os.environ["AUGDROP_DATA"] = os.path.abspath(data_root)
@@ -237,7 +239,7 @@ def train(solver_path, weights=None, snapshot=None, dropout=(None, {}), seed=Non
     try:
         solver, settings, notes = _set_up(solver_path, weights, snapshot, dropout, seed,
                                           iterations, output, sample_fallback, quick, device,
-                                          schedule, log)
+                                          schedule, engines, log)
     except BaseException as e:
         _discard_run_folder(output, how, log, e)
         raise
@@ -250,8 +252,23 @@ def train(solver_path, weights=None, snapshot=None, dropout=(None, {}), seed=Non
         raise
 
 
+def force_engines(solver, engines):
+    """Forces engines[name] on the Convolution layer `name` of the train and test nets; an
+    unknown layer or engine is an error (a replay on other engines would not be one)."""
+    nets = [solver.net] + list(solver.test_nets)
+    known = {layer.name for net in nets for layer in net.layers if layer.type == "Convolution"}
+    missing = sorted(set(engines) - known)
+    if missing:
+        raise ValueError(f"--engine names {', '.join(missing)}, not Convolution layers of "
+                         f"this net ({', '.join(sorted(known)) or 'it has none'})")
+    for net in nets:
+        for layer in net.layers:
+            if layer.name in engines and layer.type == "Convolution":
+                layer.engine = engines[layer.name]
+
+
 def _set_up(solver_path, weights, snapshot, dropout, seed, iterations, output,
-            sample_fallback, quick, device, schedule, log):
+            sample_fallback, quick, device, schedule, engines, log):
     """The solver, its nets and data, weights or snapshot: (solver, settings, notes)."""
     notes = []
     settings = {}
@@ -290,6 +307,9 @@ def _set_up(solver_path, weights, snapshot, dropout, seed, iterations, output,
         settings["device"] = use_device(device or solver_device(param))
 
     solver = get_solver(solver_path, edit=edit)
+    if engines:
+        force_engines(solver, engines)
+        notes.append("ENGINES: " + ", ".join(f"{k}={v}" for k, v in sorted(engines.items())))
     for n in notes:
         log(n)
     if weights:

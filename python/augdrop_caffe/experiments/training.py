@@ -62,9 +62,10 @@ def base_record(run):
 
 
 def train_one(run, data_root=None, sample_fallback=False, threads=None, device="cpu",
-              reduction_slots=None, where=None):
+              reduction_slots=None, where=None, engines=None):
     """Train one run in a child process; returns its record (status ok, failed or
-    interrupted). `where` (a dict, e.g. `placement("local")`) is added to its provenance."""
+    interrupted). `where` (a dict, e.g. `placement("local")`) is added to its provenance.
+    engines: {layer: engine} forced on those Convolution layers (`train --engine`)."""
     output = tempfile.mkdtemp(prefix=f"augdrop-{run.key}-")
     cmd = [sys.executable, "-m", "augdrop_caffe.cli", "train",
            "--solver", os.path.join(prototxt_dir(), SOLVERS[run.setup]),
@@ -82,6 +83,8 @@ def train_one(run, data_root=None, sample_fallback=False, threads=None, device="
     cmd += ["--device", device]
     if reduction_slots:
         cmd += ["--reduction-slots", str(reduction_slots)]
+    for layer, engine in sorted((engines or {}).items()):
+        cmd += ["--engine", f"{layer}={engine}"]
     env = dict(os.environ)
     if threads:
         env["OMP_NUM_THREADS"] = str(threads)

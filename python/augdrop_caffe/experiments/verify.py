@@ -48,8 +48,11 @@ def verify(key, store_dir, data_root=None, threads=None, sample_fallback=False, 
     log(f"{key}: training again (reduction slots {slots}"
         + (f", stored from commit {stored['commit'][:12]}" if stored.get("commit") else
            ", stored without provenance") + ")")
+    # The engines the record names: the automatic choice may have changed since (a new
+    # engine, a new rule), and a replay must take the stored run's code paths.
+    engines = stored.get("engines") or None
     new = train_one(run, data_root, sample_fallback, threads=threads, reduction_slots=slots,
-                    device=stored.get("device", "cpu"))
+                    device=stored.get("device", "cpu"), engines=engines)
     if new["status"] != "ok":
         log(f"{key}: the rerun failed: {new['error'].splitlines()[-1]}")
         return False, new
