@@ -4,6 +4,8 @@
 #include <memory>
 
 #include "math/math_functions.hpp"
+#include "math/row_blocks.hpp"
+#include "math/row_passes.hpp"
 
 namespace augdrop {
 
@@ -57,6 +59,10 @@ void BatchNormLayer::Reshape(const BlobVec& bottom, const BlobVec& top) {
 void BatchNormLayer::ChannelSum(const float* data, float alpha, float* out) {
   float* num_by_chans = num_by_chans_.mutable_cpu_data();
   cpu_row_sums(num_ * channels_, spatial_dim_, data, alpha, num_by_chans);
+  SumOverNum(num_by_chans, out);
+}
+
+void BatchNormLayer::SumOverNum(const float* num_by_chans, float* out) const {
   for (int64_t c = 0; c < channels_; ++c) {
     float s = 0.f;
     for (int64_t n = 0; n < num_; ++n) s += num_by_chans[n * channels_ + c];
@@ -77,13 +83,16 @@ void BatchNormLayer::UpdateRunningStats(const float* mean, const float* variance
 }
 
 void BatchNormLayer::Forward_cpu(const BlobVec& bottom, const BlobVec& top) {
+  // Three passes over the blob (the mean's sums, the variance's sums, then y and x_norm in
+  // one write), the rows over threads; the same bits as Caffe's order of whole-blob steps
+  // (copy, subtract, square, sum, divide, copy), row_passes.hpp.
   const float* x = bottom[0]->cpu_data();  // (N, C, spatial)
   float* y = top[0]->mutable_cpu_data();   // (N, C, spatial); may alias x
   const int64_t count = bottom[0]->count();
-  if (bottom[0] != top[0]) cpu_copy(count, x, y);
+  const int64_t rows = num_ * channels_;
   float* mean = mean_.mutable_cpu_data();          // (C)
   float* variance = variance_.mutable_cpu_data();  // (C)
-
+  const float alpha = float(1. / double(num_ * spatial_dim_));
   if (use_global_stats_) {
     const float s = blobs_[2]->cpu_data()[0];
     const float scale_factor = s == 0.f ? 0.f : 1.f / s;
@@ -94,35 +103,17 @@ void BatchNormLayer::Forward_cpu(const BlobVec& bottom, const BlobVec& top) {
       variance[c] = scale_factor * var_sum[c];
     }
   } else {
-    ChannelSum(x, float(1. / double(num_ * spatial_dim_)), mean);
-  }
-
-  // y = x - mean
-  for (int64_t n = 0; n < num_; ++n)
-    for (int64_t c = 0; c < channels_; ++c) {
-      float* row = y + (n * channels_ + c) * spatial_dim_;
-      const float m = mean[c];
-      for (int64_t k = 0; k < spatial_dim_; ++k) row[k] -= m;
-    }
-
-  if (!use_global_stats_) {
-    // var = E((x - mean)^2), squares kept in x_norm_'s data for the moment.
-    float* sq = x_norm_.mutable_cpu_data();
-    for (int64_t i = 0; i < count; ++i) sq[i] = y[i] * y[i];
-    ChannelSum(sq, float(1. / double(num_ * spatial_dim_)), variance);
-
+    ChannelSum(x, alpha, mean);
+    // var = E((x - mean)^2)
+    float* num_by_chans = num_by_chans_.mutable_cpu_data();
+    cpu_rows_centred_square_sums(rows, spatial_dim_, channels_, x, mean, alpha, num_by_chans);
+    SumOverNum(num_by_chans, variance);
     UpdateRunningStats(mean, variance, count);
   }
-
   // std = sqrt(var + eps); y = (x - mean) / std
   for (int64_t c = 0; c < channels_; ++c) variance[c] = std::sqrt(variance[c] + eps_);
-  for (int64_t n = 0; n < num_; ++n)
-    for (int64_t c = 0; c < channels_; ++c) {
-      float* row = y + (n * channels_ + c) * spatial_dim_;
-      const float sd = variance[c];
-      for (int64_t k = 0; k < spatial_dim_; ++k) row[k] /= sd;
-    }
-  cpu_copy(count, y, x_norm_.mutable_cpu_data());
+  cpu_rows_normalize(rows, spatial_dim_, channels_, x, mean, variance, y,
+                     x_norm_.mutable_cpu_data());
 }
 
 void BatchNormLayer::Backward_cpu(const BlobVec& top, const std::vector<bool>& propagate_down,
@@ -135,36 +126,38 @@ void BatchNormLayer::Backward_cpu(const BlobVec& top, const std::vector<bool>& p
   const float* y = x_norm_.cpu_data();        // (N, C, spatial)
   const float* sds = variance_.cpu_data();    // (C): sqrt(var + eps)
 
+  const int64_t rows = num_ * channels_, len = spatial_dim_;
   if (use_global_stats_) {
-    for (int64_t n = 0; n < num_; ++n)
-      for (int64_t c = 0; c < channels_; ++c) {
-        const int64_t off = (n * channels_ + c) * spatial_dim_;
-        const float sd = sds[c];
-        for (int64_t k = 0; k < spatial_dim_; ++k) dx[off + k] = dy[off + k] / sd;
+    ForRowBlocks(rows, len, [&](int64_t r0, int64_t nr) {
+      for (int64_t r = r0; r < r0 + nr; ++r) {
+        const float sd = sds[r % channels_];
+        for (int64_t k = r * len; k < (r + 1) * len; ++k) dx[k] = dy[k] / sd;
       }
+    });
     return;
   }
 
-  // sum_dyy_c = sum(dy * y), sum_dy_c = sum(dy), over (N, spatial); products in x_norm_ diff.
-  const int64_t count = x_norm_.count();
-  float* prod = x_norm_.mutable_cpu_diff();
-  for (int64_t i = 0; i < count; ++i) prod[i] = y[i] * dy[i];
+  // sum_dyy_c = sum(dy * y), sum_dy_c = sum(dy), over (N, spatial), in one pass.
   float* sum_dyy = sum_dyy_.mutable_cpu_data();
   float* sum_dy = sum_dy_.mutable_cpu_data();
-  ChannelSum(prod, 1.f, sum_dyy);
-  ChannelSum(dy, 1.f, sum_dy);
+  float* dyy_rows = num_by_chans_.mutable_cpu_data();
+  float* dy_rows = num_by_chans_.mutable_cpu_diff();
+  cpu_rows_product_and_sums(rows, len, y, dy, dyy_rows, dy_rows);
+  SumOverNum(dyy_rows, sum_dyy);
+  SumOverNum(dy_rows, sum_dy);
 
   // dx = (dy - (sum_dy + sum_dyy * y) / m) / std
   const float neg_inv_m = float(-1. / double(num_ * spatial_dim_));
-  for (int64_t n = 0; n < num_; ++n)
-    for (int64_t c = 0; c < channels_; ++c) {
-      const int64_t off = (n * channels_ + c) * spatial_dim_;
+  ForRowBlocks(rows, len, [&](int64_t r0, int64_t nr) {
+    for (int64_t r = r0; r < r0 + nr; ++r) {
+      const int64_t c = r % channels_;
       const float a = sum_dyy[c], b = sum_dy[c], sd = sds[c];
-      for (int64_t k = 0; k < spatial_dim_; ++k) {
-        const float t = y[off + k] * a + b;
-        dx[off + k] = (neg_inv_m * t + dy[off + k]) / sd;
+      for (int64_t k = r * len; k < (r + 1) * len; ++k) {
+        const float t = y[k] * a + b;
+        dx[k] = (neg_inv_m * t + dy[k]) / sd;
       }
     }
+  });
 }
 
 }  // namespace augdrop

@@ -57,6 +57,8 @@ class BatchNormLayer : public Layer {
  private:
   // Sums over spatial positions per (n, c), scaled by alpha, then over n: out (C).
   void ChannelSum(const float* data, float alpha, float* out);
+  // out[c] = sum_n num_by_chans[n, c], n in order.
+  void SumOverNum(const float* num_by_chans, float* out) const;
   // s = s*f + 1, mean_sum = mean_sum*f + mean, var_sum = var_sum*f + m/(m-1) var (blobs_).
   // Out of line, so that the fused path (compiled without contraction) rounds these as the
   // unfused one does.
@@ -72,7 +74,7 @@ class BatchNormLayer : public Layer {
   // One blob per piece of state, read by the CPU and the GPU path alike (SyncedMemory copies).
   Blob mean_;              // (C)
   Blob variance_;          // (C); holds sqrt(var + eps) after the forward pass
-  Blob num_by_chans_;      // (N, C)
+  Blob num_by_chans_;      // (N, C): per-row sums (the backward pass: data and diff)
   Blob sum_dyy_, sum_dy_;  // (C): the backward pass's sums of dy * y and of dy
   Blob x_norm_;            // (N, C, ...): normalized output kept for backward
 };

@@ -5,6 +5,8 @@
 
 #include "core/filler.hpp"
 #include "math/math_functions.hpp"
+#include "math/row_blocks.hpp"
+#include "math/row_passes.hpp"
 
 namespace augdrop {
 
@@ -77,65 +79,57 @@ void ScaleLayer::Reshape(const BlobVec& bottom, const BlobVec& top) {
 }
 
 void ScaleLayer::Forward_cpu(const BlobVec& bottom, const BlobVec& top) {
-  const int64_t count = bottom[0]->count();
-  if (bottom[0] == top[0]) {
-    // Keep the bottom data for the scale gradient before overwriting it.
-    cpu_copy(count, bottom[0]->cpu_data(), temp_.mutable_cpu_data());
-  }
-  const float* x = bottom[0]->cpu_data();              // (outer, S, inner)
-  const float* scale = ScaleBlob(bottom)->cpu_data();  // (S)
-  float* y = top[0]->mutable_cpu_data();               // (outer, S, inner); may alias x
-  for (int64_t n = 0; n < outer_dim_; ++n)
-    for (int64_t d = 0; d < scale_dim_; ++d) {
-      const int64_t off = (n * scale_dim_ + d) * inner_dim_;
-      const float factor = scale[d];
-      for (int64_t k = 0; k < inner_dim_; ++k) y[off + k] = factor * x[off + k];
-    }
-  if (bias_term_) {
-    const float* bias = blobs_[bias_param_id_]->cpu_data();  // (S)
-    for (int64_t n = 0; n < outer_dim_; ++n)
-      for (int64_t d = 0; d < scale_dim_; ++d) {
-        const int64_t off = (n * scale_dim_ + d) * inner_dim_;
-        const float b = bias[d];
-        for (int64_t k = 0; k < inner_dim_; ++k) y[off + k] += b;
-      }
-  }
+  // One pass: in place, the bottom data is kept for the scale gradient as y is written.
+  const float* x = bottom[0]->cpu_data();  // (outer, S, inner)
+  float* y = top[0]->mutable_cpu_data();   // (outer, S, inner); may alias x
+  const float* bias = bias_term_ ? blobs_[bias_param_id_]->cpu_data() : nullptr;  // (S)
+  float* keep = bottom[0] == top[0] ? temp_.mutable_cpu_data() : nullptr;
+  cpu_rows_scale(outer_dim_ * scale_dim_, inner_dim_, scale_dim_, x, ScaleBlob(bottom)->cpu_data(),
+                 bias, y, keep);
 }
 
 void ScaleLayer::Backward_cpu(const BlobVec& top, const std::vector<bool>& propagate_down,
                               const BlobVec& bottom) {
   const float* dy = top[0]->cpu_diff();  // (outer, S, inner)
-  if (bias_term_ && param_propagate_down(bias_param_id_)) {
-    // dbias[s] += sum over inner, one outer index at a time.
+  const int64_t rows = outer_dim_ * scale_dim_;
+  const bool bias_grad = bias_term_ && param_propagate_down(bias_param_id_);
+  const bool learned = bottom.size() == 1;
+  const bool scale_grad = (learned && param_propagate_down(0)) || (!learned && propagate_down[1]);
+  // Per (outer, s) row: sum dy (the bias gradient) and sum dy * x (the scale gradient), in
+  // one pass where both are wanted; then summed over outer, one outer index at a time.
+  float* row_sums = sum_result_.mutable_cpu_diff();  // (outer, S)
+  float* row_dots = sum_result_.mutable_cpu_data();  // (outer, S)
+  const float* x = nullptr;
+  if (scale_grad) x = (bottom[0] == top[0] ? &temp_ : bottom[0])->cpu_data();
+  if (bias_grad && scale_grad) {
+    cpu_row_sums_and_dots(rows, inner_dim_, dy, x, row_sums, row_dots);
+  } else if (bias_grad) {
+    cpu_row_sums(rows, inner_dim_, dy, 1.f, row_sums);
+  } else if (scale_grad) {
+    cpu_row_dots(rows, inner_dim_, dy, x, row_dots);
+  }
+  if (bias_grad) {
     float* dbias = blobs_[bias_param_id_]->mutable_cpu_diff();
-    float* row_sums = sum_result_.mutable_cpu_data();  // (outer, S), free until dscale below
-    cpu_row_sums(outer_dim_ * scale_dim_, inner_dim_, dy, 1.f, row_sums);
     for (int64_t n = 0; n < outer_dim_; ++n)
       for (int64_t d = 0; d < scale_dim_; ++d) dbias[d] += row_sums[n * scale_dim_ + d];
   }
-  const bool learned = bottom.size() == 1;
-  if ((learned && param_propagate_down(0)) || (!learned && propagate_down[1])) {
-    const bool in_place = bottom[0] == top[0];
-    const float* x = (in_place ? &temp_ : bottom[0])->cpu_data();
-    // sum_result[n, s] = sum_i dy * x, then dscale[s] (+)= sum_n sum_result[n, s].
-    float* sum_result = sum_result_.mutable_cpu_data();
-    cpu_row_dots(outer_dim_ * scale_dim_, inner_dim_, dy, x, sum_result);
+  if (scale_grad) {
     float* dscale = ScaleBlob(bottom)->mutable_cpu_diff();
     for (int64_t d = 0; d < scale_dim_; ++d) {
       float s = 0.f;
-      for (int64_t n = 0; n < outer_dim_; ++n) s += sum_result[n * scale_dim_ + d];
+      for (int64_t n = 0; n < outer_dim_; ++n) s += row_dots[n * scale_dim_ + d];
       dscale[d] = learned ? dscale[d] + s : s;
     }
   }
   if (propagate_down[0]) {
     const float* scale = ScaleBlob(bottom)->cpu_data();
     float* dx = bottom[0]->mutable_cpu_diff();  // may alias dy
-    for (int64_t n = 0; n < outer_dim_; ++n)
-      for (int64_t d = 0; d < scale_dim_; ++d) {
-        const int64_t off = (n * scale_dim_ + d) * inner_dim_;
-        const float factor = scale[d];
-        for (int64_t k = 0; k < inner_dim_; ++k) dx[off + k] = factor * dy[off + k];
+    ForRowBlocks(rows, inner_dim_, [&](int64_t r0, int64_t nr) {
+      for (int64_t r = r0; r < r0 + nr; ++r) {
+        const float factor = scale[r % scale_dim_];
+        for (int64_t k = r * inner_dim_; k < (r + 1) * inner_dim_; ++k) dx[k] = factor * dy[k];
       }
+    });
   }
 }
 

@@ -6,6 +6,7 @@
 #include "core/errors.hpp"
 #include "core/parallel.hpp"
 #include "math/blas.hpp"
+#include "math/row_blocks.hpp"
 
 #ifdef AUGDROP_BLAS_SCIPY_PREFIX
 extern "C" void scipy_openblas_set_num_threads(int);
@@ -74,27 +75,6 @@ void cpu_copy(int64_t n, const float* x, float* y) {
 
 void cpu_set(int64_t n, float value, float* x) { std::fill(x, x + n, value); }
 
-namespace {
-
-constexpr int64_t kRowsAtOnce = 8;
-
-// f(first_row, rows_in_block) over blocks of kRowsAtOnce rows; threads where the work is big
-// enough to pay for them (each row's result is the same either way).
-template <class F>
-void ForRowBlocks(int64_t rows, int64_t len, F&& f) {
-  const int64_t blocks = (rows + kRowsAtOnce - 1) / kRowsAtOnce;
-  auto block = [&](int64_t b, int) {
-    f(b * kRowsAtOnce, std::min(kRowsAtOnce, rows - b * kRowsAtOnce));
-  };
-  if (rows * len >= (int64_t(1) << 15)) {
-    ParallelFor(blocks, block);
-  } else {
-    for (int64_t b = 0; b < blocks; ++b) block(b, 0);
-  }
-}
-
-}  // namespace
-
 void cpu_row_sums(int64_t rows, int64_t len, const float* a, float alpha, float* out) {
   ForRowBlocks(rows, len, [&](int64_t r0, int64_t nr) {
     float s[kRowsAtOnce] = {};
@@ -123,6 +103,32 @@ void cpu_row_dots(int64_t rows, int64_t len, const float* a, const float* b, flo
         for (int64_t k = 0; k < len; ++k) s[j] += ra[j * len + k] * rb[j * len + k];
     }
     for (int64_t j = 0; j < nr; ++j) out[r0 + j] = s[j];
+  });
+}
+
+void cpu_row_sums_and_dots(int64_t rows, int64_t len, const float* a, const float* b,
+                           float* sums, float* dots) {
+  ForRowBlocks(rows, len, [&](int64_t r0, int64_t nr) {
+    float s[kRowsAtOnce] = {}, d[kRowsAtOnce] = {};
+    const float* ra = a + r0 * len;
+    const float* rb = b + r0 * len;
+    if (nr == kRowsAtOnce) {
+      for (int64_t k = 0; k < len; ++k)
+        for (int64_t j = 0; j < kRowsAtOnce; ++j) {
+          s[j] += ra[j * len + k];
+          d[j] += ra[j * len + k] * rb[j * len + k];
+        }
+    } else {
+      for (int64_t j = 0; j < nr; ++j)
+        for (int64_t k = 0; k < len; ++k) {
+          s[j] += ra[j * len + k];
+          d[j] += ra[j * len + k] * rb[j * len + k];
+        }
+    }
+    for (int64_t j = 0; j < nr; ++j) {
+      sums[r0 + j] = s[j];
+      dots[r0 + j] = d[j];
+    }
   });
 }
 

@@ -33,6 +33,9 @@ float cpu_asum(int64_t n, const float* x);
 // (eight independent chains) and row blocks over threads (the same bits on any thread count).
 void cpu_row_sums(int64_t rows, int64_t len, const float* a, float alpha, float* out);
 void cpu_row_dots(int64_t rows, int64_t len, const float* a, const float* b, float* out);
+// Both in one pass: sums[r] = cpu_row_sums' of a (alpha 1), dots[r] = cpu_row_dots' of a, b.
+void cpu_row_sums_and_dots(int64_t rows, int64_t len, const float* a, const float* b,
+                           float* sums, float* dots);
 
 #ifdef AUGDROP_WITH_CUDA
 // The same on device memory (math_functions.cu; cuBLAS for the BLAS ones, as Caffe's
