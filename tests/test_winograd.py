@@ -120,8 +120,9 @@ def test_winograd_gradient_check(tmp_path):
 
 @pytest.mark.parametrize("shape, param, engine", [
     ((2, 64, 8, 8), "num_output: 64 kernel_size: 3 pad: 1", "WINOGRAD"),      # ResNet-20 res3
-    ((2, 32, 16, 16), "num_output: 32 kernel_size: 3 pad: 1", "IMPLICIT"),    # res2: no gain
-    ((2, 16, 32, 32), "num_output: 16 kernel_size: 3 pad: 1", "IMPLICIT"),    # res1: slower
+    ((2, 32, 16, 16), "num_output: 32 kernel_size: 3 pad: 1", "WINOGRAD"),    # res2
+    ((2, 16, 32, 32), "num_output: 16 kernel_size: 3 pad: 1", "IMPLICIT"),    # res1: no gain
+    ((2, 16, 16, 16), "num_output: 32 kernel_size: 3 pad: 1", "IMPLICIT"),
     ((2, 64, 8, 8), "num_output: 64 kernel_size: 3 pad: 1 stride: 2", "IMPLICIT"),
     ((2, 64, 8, 8), "num_output: 64 kernel_size: 5 pad: 2", "IMPLICIT"),
     ((2, 64, 8, 8), "num_output: 64 kernel_size: 3 pad: 1 engine: CAFFE", "CAFFE"),

@@ -1,6 +1,7 @@
 #include "math/winograd.hpp"
 
 #include <algorithm>
+#include <utility>
 #include <vector>
 
 #include "math/implicit_gemm.hpp"
@@ -8,6 +9,10 @@
 
 namespace augdrop {
 namespace {
+
+using simd::Load;
+using simd::Store;
+using simd::Vec;
 
 constexpr int kXi = 16;  // elements of a transformed 4x4 tile
 
@@ -29,11 +34,65 @@ Strip PlanStrip(const ConvGeometry& g, int64_t M) {
   return {rows, (rows * tw + kVec - 1) / kVec * kVec};
 }
 
-// Floats of the per-strip buffers: one padded input row, d B of the strip's input rows, and
-// the output transform's four results per tile.
+// Floats of a padded input row in the strip's buffer: the row (W + 2 pad_w = 2 tw + 2) and
+// the slack the deinterleaving loads read past it.
+int64_t PaddedRow(int64_t tw) { return 2 * tw + 2 + 4 * kVec; }
+
+// Floats of the per-strip buffers: the strip's padded input rows, d B of each, and the output
+// transform's four results per tile.
 int64_t BufferSize(const ConvGeometry& g, const Strip& s) {
-  const int64_t tw = g.out_w() / 2;
-  return (2 * tw + 2 + kVec) + (2 * s.rows + 2) * 4 * tw + 4 * s.tiles;
+  const int64_t tw = g.out_w() / 2, in_rows = 2 * s.rows + 2;
+  return in_rows * PaddedRow(tw) + in_rows * 4 * tw + 4 * s.tiles;
+}
+
+// p[0], p[2], ..., p[2 kVec - 2]. (The odd elements are taken as Even(p + 1): GCC compiles
+// the odd-lane shuffle of two AVX2 registers into a much slower sequence.)
+template <int... I>
+inline Vec EvenOf(const float* p, std::integer_sequence<int, I...>) {
+  return __builtin_shufflevector(Load(p), Load(p + kVec), (2 * I)...);
+}
+
+// d[b][tj] = (d B)(b) of the tiles' 4-column windows of one padded row p: columns 2 tj + j.
+inline void RowTransform(const float* __restrict p, int64_t tw, float* __restrict d) {
+  constexpr auto lanes = std::make_integer_sequence<int, kVec>{};
+  int64_t tj = 0;
+  for (; tj + kVec <= tw; tj += kVec) {
+    const Vec e0 = EvenOf(p + 2 * tj, lanes), o0 = EvenOf(p + 2 * tj + 1, lanes);
+    const Vec e1 = EvenOf(p + 2 * tj + 2, lanes), o1 = EvenOf(p + 2 * tj + 3, lanes);
+    Store(d + tj, e0 - e1);
+    Store(d + tw + tj, o0 + e1);
+    Store(d + 2 * tw + tj, e1 - o0);
+    Store(d + 3 * tw + tj, o0 - o1);
+  }
+  for (; tj < tw; ++tj) {
+    const float e0 = p[2 * tj], o0 = p[2 * tj + 1], e1 = p[2 * tj + 2], o1 = p[2 * tj + 3];
+    d[tj] = e0 - e1;
+    d[tw + tj] = o0 + e1;
+    d[2 * tw + tj] = e1 - o0;
+    d[3 * tw + tj] = o0 - o1;
+  }
+}
+
+// v_a[tj] = (B^T (d B))(a, b) from the four rows' d[b]: v0 = d0 - d2, v1 = d1 + d2,
+// v2 = d2 - d1, v3 = d1 - d3.
+inline void ColumnTransform(const float* __restrict d0, const float* __restrict d1,
+                            const float* __restrict d2, const float* __restrict d3, int64_t n,
+                            float* __restrict v0, float* __restrict v1, float* __restrict v2,
+                            float* __restrict v3) {
+  int64_t k = 0;
+  for (; k + kVec <= n; k += kVec) {
+    const Vec x0 = Load(d0 + k), x1 = Load(d1 + k), x2 = Load(d2 + k), x3 = Load(d3 + k);
+    Store(v0 + k, x0 - x2);
+    Store(v1 + k, x1 + x2);
+    Store(v2 + k, x2 - x1);
+    Store(v3 + k, x1 - x3);
+  }
+  for (; k < n; ++k) {
+    v0[k] = d0[k] - d2[k];
+    v1[k] = d1[k] + d2[k];
+    v2[k] = d2[k] - d1[k];
+    v3[k] = d1[k] - d3[k];
+  }
 }
 
 // V[xi][c][t * tw + tj] = (B^T d B)[xi] for the tiles of tile rows [ti0, ti0 + rows): first
@@ -42,51 +101,33 @@ int64_t BufferSize(const ConvGeometry& g, const Strip& s) {
 void TransformInput(const ConvGeometry& g, const float* image, int64_t ti0, int64_t rows,
                     int64_t S, float* __restrict V, float* __restrict buf) {
   const int64_t tw = g.out_w() / 2, C = g.channels, H = g.height, W = g.width;
-  const int64_t wp = 2 * tw + 2;  // = W + 2 pad_w: the padded row
+  const int64_t in_rows = 2 * rows + 2, row_size = PaddedRow(tw);
   const int64_t xi_stride = XiStride(C, S);
+  // All the strip's padded rows of a channel are copied before any is read back: a vector
+  // load over several just-stored floats waits for the stores to retire (no forwarding).
   float* __restrict padded = buf;
-  float* __restrict db = buf + wp + kVec;  // [input row][b][tj]
-  const int64_t begin = std::clamp<int64_t>(g.pad_w, 0, wp);
-  const int64_t end = std::clamp<int64_t>(W + g.pad_w, begin, wp);
-  std::fill(padded, padded + begin, 0.f);
-  std::fill(padded + end, padded + wp, 0.f);
+  float* __restrict db = buf + in_rows * row_size;  // [input row][b][tj]
+  const int64_t begin = std::clamp<int64_t>(g.pad_w, 0, 2 * tw + 2);
+  const int64_t end = std::clamp<int64_t>(W + g.pad_w, begin, 2 * tw + 2);
+  std::fill(padded, padded + in_rows * row_size, 0.f);
   for (int64_t c = 0; c < C; ++c) {
     const float* plane = image + c * H * W;
-    for (int64_t r = 0; r < 2 * rows + 2; ++r) {
+    for (int64_t r = 0; r < in_rows; ++r) {
       const int64_t h = 2 * ti0 + r - g.pad_h;
-      float* __restrict d = db + r * 4 * tw;
-      if (h < 0 || h >= H) {
-        std::fill(d, d + 4 * tw, 0.f);
-        continue;
-      }
-      std::copy(plane + h * W + begin - g.pad_w, plane + h * W + end - g.pad_w, padded + begin);
-      for (int64_t tj = 0; tj < tw; ++tj) {
-        const float e0 = padded[2 * tj], o0 = padded[2 * tj + 1];
-        const float e1 = padded[2 * tj + 2], o1 = padded[2 * tj + 3];
-        d[tj] = e0 - e1;
-        d[tw + tj] = o0 + e1;
-        d[2 * tw + tj] = e1 - o0;
-        d[3 * tw + tj] = o0 - o1;
-      }
+      if (h < 0 || h >= H) continue;  // stays zero: no channel writes it
+      const float* row = plane + h * W - g.pad_w;
+      float* __restrict out = padded + r * row_size;
+      for (int64_t k = begin; k < end; ++k) out[k] = row[k];
     }
+    for (int64_t r = 0; r < in_rows; ++r) RowTransform(padded + r * row_size, tw, db + r * 4 * tw);
     for (int64_t t = 0; t < rows; ++t) {
-      float* __restrict v = V + c * S + t * tw;
+      float* v = V + c * S + t * tw;
       const float* r0 = db + 2 * t * 4 * tw;
       for (int b = 0; b < 4; ++b) {
-        const float* __restrict d0 = r0 + b * tw;
-        const float* __restrict d1 = d0 + 4 * tw;
-        const float* __restrict d2 = d0 + 8 * tw;
-        const float* __restrict d3 = d0 + 12 * tw;
-        float* __restrict v0 = v + b * xi_stride;
-        float* __restrict v1 = v + (4 + b) * xi_stride;
-        float* __restrict v2 = v + (8 + b) * xi_stride;
-        float* __restrict v3 = v + (12 + b) * xi_stride;
-        for (int64_t tj = 0; tj < tw; ++tj) {
-          v0[tj] = d0[tj] - d2[tj];
-          v1[tj] = d1[tj] + d2[tj];
-          v2[tj] = d2[tj] - d1[tj];
-          v3[tj] = d1[tj] - d3[tj];
-        }
+        const float* d0 = r0 + b * tw;
+        ColumnTransform(d0, d0 + 4 * tw, d0 + 8 * tw, d0 + 12 * tw, tw, v + b * xi_stride,
+                        v + (4 + b) * xi_stride, v + (8 + b) * xi_stride,
+                        v + (12 + b) * xi_stride);
       }
     }
   }
