@@ -56,6 +56,26 @@ void ParallelFor(int64_t n, F&& f) {
 }
 
 int MaxThreads();
+
+// Elements per block of ForEachBlock: a few arrays of them stay in L1 between the passes a
+// block makes over them.
+constexpr int64_t kElementBlock = 4096;
+
+// f(begin, end) for blocks [begin, end) of at most kElementBlock elements covering [0, n),
+// the blocks over the threads in contiguous runs where n is big enough to pay for them: for
+// elementwise loops, whose every element's result is the same whatever the cut. A loop of
+// several passes (set, then add each input) made per block reads memory once.
+template <class F>
+void ForEachBlock(int64_t n, F&& f) {
+  const int64_t blocks = (n + kElementBlock - 1) / kElementBlock;
+  const int64_t runs = std::max<int64_t>(1, std::min<int64_t>(MaxThreads(), n >> 15));
+  ParallelFor(runs, [&](int64_t r, int) {
+    for (int64_t b = blocks * r / runs; b < blocks * (r + 1) / runs; ++b) {
+      f(b * kElementBlock, std::min(n, (b + 1) * kElementBlock));
+    }
+  });
+}
+
 // Threads for the core's loops (OMP_NUM_THREADS or --threads; default all cores).
 void SetNumThreads(int n);
 

@@ -1,7 +1,9 @@
 #include "layers/eltwise_layer.hpp"
 
 #include <string>
+#include <vector>
 
+#include "core/parallel.hpp"
 #include "math/math_functions.hpp"
 
 namespace augdrop {
@@ -54,10 +56,17 @@ void EltwiseLayer::Forward_cpu(const BlobVec& bottom, const BlobVec& top) {
       break;
     }
     case Op::SUM:
-      cpu_set(count, 0.f, y);
-      for (size_t n = 0; n < bottom.size(); ++n)
-        cpu_axpy(count, coeffs_[n], bottom[n]->cpu_data(), y);
+    {
+      std::vector<const float*> xs;
+      for (const Blob* b : bottom) xs.push_back(b->cpu_data());
+      // Caffe's set-then-axpy per bottom, made block by block (one read of memory).
+      ForEachBlock(count, [&](int64_t begin, int64_t end) {
+        cpu_set(end - begin, 0.f, y + begin);
+        for (size_t n = 0; n < xs.size(); ++n)
+          cpu_axpy(end - begin, coeffs_[n], xs[n] + begin, y + begin);
+      });
       break;
+    }
     case Op::MAX: {
       int32_t* mask = max_idx_.mutable_cpu_data();
       const float* a = bottom[0]->cpu_data();
@@ -114,11 +123,13 @@ void EltwiseLayer::Backward_cpu(const BlobVec& top, const std::vector<bool>& pro
         for (int64_t i = 0; i < count; ++i) dx[i] = dx[i] * dy[i];
         break;
       case Op::SUM:
-        if (coeffs_[n] == 1.f) {
-          cpu_copy(count, dy, dx);
-        } else {
-          for (int64_t i = 0; i < count; ++i) dx[i] = coeffs_[n] * dy[i];
-        }
+        ForEachBlock(count, [&, coeff = coeffs_[n]](int64_t begin, int64_t end) {
+          if (coeff == 1.f) {
+            cpu_copy(end - begin, dy + begin, dx + begin);
+          } else {
+            for (int64_t i = begin; i < end; ++i) dx[i] = coeff * dy[i];
+          }
+        });
         break;
       case Op::MAX: {
         const int32_t* mask = max_idx_.mutable_cpu_data();

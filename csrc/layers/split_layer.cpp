@@ -1,5 +1,8 @@
 #include "layers/split_layer.hpp"
 
+#include <vector>
+
+#include "core/parallel.hpp"
 #include "math/math_functions.hpp"
 
 namespace augdrop {
@@ -17,8 +20,13 @@ void SplitLayer::Backward_cpu(const BlobVec& top, const std::vector<bool>& propa
   if (!propagate_down[0]) return;
   const int64_t n = bottom[0]->count();
   float* dx = bottom[0]->mutable_cpu_diff();
-  cpu_copy(n, top[0]->cpu_diff(), dx);
-  for (size_t i = 1; i < top.size(); ++i) cpu_axpy(n, 1.f, top[i]->cpu_diff(), dx);
+  std::vector<const float*> dys;
+  for (const Blob* t : top) dys.push_back(t->cpu_diff());
+  // Caffe's copy-then-axpy per top, made block by block (one read of memory).
+  ForEachBlock(n, [&](int64_t begin, int64_t end) {
+    cpu_copy(end - begin, dys[0] + begin, dx + begin);
+    for (size_t i = 1; i < dys.size(); ++i) cpu_axpy(end - begin, 1.f, dys[i] + begin, dx + begin);
+  });
 }
 
 }  // namespace augdrop
