@@ -1,6 +1,7 @@
 #include "layers/augmented_dropout_layer.hpp"
 
 #include "core/mode.hpp"
+#include "core/parallel.hpp"
 #include "layers/dropout_layer.hpp"
 #include "math/math_functions.hpp"
 
@@ -46,7 +47,10 @@ void AugmentedDropoutLayer::Forward_cpu(const BlobVec& bottom, const BlobVec& to
   }
   if (RewritesTop()) {
     input_copy_.ReshapeLike(*bottom[0]);
-    cpu_copy(n, x, input_copy_.mutable_cpu_data());
+    float* copy = input_copy_.mutable_cpu_data();
+    ForEachBlock(n, [&](int64_t begin, int64_t end) {
+      cpu_copy(end - begin, x + begin, copy + begin);
+    });
   }
   // m_f's words first, then m_e's, from the one stream.
   const uint32_t* fk = nullptr;
@@ -61,36 +65,39 @@ void AugmentedDropoutLayer::Forward_cpu(const BlobVec& bottom, const BlobVec& to
     DrawKeepMask(n, backward_ratio_, extra_keep_.mutable_cpu_data());
     ek = extra_keep_.cpu_data();
   }
-  // One pass over the output and m_b. Products as Caffe's Dropout, x * mask * scale, so that
-  // STANDARD matches it bit for bit; each mask is float(word) * scale. x may alias y: x[i] is
-  // read before y[i] is written.
+  // One pass over the output and m_b, on the threads. Products as Caffe's Dropout,
+  // x * mask * scale, so that STANDARD matches it bit for bit; each mask is
+  // float(word) * scale. x may alias y: x[i] is read before y[i] is written.
   backward_mask_.Reshape({n});
   float* mb = backward_mask_.mutable_cpu_data();
   const float fs = forward_scale_, bs = backward_scale_;
-  switch (variant_) {
-    case Variant::STANDARD:
-      for (int64_t i = 0; i < n; ++i) {
-        y[i] = x[i] * float(fk[i]) * fs;
-        mb[i] = float(fk[i]) * fs;
-      }
-      break;
-    case Variant::FORWARD:
-      for (int64_t i = 0; i < n; ++i) {
-        y[i] = x[i] * float(fk[i]) * fs;
-        mb[i] = 1.f;
-      }
-      break;
-    case Variant::BACKWARD:
-      if (x != y) cpu_copy(n, x, y);
-      for (int64_t i = 0; i < n; ++i) mb[i] = float(ek[i]) * bs;
-      break;
-    case Variant::AUGMENTED:
-      for (int64_t i = 0; i < n; ++i) {
-        y[i] = x[i] * float(fk[i]) * fs;
-        mb[i] = (float(fk[i]) * fs) * (float(ek[i]) * bs);
-      }
-      break;
-  }
+  const Variant variant = variant_;
+  ForEachBlock(n, [&, fs, bs, variant](int64_t begin, int64_t end) {
+    switch (variant) {
+      case Variant::STANDARD:
+        for (int64_t i = begin; i < end; ++i) {
+          y[i] = x[i] * float(fk[i]) * fs;
+          mb[i] = float(fk[i]) * fs;
+        }
+        break;
+      case Variant::FORWARD:
+        for (int64_t i = begin; i < end; ++i) {
+          y[i] = x[i] * float(fk[i]) * fs;
+          mb[i] = 1.f;
+        }
+        break;
+      case Variant::BACKWARD:
+        if (x != y) cpu_copy(end - begin, x + begin, y + begin);
+        for (int64_t i = begin; i < end; ++i) mb[i] = float(ek[i]) * bs;
+        break;
+      case Variant::AUGMENTED:
+        for (int64_t i = begin; i < end; ++i) {
+          y[i] = x[i] * float(fk[i]) * fs;
+          mb[i] = (float(fk[i]) * fs) * (float(ek[i]) * bs);
+        }
+        break;
+    }
+  });
   forward_done_ = true;
 }
 
@@ -108,7 +115,9 @@ void AugmentedDropoutLayer::PrepareBackward(const BlobVec& bottom, const BlobVec
   const float* x = input_copy_.cpu_data();
   const float* mb = backward_mask_.cpu_data();
   float* y = top[0]->mutable_cpu_data();
-  for (int64_t i = 0; i < n; ++i) y[i] = x[i] * mb[i];
+  ForEachBlock(n, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) y[i] = x[i] * mb[i];
+  });
 }
 
 void AugmentedDropoutLayer::Backward_cpu(const BlobVec& top,
@@ -124,7 +133,9 @@ void AugmentedDropoutLayer::Backward_cpu(const BlobVec& top,
   }
   AD_CHECK(backward_mask_.count() == n, "Backward before a TRAIN forward pass");
   const float* mb = backward_mask_.cpu_data();
-  for (int64_t i = 0; i < n; ++i) dx[i] = dy[i] * mb[i];
+  ForEachBlock(n, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) dx[i] = dy[i] * mb[i];
+  });
 }
 
 }  // namespace augdrop
