@@ -173,22 +173,25 @@ void ShiftInput(const float* image, const ConvGeometry& g, float* shifted) {
     const int64_t begin = std::clamp<int64_t>((-shift + sw - 1) / sw, 0, out_w);
     const int64_t end = std::clamp<int64_t>((g.width - shift + sw - 1) / sw, begin, out_w);
     for (int64_t c = 0; c < g.channels; ++c) {
-      float* planes = shifted + (kw * g.channels + c) * s * phase_rows * out_w;
-      for (int64_t ih = 0; ih < s * phase_rows; ++ih) {
-        float* out = planes + ((ih % s) * phase_rows + ih / s) * out_w;
-        const int64_t h = ih - g.pad_h;
-        if (h < 0 || h >= g.height) {
-          std::fill(out, out + out_w, 0.f);
-          continue;
+      // Phase by phase, each phase's rows in order: padded row q * s + phase. (No division
+      // per row: on cifar10_quick's conv2 that cost 5% of the whole training iteration.)
+      float* out = shifted + (kw * g.channels + c) * s * phase_rows * out_w;
+      for (int64_t phase = 0; phase < s; ++phase) {
+        for (int64_t q = 0; q < phase_rows; ++q, out += out_w) {
+          const int64_t h = q * s + phase - g.pad_h;
+          if (h < 0 || h >= g.height) {
+            std::fill(out, out + out_w, 0.f);
+            continue;
+          }
+          const float* in = image + (c * g.height + h) * g.width;
+          std::fill(out, out + begin, 0.f);
+          if (sw == 1) {
+            std::copy(in + begin + shift, in + end + shift, out + begin);
+          } else {
+            for (int64_t ow = begin; ow < end; ++ow) out[ow] = in[ow * sw + shift];
+          }
+          std::fill(out + end, out + out_w, 0.f);
         }
-        const float* in = image + (c * g.height + h) * g.width;
-        std::fill(out, out + begin, 0.f);
-        if (sw == 1) {
-          std::copy(in + begin + shift, in + end + shift, out + begin);
-        } else {
-          for (int64_t ow = begin; ow < end; ++ow) out[ow] = in[ow * sw + shift];
-        }
-        std::fill(out + end, out + out_w, 0.f);
       }
     }
   }
