@@ -47,13 +47,17 @@ int64_t ForEachImageBySlot(int64_t num, int64_t work, F&& f) {
 
 }  // namespace
 
-// Whether WINOGRAD beats IMPLICIT on a 3x3 stride-1 layer. Its transforms cost per channel
-// what its GEMMs save per pair of channels, so it needs enough channels on both sides. On
-// the development machine (bench/NOTES.md step 15: the layer alone, batch 128, 2 threads,
-// the engines alternating) ResNet-20's 64 -> 64 layers run 1.45x faster forward and 1.17x
-// backward, its 32 -> 32 layers 1.15x and 1.08x, its 16 -> 16 layers no faster.
-bool WinogradPays(int64_t in_channels, int64_t out_channels) {
-  return in_channels >= 32 && out_channels >= 32;
+// Whether WINOGRAD beats IMPLICIT on a layer it fits. Its transforms cost per channel what its
+// GEMMs save per pair of channels, so it needs enough channels on both sides; and its 5x5
+// transforms run on whole vectors of tiles only where a row has kVec tiles or more. On the
+// development machine (bench/NOTES.md step 15: the layer alone, the engines alternating in one
+// process, 2 threads, AVX2): ResNet-20's 3x3 64 -> 64 layers run 1.45x faster forward and
+// 1.17x backward, its 32 -> 32 layers 1.15x and 1.08x, its 16 -> 16 layers no faster;
+// cifar10_quick's 5x5 conv2 (32 -> 32, 16x16) 1.6x and 1.25x, its conv3 (32 -> 64, 8x8: four
+// tiles a row) and LeNet's conv2 (20 -> 50, 8x8 out) about 2x slower.
+bool WinogradPays(const ConvGeometry& g, int64_t in_channels, int64_t out_channels) {
+  if (in_channels < 32 || out_channels < 32) return false;
+  return g.kernel_h == 3 || g.out_w() / 2 >= kVec;
 }
 
 void ConvolutionLayer::ForceEngine(const std::string& engine) {
@@ -103,11 +107,11 @@ void ConvolutionLayer::ReshapeImplicit() {
   wino_back_geom_ = back_geom_;
   wino_back_geom_.channels = per_group;
   const bool fits = WinogradFits(g);
-  winograd_ = forced_engine_.empty() ? fits && WinogradPays(in_group, per_group)
+  winograd_ = forced_engine_.empty() ? fits && WinogradPays(g, in_group, per_group)
                                      : forced_engine_ == "WINOGRAD";
   if (winograd_ && !fits) {
-    throw Error("engine WINOGRAD asked for, but it takes only 3x3 kernels, stride 1, no "
-                "dilation and an even output height and width",
+    throw Error("engine WINOGRAD asked for, but it takes only 3x3 or 5x5 kernels, stride 1, "
+                "no dilation and an even output height and width",
                 name(), type());
   }
   winograd_backward_ = winograd_ && flipped_backward_ && WinogradFits(wino_back_geom_);
@@ -158,11 +162,12 @@ void ConvolutionLayer::ForwardWinograd(const BlobVec& bottom, const BlobVec& top
   const int64_t in_dim = bottom[0]->count(1), out_dim = top[0]->count(1);
   const int64_t per_group = num_output_ / group_, in_group = wino_geom_.channels;
   const int64_t in_hw = geom_.height * geom_.width, hw = out_spatial_;
-  const int64_t u_size = 16 * per_group * in_group;  // one group's transformed filters
+  const int64_t k = geom_.kernel_h;
+  const int64_t u_size = WinogradFilterSize(k, per_group, in_group);  // one group's
   float* u = winograd_filters_.mutable_cpu_data();
   for (int64_t g = 0; g < group_; ++g) {
-    WinogradPackFilters(per_group, in_group, w + g * per_group * kernel_dim_, kernel_dim_, 9,
-                        false, u + g * u_size);
+    WinogradPackFilters(k, per_group, in_group, w + g * per_group * kernel_dim_, kernel_dim_,
+                        k * k, false, u + g * u_size);
   }
   float* scratch = winograd_scratch_.mutable_cpu_data();
   for (size_t i = 0; i < bottom.size(); ++i) {
@@ -207,12 +212,12 @@ void ConvolutionLayer::BackwardImplicit(const BlobVec& top, const std::vector<bo
     }
   }
   // WINOGRAD: the flipped W^T per group, transformed, after the forward's filters.
-  const int64_t u_size = 16 * per_group * in_group;
+  const int64_t u_size = WinogradFilterSize(geom_.kernel_h, per_group, in_group);
   float* u_back = winograd_backward_ ? winograd_filters_.mutable_cpu_data() + group_ * u_size : nullptr;
   if (any_dx && winograd_backward_) {
     for (int64_t g = 0; g < group_; ++g) {
-      WinogradPackFilters(in_group, per_group, w + g * per_group * kd, taps, kd, true,
-                          u_back + g * u_size);
+      WinogradPackFilters(geom_.kernel_h, in_group, per_group, w + g * per_group * kd, taps, kd,
+                          true, u_back + g * u_size);
     }
   } else if (any_dx && flipped_backward_) {
     for (int64_t g = 0; g < group_; ++g) {

@@ -58,7 +58,9 @@ void ConvolutionLayer::EnsureThreadBuffers() {
     top_diff_t_buffer_.Reshape({threads_, group_ * out_spatial_ * grad_ld_});
     packed_weights_.Reshape({2 * weight_count});
     const int64_t per_group = num_output_ / group_;
-    winograd_filters_.Reshape({winograd_ ? 2 * 16 * weight_count / 9 : 0});
+    winograd_filters_.Reshape(
+        {winograd_ ? 2 * group_ * WinogradFilterSize(geom_.kernel_h, per_group, wino_geom_.channels)
+                   : 0});
     winograd_scratch_.Reshape(
         {threads_, winograd_ ? round16(std::max(WinogradScratchSize(wino_geom_, per_group),
                                                 WinogradScratchSize(wino_back_geom_, wino_geom_.channels)))

@@ -1,20 +1,22 @@
-// Winograd's minimal filtering F(2x2, 3x3) for 3x3, stride-1, undilated convolutions (Lavin
-// and Gray, "Fast Algorithms for Convolutional Neural Networks", 2016): each 2x2 block of
-// output pixels ("tile") of each output channel is
+// Winograd's minimal filtering F(2x2, KxK) for 3x3 and 5x5, stride-1, undilated
+// convolutions (Lavin and Gray, "Fast Algorithms for Convolutional Neural Networks", 2016):
+// each 2x2 block of output pixels ("tile") of each output channel is
 //     Y = A^T [ sum_c (G g_c G^T) .* (B^T d_c B) ] A
-// where d_c is the tile's 4x4 input window of channel c and g_c the 3x3 filter, with
+// where d_c is the tile's A x A input window of channel c (A = K + 1) and g_c the K x K
+// filter. F(2x2, 3x3) takes Lavin and Gray's matrices,
 //     B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1],  G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1],
-//     A^T = [1 1 1 0; 0 1 -1 -1].
-// The sum over c is 16 GEMMs, one per element xi of the 4x4 transformed tile:
+//     A^T = [1 1 1 0; 0 1 -1 -1];
+// F(2x2, 5x5) Toom-Cook's on the points 0, 1, -1, 2, -2, infinity (winograd.cpp). The sum
+// over c is A^2 GEMMs, one per element xi of the transformed tile:
 //     M_xi (outputs x tiles) = U_xi (outputs x channels) * V_xi (channels x tiles),
-// which take 16 multiply-adds per tile and channel pair where the direct convolution takes 36:
-// 2.25x fewer. The GEMMs run on the implicit-GEMM kernels (math/implicit_gemm.hpp), a strip
-// of tile rows at a time so that V and M stay in the L2 cache.
+// A^2 multiply-adds per tile and channel pair where the direct convolution takes 4 K^2:
+// 2.25x fewer for 3x3, 2.78x for 5x5. The GEMMs run on the implicit-GEMM kernels
+// (math/implicit_gemm.hpp), a strip of tile rows at a time so that V and M stay in L2.
 //
-// Rounding: the transforms add and subtract up to 9 terms before the products (G has 1/2,
-// exact in binary), so the result differs from the direct sum in the last bits of the
-// largest terms; tests/test_winograd.py measures it against float64 loops and the golden
-// tolerance.
+// Rounding: the transforms combine up to A^2 terms before the products (F(2x2, 5x5) with
+// factors up to 5 in B and 1/24 in G), so the result differs from the direct sum in the
+// last bits of the largest terms; tests/test_winograd.py measures it against float64 loops
+// and the golden tolerance.
 #pragma once
 
 #include <cstdint>
@@ -23,15 +25,18 @@
 
 namespace augdrop {
 
-// 3x3 kernel, stride 1, dilation 1, even output height and width, any padding.
+// A 3x3 or 5x5 kernel, stride 1, dilation 1, even output height and width, any padding.
 bool WinogradFits(const ConvGeometry& g);
 
-// The transformed filters of an M x R filter bank: filter (i, r) is the 3x3 block at
-// w + i * i_stride + r * r_stride (row-major; `flip`: rotated by 180 degrees, as the data
-// gradient's flipped convolution needs). packed holds 16 * M * R floats: per xi, U_xi packed
-// for ImplicitGemm (PackRowBlocks' layout).
-void WinogradPackFilters(int64_t M, int64_t R, const float* w, int64_t i_stride,
-                         int64_t r_stride, bool flip, float* packed);
+// Floats of the transformed filters of an M x R bank of kernel x kernel filters.
+int64_t WinogradFilterSize(int64_t kernel, int64_t M, int64_t R);
+
+// The transformed filters of an M x R filter bank: filter (i, r) is the kernel x kernel block
+// at w + i * i_stride + r * r_stride (row-major; `flip`: rotated by 180 degrees, as the data
+// gradient's flipped convolution needs). packed holds WinogradFilterSize floats: per xi,
+// U_xi packed for ImplicitGemm (PackRowBlocks' layout).
+void WinogradPackFilters(int64_t kernel, int64_t M, int64_t R, const float* w,
+                         int64_t i_stride, int64_t r_stride, bool flip, float* packed);
 
 // Floats of scratch one image's WinogradConv needs (per thread).
 int64_t WinogradScratchSize(const ConvGeometry& g, int64_t M);
