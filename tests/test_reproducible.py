@@ -137,7 +137,7 @@ def test_records_carry_provenance_and_verify_reproduces_them(tmp_path, capsys):
     assert len(records) == 10
     for record in records.values():
         assert PROVENANCE_FIELDS <= set(record["provenance"]), record["key"]
-        assert record["provenance"]["engines"] == {"conv1": "IMPLICIT", "conv2": "IMPLICIT"}
+        assert record["provenance"]["engines"] == {"conv1": "IMPLICIT", "conv2": "WINOGRAD"}
         assert record["provenance"]["threads"] == 2
         assert len(record["weights_sha256"]) == 64
     key = "lenet-mnist_augmented-0.3-0.0001_seed1_quick_it20"
@@ -180,7 +180,7 @@ def test_train_engine_option_forces_the_engines_and_the_record_says_so(tmp_path,
     assert cli.main(["train", "--solver", solver, "--iterations", "3", "--quiet",
                      "--output", str(tmp_path / "run"), "--engine", "conv1=CAFFE"]) == 0
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
-    assert summary["provenance"]["engines"] == {"conv1": "CAFFE", "conv2": "IMPLICIT"}
+    assert summary["provenance"]["engines"] == {"conv1": "CAFFE", "conv2": "WINOGRAD"}
     assert any("ENGINES: conv1=CAFFE" in note for note in summary["notes"])
     with pytest.raises(ValueError, match="--engine names nope, not Convolution layers of this "
                                          "net \\(conv1, conv2\\)"):

@@ -311,6 +311,7 @@ def test_time_prints_a_per_layer_table(tmp_path, capsys, monkeypatch):
     assert list(rows) == ["mnist", "conv1", "pool1", "conv2", "pool2", "ip1", "relu1", "drop1",
                           "ip2", "loss"]  # the TRAIN phase's layers, in order
     assert rows["conv1"][1] == "Convolution[IMPLICIT]" and rows["drop1"][1] == "AugmentedDropout"
+    assert rows["conv2"][1] == "Convolution[WINOGRAD]"
     assert all(float(r[2]) >= 0 and float(r[3]) >= 0 for r in rows.values())
     for what in ("Average forward pass", "Average backward pass", "Average forward-backward"):
         assert any(line.startswith(what) and line.endswith(" ms") for line in lines)
@@ -320,7 +321,8 @@ def test_time_prints_a_per_layer_table(tmp_path, capsys, monkeypatch):
     table = out.split("\n\n", 1)[1].splitlines()
     assert table[0].split()[:2] == ["type", "layers"] and table[-1].startswith("all")
     by_type = {line.split()[0]: line.split() for line in table[1:-1]}
-    assert by_type["Convolution[IMPLICIT]"][1] == "2" and by_type["InnerProduct"][1] == "2"
+    assert by_type["Convolution[IMPLICIT]"][1] == "1" and by_type["InnerProduct"][1] == "2"
+    assert by_type["Convolution[WINOGRAD]"][1] == "1"
     assert float(by_type["Convolution[IMPLICIT]"][-1]) > 0  # GFLOP/s
 
 

@@ -48,16 +48,15 @@ int64_t ForEachImageBySlot(int64_t num, int64_t work, F&& f) {
 }  // namespace
 
 // Whether WINOGRAD beats IMPLICIT on a layer it fits. Its transforms cost per channel what its
-// GEMMs save per pair of channels, so it needs enough channels on both sides; and its 5x5
-// transforms run on whole vectors of tiles only where a row has kVec tiles or more. On the
+// GEMMs save per pair of channels, so it needs enough channels on both sides. On the
 // development machine (bench/NOTES.md step 15: the layer alone, the engines alternating in one
-// process, 2 threads, AVX2): ResNet-20's 3x3 64 -> 64 layers run 1.45x faster forward and
-// 1.17x backward, its 32 -> 32 layers 1.15x and 1.08x, its 16 -> 16 layers no faster;
-// cifar10_quick's 5x5 conv2 (32 -> 32, 16x16) 1.6x and 1.25x, its conv3 (32 -> 64, 8x8: four
-// tiles a row) and LeNet's conv2 (20 -> 50, 8x8 out) about 2x slower.
-bool WinogradPays(const ConvGeometry& g, int64_t in_channels, int64_t out_channels) {
-  if (in_channels < 32 || out_channels < 32) return false;
-  return g.kernel_h == 3 || g.out_w() / 2 >= kVec;
+// process, 2 threads, AVX2), forward / backward: ResNet-20's 3x3 64 -> 64 layers 1.47-1.50x /
+// 1.17x faster, its 32 -> 32 layers 1.41-1.43x / 1.17x, its 16 -> 16 layers 0.99-1.03x /
+// 1.04x (left on IMPLICIT); cifar10_quick's 5x5 conv2 (32 -> 32) 1.42-1.46x / 1.18-1.20x,
+// conv3 (32 -> 64) 1.34-1.38x / 1.14-1.16x, LeNet's conv2 (20 -> 50) 1.31-1.35x / 1.00x (its
+// data gradient goes by col2im); cifar10_quick's conv1 (3 -> 32) 0.53x.
+bool WinogradPays(int64_t in_channels, int64_t out_channels) {
+  return in_channels >= 20 && out_channels >= 20;
 }
 
 void ConvolutionLayer::ForceEngine(const std::string& engine) {
@@ -107,7 +106,7 @@ void ConvolutionLayer::ReshapeImplicit() {
   wino_back_geom_ = back_geom_;
   wino_back_geom_.channels = per_group;
   const bool fits = WinogradFits(g);
-  winograd_ = forced_engine_.empty() ? fits && WinogradPays(g, in_group, per_group)
+  winograd_ = forced_engine_.empty() ? fits && WinogradPays(in_group, per_group)
                                      : forced_engine_ == "WINOGRAD";
   if (winograd_ && !fits) {
     throw Error("engine WINOGRAD asked for, but it takes only 3x3 or 5x5 kernels, stride 1, "

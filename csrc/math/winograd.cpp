@@ -71,11 +71,19 @@ struct Strip {
   int64_t rows, tiles;
 };
 
-// Strips small enough that V (xi x R x S) and M (xi x M x S) share about 192 KB of L2.
+// Strips small enough that V (xi x R x S) and M (xi x M x S) share about 256 KB of L2, of a
+// whole number of vectors of tiles where a smaller strip can be (the GEMMs run on whole
+// vectors: cifar10_quick's conv3 in strips of 3 and 1 rows of 4 tiles wasted half of them).
 Strip PlanStrip(const ConvGeometry& g, int64_t M) {
   const int64_t tw = g.out_w() / 2, th = g.out_h() / 2;
-  const int64_t budget = (int64_t(48) << 10) / (TileElements(g.kernel_h) * (g.channels + M));
-  const int64_t rows = std::clamp<int64_t>(budget / tw, 1, th);
+  const int64_t budget = (int64_t(64) << 10) / (TileElements(g.kernel_h) * (g.channels + M));
+  int64_t rows = std::clamp<int64_t>(budget / tw, 1, th);
+  for (int64_t r = rows; r > rows / 2; --r) {
+    if ((r * tw) % kVec == 0 || r == th) {
+      rows = r;
+      break;
+    }
+  }
   return {rows, (rows * tw + kVec - 1) / kVec * kVec};
 }
 
@@ -93,52 +101,95 @@ int64_t BufferSize(const ConvGeometry& g, const Strip& s) {
   return in_rows * PaddedRow(tw) + in_rows * (g.kernel_h + 1) * tw + 4 * s.tiles;
 }
 
-// p[0], p[2], ..., p[2 kVec - 2]. (GCC compiles the odd-lane shuffle of two AVX2 registers
-// into a much slower sequence; the odd elements are taken as EvenOf(p + 1).)
-template <int... I>
-inline Vec EvenOf(const float* p, std::integer_sequence<int, I...>) {
-  return __builtin_shufflevector(Load(p), Load(p + kVec), (2 * I)...);
+// Half a vector (4 lanes): the transforms of rows of 4 to 7 tiles (8x8 to 14x14 outputs).
+typedef float Vec4 __attribute__((vector_size(4 * sizeof(float))));
+typedef float Vec4U __attribute__((vector_size(4 * sizeof(float)), aligned(alignof(float))));
+
+template <class V>
+constexpr int Lanes() {
+  return sizeof(V) / sizeof(float);
+}
+template <class V>
+inline V LoadV(const float* p) {
+  if constexpr (Lanes<V>() == 4) {
+    return *reinterpret_cast<const Vec4U*>(p);
+  } else {
+    return Load(p);
+  }
+}
+template <class V>
+inline void StoreV(float* p, V v) {
+  if constexpr (Lanes<V>() == 4) {
+    *reinterpret_cast<Vec4U*>(p) = v;
+  } else {
+    Store(p, v);
+  }
 }
 
-// d[b][tj] = (d B)(b) of the tiles' A-column windows of one padded row p: columns 2 tj + j.
-template <int K>
-inline void RowTransform(const float* __restrict p, int64_t tw, float* __restrict d) {
+// p[0], p[2], ..., p[2 L - 2] for L lanes. (GCC compiles the odd-lane shuffle of two AVX2
+// registers into a much slower sequence; the odd elements are taken as EvenOf(p + 1).)
+template <class V, int... I>
+inline V EvenOf(const float* p, std::integer_sequence<int, I...>) {
+  return __builtin_shufflevector(LoadV<V>(p), LoadV<V>(p + Lanes<V>()), (2 * I)...);
+}
+
+// d[b][tj] = (d B)(b) for tiles [tj, tj + L) of one padded row p: columns 2 tj + j.
+template <int K, class V>
+inline void RowTransformLanes(const float* __restrict p, int64_t tw, int64_t tj,
+                              float* __restrict d) {
   using W = Winograd<K>;
   constexpr int A = W::A;
-  constexpr auto lanes = std::make_integer_sequence<int, kVec>{};
+  constexpr auto lanes = std::make_integer_sequence<int, Lanes<V>()>{};
+  V w[A];
+#pragma GCC unroll 8
+  for (int j = 0; j < A; ++j) w[j] = EvenOf<V>(p + 2 * tj + j, lanes);
+#pragma GCC unroll 8
+  for (int b = 0; b < A; ++b) StoreV(d + b * tw + tj, Combine(W::BT[b], w));
+}
+
+// d[b][tj] = (d B)(b) of the tiles' A-column windows of one padded row p.
+template <int K>
+inline void RowTransform(const float* __restrict p, int64_t tw, float* __restrict d) {
+  constexpr int A = Winograd<K>::A;
   int64_t tj = 0;
-  for (; tj + kVec <= tw; tj += kVec) {
-    Vec w[A];
-#pragma GCC unroll 8
-    for (int j = 0; j < A; ++j) w[j] = EvenOf(p + 2 * tj + j, lanes);
-#pragma GCC unroll 8
-    for (int b = 0; b < A; ++b) Store(d + b * tw + tj, Combine(W::BT[b], w));
+  for (; tj + kVec <= tw; tj += kVec) RowTransformLanes<K, Vec>(p, tw, tj, d);
+  if constexpr (kVec > 4) {
+    for (; tj + 4 <= tw; tj += 4) RowTransformLanes<K, Vec4>(p, tw, tj, d);
   }
   for (; tj < tw; ++tj) {
     float w[A];
     for (int j = 0; j < A; ++j) w[j] = p[2 * tj + j];
-    for (int b = 0; b < A; ++b) d[b * tw + tj] = Combine(W::BT[b], w);
+    for (int b = 0; b < A; ++b) d[b * tw + tj] = Combine(Winograd<K>::BT[b], w);
   }
 }
 
-// v_a[k] = (B^T (d B))(a, b) = sum_i BT[a][i] d_i[k] from the A rows' d[b].
+// v_a[k] = (B^T (d B))(a, b) = sum_i BT[a][i] d_i[k] for k in [k, k + L).
+template <int K, class V>
+inline void ColumnTransformLanes(const float* const (&d)[Winograd<K>::A], int64_t k,
+                                 float* const (&v)[Winograd<K>::A]) {
+  using W = Winograd<K>;
+  constexpr int A = W::A;
+  V x[A];
+#pragma GCC unroll 8
+  for (int i = 0; i < A; ++i) x[i] = LoadV<V>(d[i] + k);
+#pragma GCC unroll 8
+  for (int a = 0; a < A; ++a) StoreV(v[a] + k, Combine(W::BT[a], x));
+}
+
+// v_a[k] = (B^T (d B))(a, b) from the A rows' d[b], k < n.
 template <int K>
 inline void ColumnTransform(const float* const (&d)[Winograd<K>::A], int64_t n,
                             float* const (&v)[Winograd<K>::A]) {
-  using W = Winograd<K>;
-  constexpr int A = W::A;
+  constexpr int A = Winograd<K>::A;
   int64_t k = 0;
-  for (; k + kVec <= n; k += kVec) {
-    Vec x[A];
-#pragma GCC unroll 8
-    for (int i = 0; i < A; ++i) x[i] = Load(d[i] + k);
-#pragma GCC unroll 8
-    for (int a = 0; a < A; ++a) Store(v[a] + k, Combine(W::BT[a], x));
+  for (; k + kVec <= n; k += kVec) ColumnTransformLanes<K, Vec>(d, k, v);
+  if constexpr (kVec > 4) {
+    for (; k + 4 <= n; k += 4) ColumnTransformLanes<K, Vec4>(d, k, v);
   }
   for (; k < n; ++k) {
     float x[A];
     for (int i = 0; i < A; ++i) x[i] = d[i][k];
-    for (int a = 0; a < A; ++a) v[a][k] = Combine(W::BT[a], x);
+    for (int a = 0; a < A; ++a) v[a][k] = Combine(Winograd<K>::BT[a], x);
   }
 }
 
