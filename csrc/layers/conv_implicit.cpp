@@ -74,6 +74,7 @@ void ConvolutionLayer::ReshapeImplicit() {
   implicit_ = !caffe && ImplicitGemmFits(g);
   winograd_ = false;
   winograd_backward_ = false;
+  winograd_weight_grad_ = false;
   if (!forced_engine_.empty() && !caffe && !implicit_) {
     throw Error("engine " + forced_engine_ + " asked for, but its geometry takes only CAFFE (" +
                     std::to_string(g.out_h() * g.out_w()) + " output pixels, not whole vectors of " +
@@ -114,6 +115,7 @@ void ConvolutionLayer::ReshapeImplicit() {
                 name(), type());
   }
   winograd_backward_ = winograd_ && flipped_backward_ && WinogradFits(wino_back_geom_);
+  winograd_weight_grad_ = winograd_ && group_ == 1;
   if (flipped_backward_) {
     back_offsets_.resize(num_output_ * g.kernel_h * g.kernel_w);
     RowOffsets(back_geom_, back_offsets_.data());
@@ -243,7 +245,7 @@ void ConvolutionLayer::BackwardImplicit(const BlobVec& top, const std::vector<bo
     slots = ForEachImageBySlot(num, 2 * num_output_ * kd * hw, [&](int64_t n, int64_t slot, int t) {
       const float* dyn = dy + n * out_dim;
       float* dwt = accs + slot * acc_size;
-      float* db = dwt + group_ * kd * ld;
+      float* db = dwt + WeightAccSize();
       if (bias_grad) {
         for (int64_t c = 0; c < num_output_; ++c) {
           float s = 0;
@@ -251,7 +253,10 @@ void ConvolutionLayer::BackwardImplicit(const BlobVec& top, const std::vector<bo
           db[c] += s;
         }
       }
-      if (weight_grad) {
+      if (weight_grad && winograd_weight_grad_) {
+        WinogradWeightGrad(wino_geom_, num_output_, ld, x + n * in_dim, dyn, dwt,
+                           wino_scratches + t * winograd_scratch_.count(1));
+      } else if (weight_grad) {
         float* shifted = shifteds + t * shifted_buffer_.count(1);
         float* dyt = dyts + t * top_diff_t_buffer_.count(1);
         ShiftInput(x + n * in_dim, geom_, shifted);

@@ -67,7 +67,7 @@ void ConvolutionLayer::EnsureThreadBuffers() {
                              : 0});
     col_buffer_.Reshape({threads_, flipped_backward_ ? 0 : round16(kernel_dim_ * group_ * out_spatial_)});
     out_buffer_.Reshape({0});
-    weight_diff_buffer_.Reshape({slots_, round16(group_ * kernel_dim_ * grad_ld_ + num_output_)});
+    weight_diff_buffer_.Reshape({slots_, round16(WeightAccSize() + num_output_)});
   } else {
     const int64_t pixels = chunk_ * out_spatial_;
     col_buffer_.Reshape({threads_, round16(kernel_dim_ * group_ * pixels)});
@@ -97,15 +97,25 @@ void ConvolutionLayer::Backward_cpu(const BlobVec& top, const std::vector<bool>&
   }
 }
 
+int64_t ConvolutionLayer::WeightAccSize() const {
+  return winograd_weight_grad_ ? WinogradWeightGradSize(geom_.kernel_h, geom_.channels, grad_ld_)
+                               : group_ * kernel_dim_ * grad_ld_;
+}
+
 void ConvolutionLayer::ReduceGradients(int64_t slots, bool weight_grad, bool bias_grad) {
   const float* accs = weight_diff_buffer_.cpu_data();
   const int64_t acc_size = weight_diff_buffer_.count(1), weight_count = blobs_[0]->count();
   const int64_t per_group = num_output_ / group_, ld = grad_ld_;
-  const int64_t weight_part = implicit_ ? group_ * kernel_dim_ * ld : weight_count;
+  const int64_t weight_part = implicit_ ? WeightAccSize() : weight_count;
   if (weight_grad) {
     float* dw = blobs_[0]->mutable_cpu_diff();
     for (int64_t s = 0; s < slots; ++s) {
       const float* acc = accs + s * acc_size;
+      if (winograd_weight_grad_) {  // acc holds dU; dw += G^T dU G, slot by slot
+        WinogradAddWeightGrad(geom_.kernel_h, num_output_, geom_.channels, ld, acc, dw,
+                              kernel_dim_, geom_.kernel_h * geom_.kernel_w);
+        continue;
+      }
       if (!implicit_) {
         cpu_axpy(weight_count, 1.f, acc, dw);
         continue;

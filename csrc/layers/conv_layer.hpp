@@ -110,6 +110,9 @@ class ConvolutionLayer : public BaseConvolutionLayer {
   Blob packed_weights_;       // W packed for the forward, and the flipped W^T for the backward
   // WINOGRAD:
   bool winograd_backward_ = false;  // the data gradient by Winograd too
+  bool winograd_weight_grad_ = false;  // and the weight gradient (one group only)
+  // Floats of the weight part of a reduction slot's accumulator (the bias part follows).
+  int64_t WeightAccSize() const;
   ConvGeometry wino_geom_{}, wino_back_geom_{};  // forward, data gradient: one group's channels
   Blob winograd_filters_;     // per group, U of W, then U of the flipped W^T (winograd.hpp)
   Blob winograd_scratch_;     // per thread: one image's V, M and row buffers

@@ -350,6 +350,109 @@ void Convolve(const ConvGeometry& g, int64_t M, const float* packed, const float
   }
 }
 
+// (A dy A^T) per tile of the strip's tiles, for each of the M channels of the top diff dy
+// (M, H_out, W_out): Mt[xi][k][s], the adjoint of TransformOutput; tiles past the strip's
+// last one are zero.
+template <int K>
+void TransformTopDiff(const ConvGeometry& g, int64_t M, const float* __restrict dy, int64_t ti0,
+                      int64_t rows, int64_t S, float* __restrict Mt, float* __restrict buf) {
+  using W = Winograd<K>;
+  constexpr int A = W::A;
+  const int64_t tw = g.out_w() / 2, wo = g.out_w(), plane = g.out_h() * wo;
+  const int64_t xi_stride = XiStride(M, S), n = rows * tw;
+  float* __restrict d00 = buf;
+  float* __restrict d01 = buf + S;
+  float* __restrict d10 = buf + 2 * S;
+  float* __restrict d11 = buf + 3 * S;
+  for (int64_t j = n; j < S; ++j) d00[j] = d01[j] = d10[j] = d11[j] = 0.f;
+  for (int64_t k = 0; k < M; ++k) {
+    for (int64_t t = 0; t < rows; ++t) {
+      const float* r0 = dy + k * plane + 2 * (ti0 + t) * wo;
+      const float* r1 = r0 + wo;
+      const int64_t at = t * tw;
+      for (int64_t tj = 0; tj < tw; ++tj) {
+        d00[at + tj] = r0[2 * tj];
+        d01[at + tj] = r0[2 * tj + 1];
+        d10[at + tj] = r1[2 * tj];
+        d11[at + tj] = r1[2 * tj + 1];
+      }
+    }
+    float* __restrict m = Mt + k * S;
+    for (int64_t j = 0; j < S; ++j) {
+      float t0[A], t1[A];  // t_i[b] = sum_j AT[j][b] dy[i][j]
+#pragma GCC unroll 8
+      for (int b = 0; b < A; ++b) {
+        t0[b] = W::AT[0][b] * d00[j] + W::AT[1][b] * d01[j];
+        t1[b] = W::AT[0][b] * d10[j] + W::AT[1][b] * d11[j];
+      }
+#pragma GCC unroll 8
+      for (int a = 0; a < A; ++a)
+#pragma GCC unroll 8
+        for (int b = 0; b < A; ++b)
+          m[(a * A + b) * xi_stride + j] = W::AT[0][a] * t0[b] + W::AT[1][a] * t1[b];
+    }
+  }
+}
+
+template <int K>
+void WeightGrad(const ConvGeometry& g, int64_t M, int64_t ld, const float* image,
+                const float* dy, float* dU, float* scratch) {
+  constexpr int kXi = Winograd<K>::A * Winograd<K>::A;
+  const int64_t R = g.channels, th = g.out_h() / 2, tw = g.out_w() / 2;
+  const Strip strip = PlanStrip(g, M);
+  const int64_t S = strip.tiles;
+  const int64_t v_stride = XiStride(R, S), m_stride = XiStride(M, S);
+  float* V = scratch;
+  float* Mt = V + kXi * v_stride;
+  float* buf = Mt + kXi * m_stride;
+  float* dyt = buf + BufferSize(g, strip);  // one xi's transformed top diff, (S, ld)
+  std::vector<int32_t> offsets(R);          // row c of V_xi
+  for (int64_t c = 0; c < R; ++c) offsets[c] = static_cast<int32_t>(c * S);
+  for (int64_t ti0 = 0; ti0 < th; ti0 += strip.rows) {
+    const int64_t rows = std::min(strip.rows, th - ti0);
+    if (rows * tw < S) {
+      for (int xi = 0; xi < kXi; ++xi)
+        for (int64_t c = 0; c < R; ++c) {
+          float* row = V + xi * v_stride + c * S;
+          std::fill(row + rows * tw, row + S, 0.f);
+        }
+    }
+    TransformInput<K>(g, image, ti0, rows, S, V, buf);
+    TransformTopDiff<K>(g, M, dy, ti0, rows, S, Mt, buf);
+    for (int xi = 0; xi < kXi; ++xi) {
+      TransposeToVectors(M, S, Mt + xi * m_stride, S, dyt, ld);
+      ImplicitWeightGrad(R, ld, S, dyt, offsets.data(), V + xi * v_stride, dU + xi * R * ld);
+    }
+  }
+}
+
+template <int K>
+void AddWeightGrad(int64_t M, int64_t R, int64_t ld, const float* dU, float* dw,
+                   int64_t i_stride, int64_t r_stride) {
+  using W = Winograd<K>;
+  constexpr int A = W::A;
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t r = 0; r < R; ++r) {
+      double u[A][A];
+      for (int a = 0; a < A; ++a)
+        for (int b = 0; b < A; ++b) u[a][b] = dU[((a * A + b) * R + r) * ld + i];
+      double gu[K][A];  // G^T u
+      for (int p = 0; p < K; ++p)
+        for (int b = 0; b < A; ++b) {
+          double s = 0;
+          for (int a = 0; a < A; ++a) s += W::G[a][p] * u[a][b];
+          gu[p][b] = s;
+        }
+      float* f = dw + i * i_stride + r * r_stride;
+      for (int p = 0; p < K; ++p)
+        for (int q = 0; q < K; ++q) {
+          double s = 0;
+          for (int b = 0; b < A; ++b) s += gu[p][b] * W::G[b][q];
+          f[p * K + q] += static_cast<float>(s);
+        }
+    }
+}
+
 }  // namespace
 
 bool WinogradFits(const ConvGeometry& g) {
@@ -373,8 +476,31 @@ void WinogradPackFilters(int64_t kernel, int64_t M, int64_t R, const float* w, i
 
 int64_t WinogradScratchSize(const ConvGeometry& g, int64_t M) {
   const Strip s = PlanStrip(g, M);
+  const int64_t ld = (M + kVec - 1) / kVec * kVec;  // WinogradWeightGrad's transposed diff
   return TileElements(g.kernel_h) * (XiStride(g.channels, s.tiles) + XiStride(M, s.tiles)) +
-         BufferSize(g, s);
+         BufferSize(g, s) + s.tiles * ld;
+}
+
+int64_t WinogradWeightGradSize(int64_t kernel, int64_t R, int64_t ld) {
+  return TileElements(kernel) * R * ld;
+}
+
+void WinogradWeightGrad(const ConvGeometry& g, int64_t M, int64_t ld, const float* image,
+                        const float* dy, float* dU, float* scratch) {
+  if (g.kernel_h == 3) {
+    WeightGrad<3>(g, M, ld, image, dy, dU, scratch);
+  } else {
+    WeightGrad<5>(g, M, ld, image, dy, dU, scratch);
+  }
+}
+
+void WinogradAddWeightGrad(int64_t kernel, int64_t M, int64_t R, int64_t ld, const float* dU,
+                           float* dw, int64_t i_stride, int64_t r_stride) {
+  if (kernel == 3) {
+    AddWeightGrad<3>(M, R, ld, dU, dw, i_stride, r_stride);
+  } else {
+    AddWeightGrad<5>(M, R, ld, dU, dw, i_stride, r_stride);
+  }
 }
 
 void WinogradConv(const ConvGeometry& g, int64_t M, const float* packed, const float* image,

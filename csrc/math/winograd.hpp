@@ -46,4 +46,18 @@ int64_t WinogradScratchSize(const ConvGeometry& g, int64_t M);
 void WinogradConv(const ConvGeometry& g, int64_t M, const float* packed, const float* image,
                   const float* bias, float* out, float* scratch);
 
+// The weight gradient in the transformed domain: the gradient of U_xi is
+//     dU_xi (channels x outputs) += V_xi (channels x tiles) * (A dy A^T)_xi^T (tiles x outputs)
+// summed over tiles and images, and dW = G^T dU G once at the end (WinogradAddWeightGrad):
+// A^2 multiply-adds per tile and channel pair here too, on the weight-gradient kernels.
+// Floats of one dU accumulator: xi x R x ld (ld >= outputs, a multiple of kVec).
+int64_t WinogradWeightGradSize(int64_t kernel, int64_t R, int64_t ld);
+// dU[xi][r][m] += ... for one image (g.channels = R inputs) and its top diff dy (M channels).
+void WinogradWeightGrad(const ConvGeometry& g, int64_t M, int64_t ld, const float* image,
+                        const float* dy, float* dU, float* scratch);
+// dw's filter (i, r) (kernel x kernel at dw + i * i_stride + r * r_stride) += G^T dU[.][r][i] G,
+// computed in double and rounded once.
+void WinogradAddWeightGrad(int64_t kernel, int64_t M, int64_t R, int64_t ld, const float* dU,
+                           float* dw, int64_t i_stride, int64_t r_stride);
+
 }  // namespace augdrop
