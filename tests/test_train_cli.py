@@ -319,8 +319,10 @@ def test_time_prints_a_per_layer_table(tmp_path, capsys, monkeypatch):
     code, out, err = run_cli(["time", "--model", model, "--iterations", "1", "--by-type"], capsys)
     assert code == 0, err
     table = out.split("\n\n", 1)[1].splitlines()
-    assert table[0].split()[:2] == ["type", "layers"] and table[-1].startswith("all")
-    by_type = {line.split()[0]: line.split() for line in table[1:-1]}
+    end = next(i for i, line in enumerate(table) if line.startswith("all"))
+    assert table[0].split()[:2] == ["type", "layers"]
+    assert "WINOGRAD does fewer" in table[end + 1]  # its GFLOP/s is an effective rate
+    by_type = {line.split()[0]: line.split() for line in table[1:end]}
     assert by_type["Convolution[IMPLICIT]"][1] == "1" and by_type["InnerProduct"][1] == "2"
     assert by_type["Convolution[WINOGRAD]"][1] == "1"
     assert float(by_type["Convolution[IMPLICIT]"][-1]) > 0  # GFLOP/s

@@ -113,4 +113,7 @@ def format_type_breakdown(breakdown, peak_gflops=None):
     if peak_gflops:
         line += f"{100 * rate / peak_gflops:>8.0f}%"
     lines.append(line)
+    if any(r[0].endswith("[WINOGRAD]") for r in breakdown):
+        lines.append("(GFLOP: the direct convolution's multiply-adds; WINOGRAD does fewer, so its "
+                     "GFLOP/s is an effective rate and may pass the peak)")
     return "\n".join(lines)
