@@ -14,6 +14,9 @@ CASES = {
     "same_pad": ((2, 8, 8, 8), "num_output: 8 kernel_size: 3 pad: 1"),
     "no_pad": ((2, 5, 10, 6), "num_output: 7 kernel_size: 3"),
     "pad2": ((2, 3, 6, 6), "num_output: 4 kernel_size: 3 pad: 2"),
+    # more padding than the kernel's reach: the data gradient cannot be the flipped
+    # convolution (col2im), forward and weight gradient stay Winograd's
+    "pad3": ((2, 4, 4, 6), "num_output: 5 kernel_size: 3 pad: 3"),
     "odd_outputs_over_a_register_tile": ((1, 6, 4, 8), "num_output: 13 kernel_size: 3 pad: 1"),
     "group2": ((2, 8, 8, 4), "num_output: 10 kernel_size: 3 pad: 1 group: 2"),
     "no_bias": ((2, 4, 4, 4), "num_output: 3 kernel_size: 3 pad: 1 bias_term: false"),

@@ -7,6 +7,8 @@
 // (math/implicit_gemm.hpp), and the flipped data gradient is the stride-1 convolution of the
 // top diff, padded by dilation (k - 1) - pad, with W'[c][o][i][j] = W[o][c][k_h-1-i][k_w-1-j]:
 // the same products as Caffe's col2im(W^T dy), summed in another order, without col2im.
+// The WINOGRAD engine (math/winograd.hpp) shares this file's loops: its forward, data and
+// weight gradients take the places of the GEMMs above where winograd_ (and the geometry) say.
 #include <algorithm>
 #include <vector>
 
@@ -99,8 +101,9 @@ void ConvolutionLayer::ReshapeImplicit() {
   const int64_t in_hw = g.height * g.width;
   back_geom_.stride_h = back_geom_.stride_w = 1;
   flipped_backward_ = g.stride_h == 1 && g.stride_w == 1 && back_geom_.pad_h >= 0 &&
-                      back_geom_.pad_w >= 0 && ImplicitGemmFits(back_geom_) && back_geom_.out_h() == g.height &&
-                      back_geom_.out_w() == g.width && 4 * in_hw <= 5 * out_spatial_;
+                      back_geom_.pad_w >= 0 && ImplicitGemmFits(back_geom_) &&
+                      back_geom_.out_h() == g.height && back_geom_.out_w() == g.width &&
+                      4 * in_hw <= 5 * out_spatial_;
   // WINOGRAD: the forward of one group, and its data gradient where that is the flipped
   // convolution.
   const int64_t in_group = g.channels / group_, per_group = num_output_ / group_;
@@ -134,14 +137,14 @@ void ConvolutionLayer::ForwardImplicit(const BlobVec& bottom, const BlobVec& top
   const int64_t in_dim = bottom[0]->count(1), out_dim = top[0]->count(1);
   const int64_t per_group = num_output_ / group_, kd = kernel_dim_, hw = out_spatial_;
   EnsureThreadBuffers();
+  if (winograd_) {
+    ForwardWinograd(bottom, top);
+    return;
+  }
   float* packed = packed_weights_.mutable_cpu_data();
   for (int64_t g = 0; g < group_; ++g) {
     const int64_t at = g * per_group * kd;
     PackRowBlocks(per_group, kd, w + at, kd, 1, packed + at);
-  }
-  if (winograd_) {
-    ForwardWinograd(bottom, top);
-    return;
   }
   float* shifteds = shifted_buffer_.mutable_cpu_data();
   for (size_t i = 0; i < bottom.size(); ++i) {
@@ -178,9 +181,9 @@ void ConvolutionLayer::ForwardWinograd(const BlobVec& bottom, const BlobVec& top
     float* y = top[i]->mutable_cpu_data();
     ForEachImage(num, num_output_ * kernel_dim_ * hw, [&](int64_t n, int t) {
       for (int64_t g = 0; g < group_; ++g) {
-        WinogradConv(wino_geom_, per_group, u + g * u_size, x + n * in_dim + g * in_group * in_hw,
-                     b ? b + g * per_group : nullptr, y + n * out_dim + g * per_group * hw,
-                     scratch + t * winograd_scratch_.count(1));
+        WinogradConv(wino_geom_, per_group, u + g * u_size,
+                     x + n * in_dim + g * in_group * in_hw, b ? b + g * per_group : nullptr,
+                     y + n * out_dim + g * per_group * hw, scratch + t * winograd_scratch_.count(1));
       }
     });
   }
@@ -216,7 +219,8 @@ void ConvolutionLayer::BackwardImplicit(const BlobVec& top, const std::vector<bo
   }
   // WINOGRAD: the flipped W^T per group, transformed, after the forward's filters.
   const int64_t u_size = WinogradFilterSize(geom_.kernel_h, per_group, in_group);
-  float* u_back = winograd_backward_ ? winograd_filters_.mutable_cpu_data() + group_ * u_size : nullptr;
+  float* u_back =
+      winograd_backward_ ? winograd_filters_.mutable_cpu_data() + group_ * u_size : nullptr;
   if (any_dx && winograd_backward_) {
     for (int64_t g = 0; g < group_; ++g) {
       WinogradPackFilters(geom_.kernel_h, in_group, per_group, w + g * per_group * kd, taps, kd,

@@ -52,19 +52,22 @@ void ConvolutionLayer::EnsureThreadBuffers() {
   const auto round16 = [](int64_t n) { return (n + 15) / 16 * 16; };  // 64-byte aligned rows
   const int64_t weight_count = blobs_[0]->count();
   if (implicit_) {
-    shifted_buffer_.Reshape({threads_, round16(ShiftedSize(geom_))});
+    // WINOGRAD with its own weight gradient never reads the shifted copy or the transposed
+    // top diff.
+    const bool implicit_passes = !winograd_ || !winograd_weight_grad_;
+    shifted_buffer_.Reshape({threads_, implicit_passes ? round16(ShiftedSize(geom_)) : 0});
     const bool shifted_diff = flipped_backward_ && !winograd_backward_;
     shifted_diff_buffer_.Reshape({threads_, shifted_diff ? round16(ShiftedSize(back_geom_)) : 0});
-    top_diff_t_buffer_.Reshape({threads_, group_ * out_spatial_ * grad_ld_});
+    top_diff_t_buffer_.Reshape({threads_, implicit_passes ? group_ * out_spatial_ * grad_ld_ : 0});
     packed_weights_.Reshape({2 * weight_count});
     const int64_t per_group = num_output_ / group_;
+    const int64_t in_group = wino_geom_.channels;
     winograd_filters_.Reshape(
-        {winograd_ ? 2 * group_ * WinogradFilterSize(geom_.kernel_h, per_group, wino_geom_.channels)
-                   : 0});
-    winograd_scratch_.Reshape(
-        {threads_, winograd_ ? round16(std::max(WinogradScratchSize(wino_geom_, per_group),
-                                                WinogradScratchSize(wino_back_geom_, wino_geom_.channels)))
-                             : 0});
+        {winograd_ ? 2 * group_ * WinogradFilterSize(geom_.kernel_h, per_group, in_group) : 0});
+    const int64_t scratch =
+        std::max(winograd_ ? WinogradScratchSize(wino_geom_, per_group) : 0,
+                 winograd_backward_ ? WinogradScratchSize(wino_back_geom_, in_group) : 0);
+    winograd_scratch_.Reshape({threads_, round16(scratch)});
     col_buffer_.Reshape({threads_, flipped_backward_ ? 0 : round16(kernel_dim_ * group_ * out_spatial_)});
     out_buffer_.Reshape({0});
     weight_diff_buffer_.Reshape({slots_, round16(WeightAccSize() + num_output_)});
