@@ -174,9 +174,11 @@ def test_forcing_an_engine_the_geometry_does_not_take_names_the_layer(tmp_path):
     _, conv = conv_net(tmp_path, (1, 2, 8, 8), "num_output: 2 kernel_size: 3 pad: 1 stride: 2")
     with pytest.raises(caffe.EngineError, match="layer 'conv' .*WINOGRAD.*3x3 or 5x5 kernels, stride 1"):
         conv.engine = "WINOGRAD"
-    _, conv = conv_net(tmp_path, (1, 2, 5, 5), "num_output: 2 kernel_size: 3 pad: 1")
+    net, conv = conv_net(tmp_path, (1, 2, 5, 5), "num_output: 2 kernel_size: 3 pad: 1")
     with pytest.raises(caffe.EngineError, match="layer 'conv' .*IMPLICIT.*25 output pixels"):
         conv.engine = "IMPLICIT"
+    assert conv.engine == "CAFFE"  # the layer keeps the engine it had, and still runs
+    net.forward()
     with pytest.raises(caffe.EngineError, match="no engine FAST"):
         conv.engine = "FAST"
 

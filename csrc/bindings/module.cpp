@@ -398,8 +398,16 @@ PYBIND11_MODULE(_core, m) {
           throw Error("only Convolution layers have a choice of engine", n.layer_names().at(i),
                       n.layers().at(i)->type());
         }
+        // A geometry that does not take the engine: the layer keeps the one it had.
+        const std::string before = conv->forced_engine();
         conv->ForceEngine(engine);
-        n.Reshape();
+        try {
+          n.Reshape();
+        } catch (...) {
+          conv->ForceEngine(before);
+          n.Reshape();
+          throw;
+        }
       })
       .def("layer_state", [](const Net& n, int i) { return py::bytes(n.layers().at(i)->SaveState()); })
       .def("set_layer_state", [](Net& n, int i, const std::string& s) { n.layers().at(i)->LoadState(s); })

@@ -40,6 +40,7 @@ class ConvolutionLayer : public BaseConvolutionLayer {
   // the speed rule say; "" (or "DEFAULT") goes back to them. Reshape throws where the geometry
   // does not fit the engine asked for.
   void ForceEngine(const std::string& engine);
+  const std::string& forced_engine() const { return forced_engine_; }
 
  protected:
   bool reverse_dimensions() const override { return false; }
