@@ -1,12 +1,12 @@
 // Convolution (Caffe's conv_layer.cpp; the shared parts in base_conv_layer.hpp). N-d bottoms
-// (not 4-d) take Caffe's recipe image by image (ForwardNd). 2-d takes one of two engines:
+// (not 4-d) take Caffe's recipe image by image (ForwardNd). 2-d takes one of three engines:
 //  - IMPLICIT (engine DEFAULT or CUDNN, where the geometry fits: whole vectors of output
 //    pixels, any stride): an implicit GEMM with this project's kernels, no im2col
 //    (math/implicit_gemm.hpp, conv_implicit.cpp); the data gradient as the convolution of the
 //    top diff with the flipped, transposed weights, or by col2im where that is cheaper.
-//  - WINOGRAD (IMPLICIT's 3x3 stride-1 layers where the rule in ReshapeImplicit picks it):
-//    the forward and the flipped data gradient by Winograd's F(2x2, 3x3) (math/winograd.hpp),
-//    the weight gradient as IMPLICIT's.
+//  - WINOGRAD (layers IMPLICIT takes with 3x3 or 5x5 kernels, stride 1, where WinogradPays
+//    in conv_implicit.cpp picks it): the forward, the flipped data gradient and the weight
+//    gradient by Winograd's F(2x2, 3x3) or F(2x2, 5x5) (math/winograd.hpp).
 //  - CAFFE (engine: CAFFE, and any geometry IMPLICIT does not take): Caffe's im2col + BLAS
 //    GEMM recipe.
 // ForceEngine overrides the choice (a stored run replayed on its own engines).
@@ -15,7 +15,8 @@
 // backward pass cuts the batch into reduction slots (core/parallel.hpp), each with its own
 // weight-gradient accumulator, summed in slot order at the end: the same products, summed in
 // another order, so float rounding differs in the last bits (the same bits on any thread
-// count).
+// count). DEVIATION: WINOGRAD rounds transformed sums instead of products (about 4x
+// IMPLICIT's error for 5x5; README, Faithfulness).
 // bottom: (N, C, H, W); top: (N, C_out, H_out, W_out) with
 // H_out = (H + 2 pad_h - (dilation_h (k_h - 1) + 1)) / stride_h + 1.
 // W: (C_out, C / group, k_h, k_w); b: (C_out,).
