@@ -52,13 +52,13 @@ int64_t ForEachImageBySlot(int64_t num, int64_t work, F&& f) {
 }  // namespace
 
 // Whether WINOGRAD beats IMPLICIT on a layer it fits. Its transforms cost per channel what its
-// GEMMs save per pair of channels, so it needs enough channels on both sides. On the
-// development machine (bench/NOTES.md step 15: the layer alone, the engines alternating in one
-// process, 2 threads, AVX2), forward / backward: ResNet-20's 3x3 64 -> 64 layers 1.47-1.50x /
-// 1.17x faster, its 32 -> 32 layers 1.41-1.43x / 1.17x, its 16 -> 16 layers 0.99-1.03x /
-// 1.04x (left on IMPLICIT); cifar10_quick's 5x5 conv2 (32 -> 32) 1.42-1.46x / 1.18-1.20x,
-// conv3 (32 -> 64) 1.34-1.38x / 1.14-1.16x, LeNet's conv2 (20 -> 50) 1.31-1.35x / 1.00x (its
-// data gradient goes by col2im); cifar10_quick's conv1 (3 -> 32) 0.53x.
+// GEMMs save per pair of channels, so it needs enough channels on both sides. Measured on the
+// development machine (AVX2, 2 threads; bench/bench_conv_engines.py, bench/NOTES.md), forward /
+// backward: ResNet-20's 3x3 64 -> 64 layers 1.46-1.48x / 1.38-1.40x faster, its 32 -> 32
+// layers 1.39-1.40x / 1.31-1.33x, its 16 -> 16 layers 0.99-1.04x / 0.88-0.89x (left on
+// IMPLICIT); cifar10_quick's 5x5 conv2 (32 -> 32) 1.46-1.48x / 1.32-1.33x, conv3 (32 -> 64)
+// 1.43-1.45x / 1.36-1.37x, LeNet's conv2 (20 -> 50) 1.40-1.41x / 1.10x; cifar10_quick's
+// conv1 (3 -> 32) 0.57-0.58x / 0.64-0.65x (left on IMPLICIT).
 bool WinogradPays(int64_t in_channels, int64_t out_channels) {
   return in_channels >= 20 && out_channels >= 20;
 }
