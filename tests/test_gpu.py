@@ -121,6 +121,24 @@ def test_layer_gpu_matches_cpu(tmp_path, case):
     assert_same(run_both(tmp_path, body, inputs, values))
 
 
+@pytest.mark.parametrize("shape, param", [
+    ((2, 24, 8, 8), "num_output: 20 kernel_size: 3 pad: 1"),
+    ((2, 20, 8, 8), "num_output: 24 kernel_size: 5 pad: 2"),
+])
+def test_winograd_convolution_gpu_matches_cpu(tmp_path, shape, param):
+    """Layers the CPU runs on WINOGRAD (>= 20 channels on both sides: forward, data and weight
+    gradients) against the GPU's im2col + GEMM, by the golden cases' rule for layers
+    (max|gpu - cpu| <= 1e-6 + 1e-4 max|cpu|): Winograd rounds its transformed sums, so an
+    output near zero can be off by more than assert_same's per-element atol."""
+    body = (f'layer {{ name: "l" type: "Convolution" bottom: "x" top: "y" '
+            f"convolution_param {{ {param} }} }}")
+    cpu = caffe.Net(write_net(tmp_path, body, {"x": shape}, name="engine.prototxt"), caffe.TRAIN)
+    assert next(layer for layer in cpu.layers if layer.name == "l").engine == "WINOGRAD"
+    pairs = run_both(tmp_path, body, {"x": shape}, {"x": gaussian(shape)})
+    for key, (c, g) in pairs.items():
+        assert np.abs(g - c).max() <= 1e-6 + 1e-4 * np.abs(c).max(), key
+
+
 def test_softmax_loss_gpu_matches_cpu(tmp_path):
     body = ('layer { name: "l" type: "SoftmaxWithLoss" bottom: "x" bottom: "label" top: "loss" '
             'loss_param { ignore_label: 2 normalization: VALID } }')
