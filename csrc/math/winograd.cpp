@@ -318,36 +318,64 @@ void PackFilters(int64_t M, int64_t R, const float* w, int64_t i_stride, int64_t
   }
 }
 
+// The scratch of one image's pass: V, then M (or the transformed top diff), then the strip's
+// buffers; the rows of V_xi for the GEMMs.
+struct Workspace {
+  Strip strip;
+  int64_t v_stride, m_stride;
+  float *V, *M, *buf;
+  std::vector<int32_t> offsets;  // row c of V_xi
+};
+
+template <int K>
+Workspace Prepare(const ConvGeometry& g, int64_t M, float* scratch) {
+  constexpr int kXi = Winograd<K>::A * Winograd<K>::A;
+  Workspace w;
+  w.strip = PlanStrip(g, M);
+  w.v_stride = XiStride(g.channels, w.strip.tiles);
+  w.m_stride = XiStride(M, w.strip.tiles);
+  w.V = scratch;
+  w.M = w.V + kXi * w.v_stride;
+  w.buf = w.M + kXi * w.m_stride;
+  w.offsets.resize(g.channels);
+  for (int64_t c = 0; c < g.channels; ++c) w.offsets[c] = static_cast<int32_t>(c * w.strip.tiles);
+  return w;
+}
+
+// f(ti0, rows) for each strip of tile rows, once its V holds the strip's transformed input
+// (tiles past the strip's last one, up to whole vectors, zero).
+template <int K, class F>
+void ForEachStrip(const ConvGeometry& g, const float* image, const Workspace& w, F&& f) {
+  constexpr int kXi = Winograd<K>::A * Winograd<K>::A;
+  const int64_t th = g.out_h() / 2, tw = g.out_w() / 2, S = w.strip.tiles;
+  for (int64_t ti0 = 0; ti0 < th; ti0 += w.strip.rows) {
+    const int64_t rows = std::min(w.strip.rows, th - ti0);
+    if (rows * tw < S) {
+      for (int xi = 0; xi < kXi; ++xi)
+        for (int64_t c = 0; c < g.channels; ++c) {
+          float* row = w.V + xi * w.v_stride + c * S;
+          std::fill(row + rows * tw, row + S, 0.f);
+        }
+    }
+    TransformInput<K>(g, image, ti0, rows, S, w.V, w.buf);
+    f(ti0, rows);
+  }
+}
+
 template <int K>
 void Convolve(const ConvGeometry& g, int64_t M, const float* packed, const float* image,
               const float* bias, float* out, float* scratch) {
   constexpr int kXi = Winograd<K>::A * Winograd<K>::A;
-  const int64_t R = g.channels, th = g.out_h() / 2, tw = g.out_w() / 2;
-  const Strip strip = PlanStrip(g, M);
-  const int64_t S = strip.tiles;
-  float* V = scratch;
-  const int64_t v_stride = XiStride(R, S), m_stride = XiStride(M, S);
-  float* Mb = V + kXi * v_stride;
-  float* buf = Mb + kXi * m_stride;
-  std::vector<int32_t> offsets(R);  // row c of V_xi
-  for (int64_t c = 0; c < R; ++c) offsets[c] = static_cast<int32_t>(c * S);
-  for (int64_t ti0 = 0; ti0 < th; ti0 += strip.rows) {
-    const int64_t rows = std::min(strip.rows, th - ti0);
-    // Tiles past the strip's last one (up to whole vectors) are zero; their M is not read.
-    if (rows * tw < S) {
-      for (int xi = 0; xi < kXi; ++xi)
-        for (int64_t c = 0; c < R; ++c) {
-          float* row = V + xi * v_stride + c * S;
-          std::fill(row + rows * tw, row + S, 0.f);
-        }
-    }
-    TransformInput<K>(g, image, ti0, rows, S, V, buf);
+  const int64_t R = g.channels;
+  const Workspace w = Prepare<K>(g, M, scratch);
+  const int64_t S = w.strip.tiles;
+  ForEachStrip<K>(g, image, w, [&](int64_t ti0, int64_t rows) {
     for (int xi = 0; xi < kXi; ++xi) {
-      ImplicitGemm(M, R, packed + xi * M * R, offsets.data(), V + xi * v_stride, S, nullptr,
-                   Mb + xi * m_stride, S);
+      ImplicitGemm(M, R, packed + xi * M * R, w.offsets.data(), w.V + xi * w.v_stride, S,
+                   nullptr, w.M + xi * w.m_stride, S);
     }
-    TransformOutput<K>(g, M, Mb, ti0, rows, S, bias, out, buf);
-  }
+    TransformOutput<K>(g, M, w.M, ti0, rows, S, bias, out, w.buf);
+  });
 }
 
 // (A dy A^T) per tile of the strip's tiles, for each of the M channels of the top diff dy
@@ -398,32 +426,18 @@ template <int K>
 void WeightGrad(const ConvGeometry& g, int64_t M, int64_t ld, const float* image,
                 const float* dy, float* dU, float* scratch) {
   constexpr int kXi = Winograd<K>::A * Winograd<K>::A;
-  const int64_t R = g.channels, th = g.out_h() / 2, tw = g.out_w() / 2;
-  const Strip strip = PlanStrip(g, M);
-  const int64_t S = strip.tiles;
-  const int64_t v_stride = XiStride(R, S), m_stride = XiStride(M, S);
-  float* V = scratch;
-  float* Mt = V + kXi * v_stride;
-  float* buf = Mt + kXi * m_stride;
-  float* dyt = buf + BufferSize(g, strip);  // one xi's transformed top diff, (S, ld)
-  std::vector<int32_t> offsets(R);          // row c of V_xi
-  for (int64_t c = 0; c < R; ++c) offsets[c] = static_cast<int32_t>(c * S);
-  for (int64_t ti0 = 0; ti0 < th; ti0 += strip.rows) {
-    const int64_t rows = std::min(strip.rows, th - ti0);
-    if (rows * tw < S) {
-      for (int xi = 0; xi < kXi; ++xi)
-        for (int64_t c = 0; c < R; ++c) {
-          float* row = V + xi * v_stride + c * S;
-          std::fill(row + rows * tw, row + S, 0.f);
-        }
-    }
-    TransformInput<K>(g, image, ti0, rows, S, V, buf);
-    TransformTopDiff<K>(g, M, dy, ti0, rows, S, Mt, buf);
+  const int64_t R = g.channels;
+  const Workspace w = Prepare<K>(g, M, scratch);
+  const int64_t S = w.strip.tiles;
+  float* dyt = w.buf + BufferSize(g, w.strip);  // one xi's transformed top diff, (S, ld)
+  ForEachStrip<K>(g, image, w, [&](int64_t ti0, int64_t rows) {
+    TransformTopDiff<K>(g, M, dy, ti0, rows, S, w.M, w.buf);
     for (int xi = 0; xi < kXi; ++xi) {
-      TransposeToVectors(M, S, Mt + xi * m_stride, S, dyt, ld);
-      ImplicitWeightGrad(R, ld, S, dyt, offsets.data(), V + xi * v_stride, dU + xi * R * ld);
+      TransposeToVectors(M, S, w.M + xi * w.m_stride, S, dyt, ld);
+      ImplicitWeightGrad(R, ld, S, dyt, w.offsets.data(), w.V + xi * w.v_stride,
+                         dU + xi * R * ld);
     }
-  }
+  });
 }
 
 template <int K>
