@@ -189,3 +189,40 @@ def test_only_convolutions_have_an_engine_to_force(tmp_path):
     relu = next(layer for layer in net.layers if layer.name == "r")
     with pytest.raises(AttributeError, match="no choice of engine"):
         relu.engine = "CAFFE"
+
+
+def test_winograd_on_every_conv_test_geometry_it_takes(tmp_path):
+    """Every geometry of test_gradients.py's convolution cases that WINOGRAD's geometry takes
+    (3x3 or 5x5, stride 1, no dilation, an even output of whole vectors), forced onto it:
+    forward, data and weight gradients against the float64 loops there."""
+    from test_gradients import CONV_CASES, _pair
+    from test_gradients import conv_naive as loops
+
+    taken = []
+    for case, (shape, param) in sorted(CONV_CASES.items()):
+        net, conv = conv_net(tmp_path, shape, param, name=f"{case}.prototxt")
+        try:
+            conv.engine = "WINOGRAD"
+        except caffe.EngineError:
+            continue
+        taken.append(case)
+        x = gaussian(shape, seed=3)
+        net.blobs["x"].data[...] = x
+        out = net.forward()["y"].copy()
+        W = np.array(conv.blobs[0].data)
+        b = np.array(conv.blobs[1].data) if len(conv.blobs) > 1 else None
+        geom = dict(stride=_pair(param, "stride", 1), pad=_pair(param, "pad", 0),
+                    dil=_pair(param, "dilation", 1), group=_pair(param, "group", 1)[0])
+        dy = gaussian(out.shape, seed=4)
+        y, dx, dW, _ = loops(x, W, b, dy=dy, **geom)
+        for blob in conv.blobs:
+            blob.diff[...] = 0
+        net.backward(y=dy)
+        rel = 1e-5 if "kernel_size: 5" in param else 2e-6
+        for what, ours, ref in (("y", out, y), ("dx", net.blobs["x"].diff, dx),
+                                ("dW", conv.blobs[0].diff, dW)):
+            assert np.abs(ours - ref).max() <= rel * np.abs(ref).max() + 1e-6, (case, what)
+    # Six here: implicit_group3 and implicit_group3_valid (groups: IMPLICIT's weight gradient),
+    # implicit_lenet_conv2 (5x5, data gradient by col2im), implicit_long_reduction (5x5),
+    # implicit_many_outputs, implicit_no_pad.
+    assert len(taken) >= 6, taken
