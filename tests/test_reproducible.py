@@ -126,6 +126,10 @@ def test_first_difference_names_the_place():
     assert first_difference({"a": [1, 2]}, {"a": [1, 3]}) == "a.[1]: stored 2, now 3"
     assert first_difference({"a": [1]}, {"a": [1, 2]}) == "a: 1 entries stored, 2 now"
     assert first_difference({"a": 1}, {"b": 1}) == "a: only in the stored record"
+    # a NaN (a diverged test loss) stored and reproduced is no difference; NaN against a
+    # number is
+    assert first_difference({"loss": [float("nan")]}, {"loss": [float("nan")]}) is None
+    assert first_difference({"loss": float("nan")}, {"loss": 1.0}) == "loss: stored nan, now 1.0"
 
 
 def test_records_carry_provenance_and_verify_reproduces_them(tmp_path, capsys):

@@ -1,5 +1,7 @@
 """`augdrop-caffe replicate --verify KEY`: train one stored run again and say whether today's
 code reproduces its record bit for bit (weights digest, final test scores and both curves)."""
+import math
+
 from .store import ResultStore
 from .training import train_one
 from .tables import Run
@@ -27,9 +29,13 @@ def first_difference(old, new, path=""):
         if len(old) != len(new):
             return f"{path.rstrip('.')}: {len(old)} entries stored, {len(new)} now"
         return None
-    if old != new:
+    if old != new and not (_is_nan(old) and _is_nan(new)):  # NaN is NaN's reproduction
         return f"{path.rstrip('.')}: stored {old!r}, now {new!r}"
     return None
+
+
+def _is_nan(value):
+    return isinstance(value, float) and math.isnan(value)
 
 
 def verify(key, store_dir, data_root=None, threads=None, sample_fallback=False, log=print):
