@@ -56,7 +56,7 @@ def ensure_torch(device="cpu"):
     return torch
 
 
-def our_solver(name, fuse_norm=False):
+def our_solver(name):
     """A solver over the paper's net with the Data layers replaced by an Input layer."""
     import augdrop_caffe as caffe
     from augdrop_caffe import textformat
@@ -78,7 +78,6 @@ def our_solver(name, fuse_norm=False):
                 f'weight_decay: 0.0005\nlr_policy: "fixed"\nmax_iter: 100000000\nrandom_seed: 1\n'
                 f'type: "{solver_type}"\n')
     solver = caffe.get_solver(os.path.join(folder, "solver.prototxt"))
-    solver.net.fuse_norm_layers = fuse_norm
     rng = np.random.default_rng(0)
     solver.net.blobs["data"].data[...] = rng.standard_normal((batch, *shape)).astype(np.float32)
     solver.net.blobs["label"].data[...] = rng.integers(0, 10, batch).astype(np.float32)
@@ -165,7 +164,7 @@ def bench_net(name, args, torch):
     import augdrop_caffe as caffe
 
     batch = NETS[name][3]
-    solver = our_solver(name, args.fuse_norm)
+    solver = our_solver(name)
     solver.step(2)  # warm-up: first-touch allocations
     gpu = args.device == "cuda"
     if torch is not None:
@@ -283,9 +282,6 @@ def main():
     p.add_argument("--peak", type=float, default=None,
                    help="one core's FMA peak in GFLOP/s (default: measured by bench/fma_peak.cpp)")
     p.add_argument("--no-dropout", action="store_true", help="skip the dropout micro-benchmark")
-    p.add_argument("--fuse-norm", action="store_true",
-                   help="train with BatchNorm -> Scale [-> ReLU] chains fused (Net.fuse_norm_layers);"
-                        " the per-layer table still runs them one by one, unfused")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
                    help="cuda: both on the GPU (PyTorch eager on the same GPU)")
     args = p.parse_args()

@@ -31,19 +31,6 @@ class BatchNormLayer : public Layer {
   int ExactNumBottomBlobs() const override { return 1; }
   int ExactNumTopBlobs() const override { return 1; }
 
-  // This layer in place on `blob`, fused with the in-place Scale that follows it (one factor
-  // per channel, `scale` (C) and `bias` (C) or null) and, with relu, an in-place ReLU with
-  // negative_slope 0: the three layers' forward pass in two reads of the blob and one write,
-  // their backward in two reads and one write (batch_norm_fused.cpp). The Net runs these on
-  // the CPU where it fuses the group (Net::set_fuse_norm_layers), after the three Reshapes.
-  // The forward output, the statistics and the running sums are the unfused layers' bit for
-  // bit; the backward is the same formulas with the sums in another order (float rounding).
-  void ForwardFused(Blob* blob, const Blob& scale, const Blob* bias, bool relu);
-  // scale_diff / bias_diff: accumulate the Scale's parameter gradients where non-null;
-  // propagate_down: write the bottom gradient (the blob's diff).
-  void BackwardFused(Blob* blob, const Blob& scale, float* scale_diff, float* bias_diff,
-                     bool relu, bool propagate_down);
-
  protected:
   void Forward_cpu(const BlobVec& bottom, const BlobVec& top) override;
   void Backward_cpu(const BlobVec& top, const std::vector<bool>& propagate_down,
@@ -60,8 +47,8 @@ class BatchNormLayer : public Layer {
   // out[c] = sum_n num_by_chans[n, c], n in order.
   void SumOverNum(const float* num_by_chans, float* out) const;
   // s = s*f + 1, mean_sum = mean_sum*f + mean, var_sum = var_sum*f + m/(m-1) var (blobs_).
-  // Out of line, so that the fused path (compiled without contraction) rounds these as the
-  // unfused one does.
+  // Out of line, as when the stored runs were made: inlined, the compiler may fuse these
+  // multiply-adds differently.
   __attribute__((noinline)) void UpdateRunningStats(const float* mean, const float* variance,
                                                     int64_t count);
 

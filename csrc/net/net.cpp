@@ -286,58 +286,6 @@ void Net::Init(const Params& in_param) {
   for (const auto& b : available) output_blob_indices_.push_back(blob_index_.at(b));
   // Caffe lists outputs in blob order.
   std::sort(output_blob_indices_.begin(), output_blob_indices_.end());
-  FindNormChains();
-}
-
-void Net::FindNormChains() {
-  const int n = int(layers_.size());
-  norm_chain_of_.assign(size_t(n), -1);
-  // Adjacent layers, each in place on the one blob the BatchNorm works on.
-  auto in_place_on = [&](int li, const char* type, int blob) {
-    return li < n && std::string(layers_[li]->type()) == type && bottom_id_vecs_[li].size() == 1 &&
-           top_id_vecs_[li].size() == 1 && bottom_id_vecs_[li][0] == blob &&
-           top_id_vecs_[li][0] == blob;
-  };
-  for (int li = 0; li + 1 < n; ++li) {
-    if (bottom_id_vecs_[li].size() != 1) continue;
-    const int blob = bottom_id_vecs_[li][0];
-    if (!in_place_on(li, "BatchNorm", blob) || !in_place_on(li + 1, "Scale", blob)) continue;
-    const Params& sp = layers_[li + 1]->layer_param().get_message("scale_param");
-    if (sp.get_int("axis", 1) != 1 || sp.get_int("num_axes", 1) != 1) continue;
-    NormChain chain{li, li + 1, -1};
-    if (in_place_on(li + 2, "ReLU", blob) &&
-        layers_[li + 2]->layer_param().get_message("relu_param").get_float("negative_slope", 0) == 0)
-      chain.relu = li + 2;
-    // The Scale and the ReLU either both run backward, to their bottom, or neither does.
-    const bool need = layer_need_backward_[chain.scale];
-    if (chain.relu >= 0 && (layer_need_backward_[chain.relu] != need ||
-                            (need && !bottom_need_backward_[chain.relu][0])))
-      continue;
-    if (need && !bottom_need_backward_[chain.scale][0]) continue;
-    for (int k = chain.bn; k <= chain.last(); ++k) norm_chain_of_[k] = int(norm_chains_.size());
-    norm_chains_.push_back(chain);
-  }
-}
-
-void Net::ForwardNormChain(const NormChain& chain) {
-  for (int k = chain.bn; k <= chain.last(); ++k) layers_[k]->Reshape(bottom_vecs_[k], top_vecs_[k]);
-  auto& scale_blobs = layers_[chain.scale]->blobs();
-  static_cast<BatchNormLayer&>(*layers_[chain.bn])
-      .ForwardFused(top_vecs_[chain.bn][0], *scale_blobs[0],
-                    scale_blobs.size() > 1 ? scale_blobs[1].get() : nullptr, chain.relu >= 0);
-}
-
-void Net::BackwardNormChain(const NormChain& chain) {
-  Layer& scale = *layers_[chain.scale];
-  auto& scale_blobs = scale.blobs();
-  const bool bias = scale_blobs.size() > 1;
-  static_cast<BatchNormLayer&>(*layers_[chain.bn])
-      .BackwardFused(top_vecs_[chain.bn][0], *scale_blobs[0],
-                     scale.param_propagate_down(0) ? scale_blobs[0]->mutable_cpu_diff() : nullptr,
-                     bias && scale.param_propagate_down(1) ? scale_blobs[1]->mutable_cpu_diff()
-                                                           : nullptr,
-                     chain.relu >= 0,
-                     layer_need_backward_[chain.bn] && bottom_need_backward_[chain.bn][0]);
 }
 
 int Net::blob_index(const std::string& name) const {
@@ -355,21 +303,6 @@ float Net::ForwardFromTo(int start, int end) {
   backward_prepared_ = false;  // new top data: the next backward rewrites it again
   float loss = 0;
   for (int i = start; i <= end; ++i) {
-    const int c = norm_chain_of_.empty() ? -1 : norm_chain_of_[i];
-    if (c >= 0) {
-      NormChain& chain = norm_chains_[size_t(c)];
-      chain.forward_fused = fuse_norm_layers_ && GetMode() == Mode::CPU && i == chain.bn &&
-                            chain.last() <= end;
-      if (chain.forward_fused) {
-        try {
-          ForwardNormChain(chain);
-        } catch (const std::exception& e) {
-          RethrowForLayer(e, layer_names_[i], layers_[i]->type());
-        }
-        i = chain.last();
-        continue;
-      }
-    }
     try {
       loss += layers_[i]->Forward(bottom_vecs_[i], top_vecs_[i]);
     } catch (const std::exception& e) {
@@ -407,25 +340,6 @@ void Net::BackwardFromTo(int start, int end) {
   }
   for (int i = start; i >= end; --i) {
     if (!layer_need_backward_[i]) continue;
-    const int c = norm_chain_of_.empty() ? -1 : norm_chain_of_[i];
-    if (c >= 0 && norm_chains_[size_t(c)].forward_fused) {
-      const NormChain& chain = norm_chains_[size_t(c)];
-      // The unfused backward of part of the chain would need state the fused forward did not
-      // keep (the Scale's copy of its input).
-      if (i != chain.last() || end > chain.bn)
-        AD_LAYER_FAIL(layer_names_[i], layers_[i]->type(),
-                      "backward over part of the fused normalization chain '"
-                          << layer_names_[chain.bn] << "' .. '" << layer_names_[chain.last()]
-                          << "'; run the backward over the whole chain, or forward without "
-                             "fusion (fuse_norm_layers off)");
-      try {
-        BackwardNormChain(chain);
-      } catch (const std::exception& e) {
-        RethrowForLayer(e, layer_names_[i], layers_[i]->type());
-      }
-      i = chain.bn;
-      continue;
-    }
     try {
       layers_[i]->Backward(top_vecs_[i], bottom_need_backward_[i], bottom_vecs_[i]);
     } catch (const std::exception& e) {

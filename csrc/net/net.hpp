@@ -39,22 +39,6 @@ class Net {
   // How many times the layers' PrepareBackward has run over the net (once per backward pass).
   int64_t backward_preparations() const { return backward_preparations_; }
 
-  // Fused normalization (off by default): each in-place BatchNorm -> Scale (axis 1, one factor
-  // per channel) [-> ReLU, negative_slope 0] chain on one blob runs as one forward and one
-  // backward pass (BatchNormLayer::ForwardFused) in CPU mode, when a forward call covers the
-  // whole chain; the backward call that reaches a chain so run must cover all of it (an
-  // error otherwise). Forward results are the unfused layers' bit for bit, the gradients
-  // theirs up to float rounding.
-  void set_fuse_norm_layers(bool on) { fuse_norm_layers_ = on; }
-  bool fuse_norm_layers() const { return fuse_norm_layers_; }
-  int num_norm_chains() const { return int(norm_chains_.size()); }
-  // How many of them the last forward ran fused.
-  int num_norm_chains_run_fused() const {
-    int n = 0;
-    for (const auto& c : norm_chains_) n += c.forward_fused ? 1 : 0;
-    return n;
-  }
-
   const std::string& name() const { return name_; }
   Phase phase() const { return phase_; }
   const std::vector<std::unique_ptr<Layer>>& layers() const { return layers_; }
@@ -100,18 +84,6 @@ class Net {
   std::vector<Blob*> learnable_params_;
   std::vector<float> params_lr_, params_weight_decay_;
   std::vector<std::pair<int, int>> param_layer_indices_;  // (layer, param index) per param
-  // A BatchNorm -> Scale [-> ReLU] chain that can run fused (layer indices; relu -1 if none).
-  struct NormChain {
-    int bn, scale, relu;
-    bool forward_fused = false;  // its last forward ran fused
-    int last() const { return relu >= 0 ? relu : scale; }
-  };
-  void FindNormChains();
-  void ForwardNormChain(const NormChain& chain);
-  void BackwardNormChain(const NormChain& chain);
-  bool fuse_norm_layers_ = false;
-  std::vector<NormChain> norm_chains_;
-  std::vector<int> norm_chain_of_;  // per layer: its chain's index, or -1
 
   bool backward_prepared_ = false;  // PrepareBackward has run since the last forward call
   int64_t backward_preparations_ = 0;

@@ -155,17 +155,6 @@ class Net:
         return self._net.phase
 
     @property
-    def fuse_norm_layers(self):
-        """Run each in-place BatchNorm -> Scale [-> ReLU] chain as one pass each way on the CPU
-        (off by default): the same forward bit for bit, the gradients within float rounding.
-        A backward over part of a chain whose forward ran fused is an error."""
-        return self._net.fuse_norm_layers
-
-    @fuse_norm_layers.setter
-    def fuse_norm_layers(self, on):
-        self._net.fuse_norm_layers = bool(on)
-
-    @property
     def layer_dict(self):
         return OrderedDict((l.name, l) for l in self.layers)
 
