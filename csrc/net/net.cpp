@@ -4,7 +4,6 @@
 #include <set>
 
 #include "core/mode.hpp"
-#include "layers/batch_norm_layer.hpp"
 #include "math/math_functions.hpp"
 #include "net/insert_splits.hpp"
 #include "net/layer_registry.hpp"
