@@ -139,6 +139,21 @@ def test_winograd_convolution_gpu_matches_cpu(tmp_path, shape, param):
         assert np.abs(g - c).max() <= 1e-6 + 1e-4 * np.abs(c).max(), key
 
 
+def test_gpu_run_names_the_engine_it_runs(tmp_path):
+    """On the GPU every convolution is im2col + GEMM, so a GPU run's provenance says CAFFE
+    where the CPU would take WINOGRAD, and the CPU's choice comes back in CPU mode."""
+    from augdrop_caffe.provenance import layer_engines
+
+    body = ('layer { name: "l" type: "Convolution" bottom: "x" top: "y" '
+            "convolution_param { num_output: 24 kernel_size: 3 pad: 1 } }")
+    net = caffe.Net(write_net(tmp_path, body, {"x": (2, 24, 8, 8)}), caffe.TRAIN)
+    assert layer_engines(net) == {"l": "WINOGRAD"}
+    caffe.set_mode_gpu()
+    assert layer_engines(net) == {"l": "CAFFE"}
+    caffe.set_mode_cpu()
+    assert layer_engines(net) == {"l": "WINOGRAD"}
+
+
 def test_softmax_loss_gpu_matches_cpu(tmp_path):
     body = ('layer { name: "l" type: "SoftmaxWithLoss" bottom: "x" bottom: "label" top: "loss" '
             'loss_param { ignore_label: 2 normalization: VALID } }')

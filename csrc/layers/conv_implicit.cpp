@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/errors.hpp"
+#include "core/mode.hpp"
 #include "core/parallel.hpp"
 #include "layers/conv_layer.hpp"
 #include "math/implicit_gemm.hpp"
@@ -61,6 +62,12 @@ int64_t ForEachImageBySlot(int64_t num, int64_t work, F&& f) {
 // conv1 (3 -> 32) 0.57-0.58x / 0.64-0.65x (left on IMPLICIT).
 bool WinogradPays(int64_t in_channels, int64_t out_channels) {
   return in_channels >= 20 && out_channels >= 20;
+}
+
+std::string ConvolutionLayer::engine() const {
+  // A GPU run's provenance must name what ran there (conv_layer.cu), not the CPU's choice.
+  if (GetMode() == Mode::GPU) return "CAFFE";
+  return winograd_ ? "WINOGRAD" : implicit_ ? "IMPLICIT" : "CAFFE";
 }
 
 void ConvolutionLayer::ForceEngine(const std::string& engine) {

@@ -34,9 +34,8 @@ class ConvolutionLayer : public BaseConvolutionLayer {
   void LayerSetUp(const BlobVec& bottom, const BlobVec& top) override;
   void Reshape(const BlobVec& bottom, const BlobVec& top) override;
   const char* type() const override { return "Convolution"; }
-  std::string engine() const override {
-    return winograd_ ? "WINOGRAD" : implicit_ ? "IMPLICIT" : "CAFFE";
-  }
+  // The engine the current mode runs: on the GPU always CAFFE (see Forward_gpu).
+  std::string engine() const override;
   // "CAFFE", "IMPLICIT" or "WINOGRAD" from the next Reshape on, whatever the engine field and
   // the speed rule say; "" (or "DEFAULT") goes back to them. Reshape throws where the geometry
   // does not fit the engine asked for.
