@@ -29,9 +29,10 @@ def conv(name, bottom, n, k, stride, pad):
 
 
 def bn(name, blob):
+    # No param specs: BatchNorm masks its statistics from the solver itself (lr_mult 0), as
+    # Caffe's does; three specs are the old form, which Caffe upgrades with a message.
     return f'''layer {{
   name: "{name}_bn" type: "BatchNorm" bottom: "{blob}" top: "{blob}"
-  param {{ lr_mult: 0 decay_mult: 0 }} param {{ lr_mult: 0 decay_mult: 0 }} param {{ lr_mult: 0 decay_mult: 0 }}
 }}
 layer {{
   name: "{name}_scale" type: "Scale" bottom: "{blob}" top: "{blob}"

@@ -41,6 +41,15 @@ def test_generated_nets_build_with_the_papers_structure(tmp_path, dataset, class
     assert net.blobs["res3_3"].data.shape == (2, 64, 8, 8)
 
 
+@pytest.mark.parametrize("dataset", ["cifar10", "cifar100", "svhn"])
+def test_generated_nets_need_no_upgrade(dataset):
+    """Current Caffe format: no BatchNorm param specs for Caffe to upgrade (and log)."""
+    from augdrop_caffe.upgrade import upgrade_net
+
+    path = os.path.join(PROTOTXT, f"resnet20_{dataset}_train_test.prototxt")
+    assert upgrade_net(textformat.parse_file(path, "NetParameter"), path) == []
+
+
 def test_resnet20_forward_backward_is_finite_and_learns(tmp_path):
     solver_path = tmp_path / "solver.prototxt"
     net_path = resnet_with_input(tmp_path, "cifar10", 4, DropoutSpec("STANDARD", 0.1, 0.0))
