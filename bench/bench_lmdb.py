@@ -66,13 +66,14 @@ def read_once(path, batch, crop):
     num, shape = lmdb_info(path)
     transform = (f"crop_size: {crop} mirror: true mean_value: 104 mean_value: 117 mean_value: 123"
                  if crop else "scale: 0.00390625")
-    net_file = os.path.join(tempfile.mkdtemp(), "data.prototxt")
-    with open(net_file, "w") as f:
-        f.write(f'layer {{ name: "data" type: "Data" top: "data" top: "label" '
-                f'transform_param {{ {transform} }} '
-                f'data_param {{ source: "{path}" batch_size: {batch} }} }}\n')
     caffe.set_random_seed(1)
-    net = caffe.Net(net_file, caffe.TRAIN)
+    with tempfile.TemporaryDirectory(prefix="augdrop-bench-") as folder:  # read by caffe.Net
+        net_file = os.path.join(folder, "data.prototxt")
+        with open(net_file, "w") as f:
+            f.write(f'layer {{ name: "data" type: "Data" top: "data" top: "label" '
+                    f'transform_param {{ {transform} }} '
+                    f'data_param {{ source: "{path}" batch_size: {batch} }} }}\n')
+        net = caffe.Net(net_file, caffe.TRAIN)
     steps = num // batch
     start = time.perf_counter()
     for _ in range(steps):

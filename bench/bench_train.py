@@ -70,14 +70,14 @@ def our_solver(name):
                      "input_param": [{"shape": dims}]}] + layers
     apply_dropout(net, DropoutSpec(*dropout))
     text = textformat.format_message(textformat.message_from_dict(net, "NetParameter"))
-    folder = tempfile.mkdtemp(prefix="augdrop-bench-")
-    with open(os.path.join(folder, "net.prototxt"), "w") as f:
-        f.write(text)
-    with open(os.path.join(folder, "solver.prototxt"), "w") as f:
-        f.write(f'net: "{folder}/net.prototxt"\nbase_lr: {lr}\nmomentum: 0.9\n'
-                f'weight_decay: 0.0005\nlr_policy: "fixed"\nmax_iter: 100000000\nrandom_seed: 1\n'
-                f'type: "{solver_type}"\n')
-    solver = caffe.get_solver(os.path.join(folder, "solver.prototxt"))
+    with tempfile.TemporaryDirectory(prefix="augdrop-bench-") as folder:  # read by get_solver
+        with open(os.path.join(folder, "net.prototxt"), "w") as f:
+            f.write(text)
+        with open(os.path.join(folder, "solver.prototxt"), "w") as f:
+            f.write(f'net: "{folder}/net.prototxt"\nbase_lr: {lr}\nmomentum: 0.9\n'
+                    f'weight_decay: 0.0005\nlr_policy: "fixed"\nmax_iter: 100000000\n'
+                    f'random_seed: 1\ntype: "{solver_type}"\n')
+        solver = caffe.get_solver(os.path.join(folder, "solver.prototxt"))
     rng = np.random.default_rng(0)
     solver.net.blobs["data"].data[...] = rng.standard_normal((batch, *shape)).astype(np.float32)
     solver.net.blobs["label"].data[...] = rng.integers(0, 10, batch).astype(np.float32)
@@ -217,21 +217,21 @@ def bench_dropout(args):
     import augdrop_caffe as caffe
 
     n = 1 << 22
-    folder = tempfile.mkdtemp(prefix="augdrop-bench-")
     copy_src = np.ones(n, np.float32)
     copy_dst = np.empty_like(copy_src)
     t = min(_timed(lambda: np.copyto(copy_dst, copy_src)) for _ in range(5))
     print(f"{'memory copy':<14} {8 * n / t / 1e9:7.2f} GB/s (read + write of {4 * n >> 20} MiB)")
     for variant, pf, pb in [("STANDARD", 0.5, 0), ("FORWARD", 0.5, 0), ("BACKWARD", 0, 0.5),
                             ("AUGMENTED", 0.5, 0.0002)]:
-        path = os.path.join(folder, f"{variant}.prototxt")
-        with open(path, "w") as f:
-            f.write(f'force_backward: true\nlayer {{ name: "x" type: "Input" top: "x" '
-                    f'input_param {{ shape {{ dim: {n} }} }} }}\n'
-                    f'layer {{ name: "drop" type: "AugmentedDropout" bottom: "x" top: "y" '
-                    f'augmented_dropout_param {{ variant: {variant} forward_ratio: {pf} '
-                    f'backward_ratio: {pb} }} }}\n')
-        net = caffe.Net(path, caffe.TRAIN)
+        with tempfile.TemporaryDirectory(prefix="augdrop-bench-") as folder:  # read by caffe.Net
+            path = os.path.join(folder, f"{variant}.prototxt")
+            with open(path, "w") as f:
+                f.write(f'force_backward: true\nlayer {{ name: "x" type: "Input" top: "x" '
+                        f'input_param {{ shape {{ dim: {n} }} }} }}\n'
+                        f'layer {{ name: "drop" type: "AugmentedDropout" bottom: "x" top: "y" '
+                        f'augmented_dropout_param {{ variant: {variant} forward_ratio: {pf} '
+                        f'backward_ratio: {pb} }} }}\n')
+            net = caffe.Net(path, caffe.TRAIN)
         net.blobs["y"].diff[...] = 1
         raw = net._net
         t = min(_timed(lambda: (raw.forward(), raw.backward())) for _ in range(5))
@@ -241,11 +241,12 @@ def bench_dropout(args):
 def fma_peak_per_core():
     """GFLOP/s of one core's FMA loop (bench/fma_peak.cpp, built here with g++ -march=native):
     the best of its 512-bit and 256-bit lines; None where it cannot be built."""
-    exe = os.path.join(tempfile.mkdtemp(prefix="augdrop-bench-"), "fma_peak")
     try:
-        subprocess.check_call(["g++", "-O3", "-funroll-loops", "-march=native",
-                               os.path.join(HERE, "fma_peak.cpp"), "-o", exe])
-        out = subprocess.check_output([exe], text=True)
+        with tempfile.TemporaryDirectory(prefix="augdrop-bench-") as folder:
+            exe = os.path.join(folder, "fma_peak")
+            subprocess.check_call(["g++", "-O3", "-funroll-loops", "-march=native",
+                                   os.path.join(HERE, "fma_peak.cpp"), "-o", exe])
+            out = subprocess.check_output([exe], text=True)
     except (OSError, subprocess.CalledProcessError) as e:
         print(f"FMA peak not measured ({e}); pass --peak", file=sys.stderr)
         return None
