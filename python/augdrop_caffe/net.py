@@ -63,8 +63,8 @@ class Layer:
     @property
     def engine(self):
         """The implementation in use where a layer has several (Convolution: WINOGRAD,
-        IMPLICIT or CAFFE, decided by its engine field, its geometry and a speed rule); ""
-        otherwise. Setting it (Convolution only) forces that engine from now on and reshapes
+        IMPLICIT or CAFFE, decided by its engine field, its geometry and a speed rule; CAFFE
+        in GPU mode, where every convolution is im2col + GEMM); "" otherwise. Setting it (Convolution only) forces that engine from now on and reshapes
         the net; "DEFAULT" goes back to the automatic choice."""
         return self._engine()
 
