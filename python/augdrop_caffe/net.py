@@ -64,8 +64,9 @@ class Layer:
     def engine(self):
         """The implementation in use where a layer has several (Convolution: WINOGRAD,
         IMPLICIT or CAFFE, decided by its engine field, its geometry and a speed rule; CAFFE
-        in GPU mode, where every convolution is im2col + GEMM); "" otherwise. Setting it (Convolution only) forces that engine from now on and reshapes
-        the net; "DEFAULT" goes back to the automatic choice."""
+        in GPU mode, where every convolution is im2col + GEMM); "" otherwise. Setting it
+        (Convolution only) forces that engine from now on and reshapes the net; "DEFAULT"
+        goes back to the automatic choice."""
         return self._engine()
 
     @engine.setter
